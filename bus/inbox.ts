@@ -1,0 +1,63 @@
+/** The listener's durable inbox and dead-letter table in Postgres. */
+import type { Pool } from '../common/db.js';
+import type { FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+
+export interface InboxRow {
+  readonly msgId: string;
+  readonly topic: string;
+  readonly envelope: FedmsgEnvelope;
+  readonly attempts: number;
+}
+
+/** Stores a message; false when its msg_id was already there (a duplicate delivery). */
+export async function addToInbox(pool: Pool, envelope: FedmsgEnvelope): Promise<boolean> {
+  const result = await pool.query(
+    `INSERT INTO bus_inbox (msg_id, topic, sent_at, envelope) VALUES ($1, $2, to_timestamp($3), $4)
+     ON CONFLICT (msg_id) DO NOTHING`,
+    [envelope.msg_id, envelope.topic, envelope.timestamp, JSON.stringify(envelope)],
+  );
+  return result.rowCount === 1;
+}
+
+export async function pendingInbox(pool: Pool, limit: number): Promise<InboxRow[]> {
+  const { rows } = await pool.query<{ msg_id: string; topic: string; envelope: FedmsgEnvelope; attempts: number }>(
+    `SELECT msg_id, topic, envelope, attempts FROM bus_inbox WHERE state = 'pending' ORDER BY received_at, msg_id LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => ({ msgId: r.msg_id, topic: r.topic, envelope: r.envelope, attempts: r.attempts }));
+}
+
+export async function markStarted(pool: Pool, msgId: string, workflowId: string): Promise<void> {
+  await pool.query(
+    `UPDATE bus_inbox SET state = 'started', workflow_id = $2, handled_at = now(), attempts = attempts + 1, last_error = NULL
+     WHERE msg_id = $1`,
+    [msgId, workflowId],
+  );
+}
+
+export async function markIgnored(pool: Pool, msgId: string, reason: string): Promise<void> {
+  await pool.query(
+    `UPDATE bus_inbox SET state = 'ignored', last_error = $2, handled_at = now(), attempts = attempts + 1 WHERE msg_id = $1`,
+    [msgId, reason],
+  );
+}
+
+export async function markAttemptFailed(pool: Pool, msgId: string, error: string): Promise<void> {
+  await pool.query(`UPDATE bus_inbox SET attempts = attempts + 1, last_error = $2 WHERE msg_id = $1`, [msgId, error]);
+}
+
+export interface DeadLetter {
+  readonly topic: string | null;
+  readonly msgId: string | null;
+  readonly reason: string;
+  readonly raw: string;
+}
+
+export async function addDeadLetter(pool: Pool, letter: DeadLetter): Promise<void> {
+  await pool.query('INSERT INTO bus_dead_letters (topic, msg_id, reason, raw) VALUES ($1, $2, $3, $4)', [
+    letter.topic,
+    letter.msgId,
+    letter.reason,
+    letter.raw,
+  ]);
+}

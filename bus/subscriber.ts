@@ -1,0 +1,28 @@
+/**
+ * fedmsg on the wire: a ZeroMQ SUB socket connected to every configured publisher, receiving
+ * two-frame messages (topic, JSON envelope). ZeroMQ reconnects by itself; the options mirror
+ * fedmsg's (TCP keepalive, 100 ms → 1 s reconnect backoff, no high-water-mark drops).
+ */
+import { Subscriber } from 'zeromq';
+
+export interface SubscriberOptions {
+  readonly endpoints: readonly string[];
+  /** Topic prefixes; empty string or none = everything. */
+  readonly topics?: readonly string[];
+}
+
+export function openSubscriber(options: SubscriberOptions): Subscriber {
+  const socket = new Subscriber({
+    receiveHighWaterMark: 0,
+    reconnectInterval: 100,
+    reconnectMaxInterval: 1000,
+    tcpKeepalive: 1,
+    tcpKeepaliveCount: 3,
+    tcpKeepaliveIdle: 60,
+    tcpKeepaliveInterval: 5,
+  });
+  for (const endpoint of options.endpoints) socket.connect(endpoint);
+  const topics = options.topics?.length ? options.topics : [''];
+  for (const topic of topics) socket.subscribe(topic);
+  return socket;
+}

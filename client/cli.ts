@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+/**
+ * relengotron: run the service, the sandbox and the demo; start and follow runs.
+ * Every command reads the same configuration (common/config.ts): TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE and DATABASE_URL among others.
+ */
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { ConfigError, loadConfig, type Config } from '../common/config.js';
+import { createPool, migrate } from '../common/db.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { PROCESSES, startStack, type ProcessName } from '../devstack/stack.js';
+import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
+import { defaultComposeDir, startSandbox } from '../sandbox/server.js';
+import { runDemo } from './demo.js';
+import { formatTable, listRuns, summarize } from './runs.js';
+import { manualTrigger, startComposeDiscovery } from './start.js';
+import { join } from 'node:path';
+
+const USAGE = `relengotron: release engineering on Temporal
+
+Usage:
+  relengotron up [--sandbox] [--only releng,image-libvirt,image-vbox,bus-listener]
+                                   run the workers and the bus listener (embedded Temporal and
+                                   Postgres when none is configured); Ctrl-C / SIGTERM stops
+  relengotron demo [--keep]        the end-to-end demo on embedded defaults (npm run demo)
+  relengotron sandbox              run the local Koji, Bodhi, PDC, datagrepper, compose server and bus
+  relengotron runs list [--json] [--query <visibility query>]
+  relengotron runs show <workflow-id> [--json]
+  relengotron compose discover <compose URL> [--id <compose id>] [--status FINISHED] [--wait]
+  relengotron db migrate           apply database migrations to DATABASE_URL
+  relengotron db serve             run only the embedded Postgres (PGlite) server
+
+Settings come from the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DATABASE_URL, ...) and
+an optional JSON file named by RELENGOTRON_CONFIG; see README.md.`;
+
+class UsageError extends Error {}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: string) => resolve(signal);
+    process.once('SIGINT', on);
+    process.once('SIGTERM', on);
+  });
+}
+
+async function withClient<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    return await fn(new Client({ connection, namespace: config.temporal.namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
+async function main(argv: string[], config: Config, log: Logger): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  switch (command) {
+    case 'up': {
+      const { values } = parseArgs({ args: argv.slice(1), options: { sandbox: { type: 'boolean' }, only: { type: 'string' } } });
+      const wanted = values.only ? values.only.split(',').map((s) => s.trim()) : [...PROCESSES];
+      const unknown = wanted.filter((w) => !(PROCESSES as readonly string[]).includes(w));
+      if (unknown.length) throw new UsageError(`unknown process ${unknown.join(', ')}; choose from ${PROCESSES.join(', ')}`);
+      const stack = await startStack(config, log, { processes: wanted as ProcessName[], sandbox: values.sandbox ?? false });
+      if (stack.uiUrl) process.stdout.write(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n\n`);
+      const signal = await waitForSignal();
+      log.info({ signal }, 'stopping');
+      await stack.stop();
+      return 0;
+    }
+    case 'demo': {
+      const { values } = parseArgs({ args: argv.slice(1), options: { keep: { type: 'boolean' } } });
+      return runDemo(config, log, { keep: values.keep ?? process.stdin.isTTY === true });
+    }
+    case 'sandbox': {
+      const sandbox = await startSandbox({
+        host: config.sandbox.host,
+        port: config.sandbox.port,
+        composeDir: defaultComposeDir(config.dataDir),
+        busEndpoint: config.sandbox.busEndpoint,
+        log,
+      });
+      process.stdout.write(`${JSON.stringify({ ...sandbox.urls, bus: config.sandbox.busEndpoint }, null, 2)}\n`);
+      await waitForSignal();
+      await sandbox.stop();
+      return 0;
+    }
+    case 'runs': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: 'boolean' }, query: { type: 'string' } },
+      });
+      if (sub === 'list') {
+        const runs = await withClient(config, (client) => listRuns(client, values.query));
+        process.stdout.write(values.json ? `${JSON.stringify(runs, null, 2)}\n` : `${formatTable(runs)}\n`);
+        return 0;
+      }
+      if (sub === 'show' && positionals[0]) {
+        const workflowId = positionals[0];
+        const shown = await withClient(config, async (client) => {
+          const handle = client.workflow.getHandle(workflowId);
+          const description = await handle.describe();
+          let status: unknown = null;
+          if (description.status.name === 'RUNNING') {
+            status = await handle.query<unknown>('status').catch((err: Error) => `status query failed: ${err.message}`);
+          } else if (description.status.name === 'COMPLETED') {
+            status = await handle.result();
+          }
+          return { ...summarize(description), summary: description.staticSummary ?? null, status };
+        });
+        process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+        return 0;
+      }
+      throw new UsageError('runs list | runs show <workflow-id>');
+    }
+    case 'compose': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { id: { type: 'string' }, status: { type: 'string', default: 'FINISHED' }, wait: { type: 'boolean' } },
+      });
+      if (sub !== 'discover' || !positionals[0]) throw new UsageError('compose discover <compose URL>');
+      const location = positionals[0].replace(/\/+$/, '');
+      const composeId = values.id ?? /\/([^/]+)\/compose$/.exec(location)?.[1];
+      if (!composeId) throw new UsageError(`cannot tell the compose ID from ${location}; pass --id`);
+      return withClient(config, async (client) => {
+        const { handle, started } = await startComposeDiscovery(client, { composeId, location, pungiStatus: values.status! }, manualTrigger('compose.discover'));
+        process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);
+        if (values.wait) process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
+        return 0;
+      });
+    }
+    case 'db': {
+      if (sub === 'migrate') {
+        if (!config.database.url) throw new UsageError('DATABASE_URL is not set');
+        const pool = createPool(config.database.url, 1);
+        try {
+          const applied = await migrate(pool, log);
+          process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
+        } finally {
+          await pool.end();
+        }
+        return 0;
+      }
+      if (sub === 'serve') {
+        const db = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pglite'), port: config.database.embeddedPort, log });
+        process.stdout.write(`DATABASE_URL=${db.url}\n`);
+        await waitForSignal();
+        await db.stop();
+        return 0;
+      }
+      throw new UsageError('db migrate | db serve');
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`relengotron: ${err.message}\n`);
+  process.exit(2);
+}
+const log = createLogger('relengotron', config.logLevel);
+main(process.argv.slice(2), config, log).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`relengotron: ${(err as Error).message}\n\n${USAGE}\n`);
+      process.exit(2);
+    }
+    log.fatal({ err }, 'failed');
+    setTimeout(() => process.exit(1), 200);
+  },
+);

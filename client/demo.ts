@@ -1,0 +1,141 @@
+/**
+ * `npm run demo`: the whole service on embedded defaults, fed real-format bus traffic through the
+ * sandbox, with every run followed until it is done.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { Config } from '../common/config.js';
+import { createPool } from '../common/db.js';
+import type { Logger } from '../common/logger.js';
+import { workflowIds } from '../common/workflow-ids.js';
+import { startStack } from '../devstack/stack.js';
+import { composeIdFor, materializeCompose } from '../sandbox/compose-factory.js';
+import { buildDemoStream } from '../sandbox/demo-stream.js';
+import type { Envelope } from '../sandbox/bus-gateway.js';
+import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
+import { formatTable, listRuns } from './runs.js';
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function today(): string {
+  return new Date().toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+/** Pungi's rule: the respin is the next one whose directory does not exist yet. */
+function nextRawhideCompose(root: string): { composeId: string; respin: number } {
+  for (let respin = 0; ; respin++) {
+    const composeId = composeIdFor({ release: { short: 'Fedora', version: 'Rawhide' }, date: today(), type: 'nightly', respin });
+    if (!existsSync(join(root, composeId))) return { composeId, respin };
+  }
+}
+
+export async function runDemo(config: Config, log: Logger, options: { keep: boolean }): Promise<number> {
+  say('releng-o-tron demo: starting Temporal (dev server), Postgres (embedded), the sandbox, the workers and the bus listener...');
+  const stack = await startStack(config, log, { processes: ['releng', 'image-libvirt', 'image-vbox', 'bus-listener'], sandbox: true });
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const pool = createPool(stack.databaseUrl, 2);
+  try {
+    const sandbox = stack.sandbox!;
+    const bus = sandbox.bus!;
+    const { composeId, respin } = nextRawhideCompose(sandbox.composeDir);
+    const made = materializeCompose({
+      templateDir: join(FIXTURE_COMPOSES_DIR, 'Fedora-28-20180425.0'),
+      root: sandbox.composeDir,
+      release: { short: 'Fedora', version: 'Rawhide' },
+      date: today(),
+      type: 'nightly',
+      respin,
+      keepImage: (variant, image) => ['Cloud', 'AtomicHost'].includes(variant) && image.arch === 'x86_64',
+    });
+    say(`sandbox compose server: new compose ${made.composeId} with ${made.imageCount} images at ${sandbox.urls.composes}/${made.composeId}/compose`);
+
+    say('waiting for the bus listener to subscribe...');
+    if (!(await bus.waitForSubscribers(1, 60_000))) throw new Error('the bus listener did not subscribe within 60 s');
+    // ZeroMQ completes the subscription handshake asynchronously; give it a moment to settle.
+    await new Promise((r) => setTimeout(r, 500));
+
+    const stream = buildDemoStream(sandbox.urls.composes, composeId);
+    const sent: Envelope[] = [];
+    say(`\npublishing ${stream.length} messages on ${bus.endpoint}:`);
+    for (const [index, item] of stream.entries()) {
+      if (item.frames) await bus.sendRaw(item.frames);
+      else if (item.repeatOf !== undefined) {
+        const earlier = sent[item.repeatOf]!;
+        await bus.sendRaw([earlier.topic, JSON.stringify(earlier)]);
+        sent[index] = earlier;
+      } else sent[index] = await bus.publish(item.envelope!);
+      say(`  ${String(index + 1).padStart(2)}. ${item.label}`);
+    }
+
+    const expected = [composeId, 'Fedora-Cloud-27-20180317.0', 'Fedora-24-20151130.n.2', 'Fedora-28-20180425.0'].map(workflowIds.composeDiscovery);
+    say(`\nfollowing ${expected.length} runs (open the Web UI to watch them too: ${stack.uiUrl ?? 'your Temporal UI'}):`);
+    const outcome = await followRuns(client, expected);
+
+    const inbox = await pool.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM bus_inbox GROUP BY state ORDER BY state');
+    const dead = await pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id DESC LIMIT 2');
+    const composes = await pool.query<{ compose_id: string; image_count: number; metadata_version: string }>(
+      'SELECT compose_id, image_count, metadata_version FROM composes ORDER BY compose_id',
+    );
+    say('\nresults store (Postgres):');
+    for (const row of composes.rows) say(`  compose ${row.compose_id}: ${row.image_count} images (productmd ${row.metadata_version})`);
+    say(`  bus inbox: ${inbox.rows.map((r) => `${r.n} ${r.state}`).join(', ')}`);
+    for (const row of dead.rows.reverse()) say(`  dead letter: ${row.reason}`);
+
+    say('\nruns:');
+    say(formatTable((await listRuns(client)).filter((r) => expected.includes(r.workflowId))));
+    const ui = stack.uiUrl ?? '(the UI of the Temporal server at TEMPORAL_ADDRESS)';
+    say(`\nTemporal Web UI: ${ui}/namespaces/${config.temporal.namespace}/workflows`);
+    say(`  one run: ${ui}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(workflowIds.composeDiscovery(composeId))}`);
+    if (options.keep) {
+      say('\nEverything keeps running so you can look around; Ctrl-C stops it.');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+    }
+    return outcome ? 0 : 1;
+  } finally {
+    await pool.end();
+    await connection.close();
+    await stack.stop();
+  }
+}
+
+/** Prints each run's stage as it changes; true when all completed. */
+async function followRuns(client: Client, workflowIds: readonly string[], timeoutMs = 180_000): Promise<boolean> {
+  const last = new Map<string, string>();
+  const done = new Map<string, string>();
+  const deadline = Date.now() + timeoutMs;
+  while (done.size < workflowIds.length && Date.now() < deadline) {
+    for (const id of workflowIds) {
+      if (done.has(id)) continue;
+      const handle: WorkflowHandle = client.workflow.getHandle(id);
+      let line: string;
+      try {
+        const description = await handle.describe();
+        const status = description.status.name;
+        if (status === 'RUNNING') {
+          const query = await handle.query<{ stage: string; imageCount: number | null }>('status').catch(() => null);
+          line = `running: ${query?.stage ?? 'scheduled'}${query?.imageCount != null ? ` (${query.imageCount} images)` : ''}`;
+        } else if (status === 'COMPLETED') {
+          const result = (await handle.result()) as { imageCount: number; release: string; metadataVersion: string };
+          line = `completed: ${result.release}, ${result.imageCount} images, productmd ${result.metadataVersion}`;
+          done.set(id, status);
+        } else {
+          line = status.toLowerCase();
+          done.set(id, status);
+        }
+      } catch {
+        line = 'waiting for the listener to start it';
+      }
+      if (last.get(id) !== line) {
+        last.set(id, line);
+        say(`  ${id}: ${line}`);
+      }
+    }
+    if (done.size < workflowIds.length) await new Promise((r) => setTimeout(r, 300));
+  }
+  return workflowIds.every((id) => done.get(id) === 'COMPLETED');
+}

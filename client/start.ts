@@ -1,0 +1,77 @@
+/**
+ * Typed start functions: the one place that knows a workflow's ID, task queue, search
+ * attributes, summary and ID policies. The bus listener and the CLI both start runs through here.
+ */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { MANUAL_TRIGGER, SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
+import { TASK_QUEUES } from '../common/task-queues.js';
+import { workflowIds } from '../common/workflow-ids.js';
+import { discoverCompose, type DiscoverComposeInput } from '../workflows/index.js';
+
+/** What caused a run: a bus message, or a person (msgId `manual`). */
+export interface Trigger {
+  readonly msgId: string;
+  readonly topic: string;
+}
+
+export const manualTrigger = (what: string): Trigger => ({ msgId: MANUAL_TRIGGER, topic: `cli.${what}` });
+
+export interface StartResult<T extends WorkflowHandle = WorkflowHandle> {
+  readonly handle: T;
+  /** False when a run with this ID already existed (running, or finished and not to be repeated). */
+  readonly started: boolean;
+}
+
+// Policy for runs that must happen once per domain event:
+// - conflict USE_EXISTING: a duplicate delivery while the run is going joins it instead of failing;
+// - reuse ALLOW_DUPLICATE_FAILED_ONLY: a completed run is never repeated by a replayed message,
+//   while a failed one can be started again by hand once its cause is fixed. The listener's
+//   inbox de-duplicates by msg_id first, so the bus alone never restarts a failed run.
+const ONCE_PER_EVENT = {
+  workflowIdConflictPolicy: 'USE_EXISTING',
+  workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+} as const;
+
+async function startOnce<T extends WorkflowHandle>(
+  client: Client,
+  workflowId: string,
+  start: () => Promise<T>,
+): Promise<StartResult<T>> {
+  try {
+    const handle = await start();
+    return { handle, started: true };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      return { handle: client.workflow.getHandle(workflowId) as T, started: false };
+    }
+    throw err;
+  }
+}
+
+export async function startComposeDiscovery(
+  client: Client,
+  input: DiscoverComposeInput,
+  trigger: Trigger,
+): Promise<StartResult<WorkflowHandle<typeof discoverCompose>>> {
+  const workflowId = workflowIds.composeDiscovery(input.composeId);
+  return startOnce(client, workflowId, () =>
+    client.workflow.start(discoverCompose, {
+      ...ONCE_PER_EVENT,
+      workflowId,
+      taskQueue: TASK_QUEUES.releng,
+      args: [input],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.composeId, value: input.composeId },
+        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
+        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
+        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
+      ],
+      staticSummary: `Discover compose ${input.composeId} (${input.pungiStatus})`,
+      staticDetails:
+        `Reads \`composeinfo.json\` and \`images.json\` under ${input.location}/metadata, checks them ` +
+        `against the productmd schema and records the compose and its images in the results store.\n\n` +
+        `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
+    }),
+  );
+}

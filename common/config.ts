@@ -1,0 +1,205 @@
+/**
+ * Every setting of releng-o-tron, in one zod schema.
+ *
+ * Sources, later ones winning: the defaults below, an optional JSON file named by
+ * RELENGOTRON_CONFIG, then environment variables (see ENVIRONMENT). A bad value stops the
+ * process at start with a message naming the key, the variable that set it and the expected form.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { DURATION_PATTERN } from './duration.js';
+
+const port = z.number().int().min(0).max(65535);
+const hostPort = z
+  .string()
+  .regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port, for example 127.0.0.1:7233');
+const httpUrl = z
+  .string()
+  .regex(/^https?:\/\/[^\s]+$/, 'expected an http(s) URL, for example https://koji.fedoraproject.org/kojihub')
+  .transform((url) => url.replace(/\/+$/, ''));
+const zmqEndpoint = z
+  .string()
+  .regex(/^(tcp|ipc|inproc):\/\/\S+$/, 'expected a ZeroMQ endpoint, for example tcp://hub.fedoraproject.org:9940');
+const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 500ms, 30s, 5m, 2h or 14d');
+
+function defaultDataDir(): string {
+  const base = process.env['XDG_DATA_HOME'] || join(homedir(), '.local', 'share');
+  return join(base, 'releng-o-tron');
+}
+
+export const ConfigSchema = z.object({
+  /** Where the embedded defaults keep their state: Temporal's SQLite file, PGlite, caches. */
+  dataDir: z.string().min(1).default(defaultDataDir),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  temporal: z
+    .object({
+      address: hostPort.default('127.0.0.1:7233'),
+      namespace: z.string().min(1).default('default'),
+      /** A temporal CLI binary to use instead of the cached one built from Go modules. */
+      cliPath: z.string().min(1).optional(),
+      /** The embedded dev server's Web UI port; `relengotron up` prints the link. */
+      uiPort: port.default(8233),
+      /** Finished runs stay visible this long; the dev server's own default is 24 h. */
+      retention: duration.default('30d'),
+    })
+    .prefault({}),
+  database: z
+    .object({
+      /** A Postgres server. Unset: an embedded PGlite server is started under dataDir. */
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\/\S+$/, 'expected a postgres:// URL, for example postgres://user@db:5432/releng')
+        .optional(),
+      embeddedPort: port.default(55432),
+    })
+    .prefault({}),
+  workers: z
+    .object({
+      /** In-flight activities get this long to finish on SIGTERM before they are cancelled. */
+      shutdownGraceTime: duration.default('30s'),
+      releng: z.object({ maxConcurrentActivities: z.number().int().min(1).default(20) }).prefault({}),
+      imageLibvirt: z.object({ maxConcurrentActivities: z.number().int().min(1).default(2) }).prefault({}),
+      imageVbox: z.object({ maxConcurrentActivities: z.number().int().min(1).default(1) }).prefault({}),
+    })
+    .prefault({}),
+  bus: z
+    .object({
+      /** fedmsg publishers the listener's SUB socket connects to. */
+      endpoints: z.array(zmqEndpoint).min(1).default(['tcp://127.0.0.1:9940']),
+      /** Where releng-o-tron's own publisher binds its PUB socket. */
+      publishEndpoint: zmqEndpoint.default('tcp://127.0.0.1:9941'),
+      /** Topic prefix of what we publish: <topicPrefix>.<environment>.releng-o-tron.<name>. */
+      topicPrefix: z.string().min(1).default('org.fedoraproject'),
+      environment: z.enum(['prod', 'stg', 'dev']).default('dev'),
+      /** Envelopes larger than this are dead-lettered unread. */
+      maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
+    })
+    .prefault({}),
+  services: z
+    .object({
+      kojiHub: httpUrl.default('http://127.0.0.1:8900/kojihub'),
+      bodhi: httpUrl.default('http://127.0.0.1:8900/bodhi'),
+      pdc: httpUrl.default('http://127.0.0.1:8900/pdc/rest_api/v1'),
+      datagrepper: httpUrl.default('http://127.0.0.1:8900/datagrepper'),
+      /** Base under which pungi compose trees are served (kojipkgs' /compose). */
+      composes: httpUrl.default('http://127.0.0.1:8900/compose'),
+      /** Per-request timeout for every outside HTTP call. */
+      requestTimeout: duration.default('60s'),
+    })
+    .prefault({}),
+  sandbox: z
+    .object({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: port.default(8900),
+      /** The sandbox's bus gateway: a ZeroMQ PUB socket like hub.fedoraproject.org:9940. */
+      busEndpoint: zmqEndpoint.default('tcp://127.0.0.1:9940'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+type EnvKind = 'string' | 'int' | 'list';
+interface EnvBinding {
+  readonly path: readonly string[];
+  readonly kind: EnvKind;
+}
+
+/** Environment variable → config key. TEMPORAL_* and DATABASE_URL are the names the wider ecosystem uses. */
+export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
+  RELENGOTRON_DATA_DIR: { path: ['dataDir'], kind: 'string' },
+  LOG_LEVEL: { path: ['logLevel'], kind: 'string' },
+  TEMPORAL_ADDRESS: { path: ['temporal', 'address'], kind: 'string' },
+  TEMPORAL_NAMESPACE: { path: ['temporal', 'namespace'], kind: 'string' },
+  TEMPORAL_CLI: { path: ['temporal', 'cliPath'], kind: 'string' },
+  TEMPORAL_UI_PORT: { path: ['temporal', 'uiPort'], kind: 'int' },
+  TEMPORAL_RETENTION: { path: ['temporal', 'retention'], kind: 'string' },
+  DATABASE_URL: { path: ['database', 'url'], kind: 'string' },
+  RELENGOTRON_EMBEDDED_PG_PORT: { path: ['database', 'embeddedPort'], kind: 'int' },
+  RELENGOTRON_SHUTDOWN_GRACE: { path: ['workers', 'shutdownGraceTime'], kind: 'string' },
+  RELENGOTRON_LIBVIRT_SLOTS: { path: ['workers', 'imageLibvirt', 'maxConcurrentActivities'], kind: 'int' },
+  RELENGOTRON_VBOX_SLOTS: { path: ['workers', 'imageVbox', 'maxConcurrentActivities'], kind: 'int' },
+  FEDMSG_ENDPOINTS: { path: ['bus', 'endpoints'], kind: 'list' },
+  FEDMSG_PUBLISH_ENDPOINT: { path: ['bus', 'publishEndpoint'], kind: 'string' },
+  FEDMSG_TOPIC_PREFIX: { path: ['bus', 'topicPrefix'], kind: 'string' },
+  FEDMSG_ENVIRONMENT: { path: ['bus', 'environment'], kind: 'string' },
+  KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },
+  BODHI_URL: { path: ['services', 'bodhi'], kind: 'string' },
+  PDC_URL: { path: ['services', 'pdc'], kind: 'string' },
+  DATAGREPPER_URL: { path: ['services', 'datagrepper'], kind: 'string' },
+  COMPOSE_BASE_URL: { path: ['services', 'composes'], kind: 'string' },
+  SANDBOX_PORT: { path: ['sandbox', 'port'], kind: 'int' },
+  SANDBOX_BUS_ENDPOINT: { path: ['sandbox', 'busEndpoint'], kind: 'string' },
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Tree = { [key: string]: unknown };
+
+function setPath(tree: Tree, path: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function envValue(kind: EnvKind, raw: string): unknown {
+  switch (kind) {
+    case 'int':
+      // Left as text when not a number so the schema reports it with the expected form.
+      return /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+    case 'list':
+      return raw
+        .split(/[\s,]+/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case 'string':
+      return raw;
+  }
+}
+
+function describeSource(path: readonly PropertyKey[], fromEnv: Map<string, string>): string {
+  const key = path.map(String).join('.');
+  const envName = fromEnv.get(key);
+  return envName ? `${key} (from ${envName})` : key;
+}
+
+/** Reads and checks the configuration; throws ConfigError naming every bad key. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  let tree: Tree = {};
+  const file = env['RELENGOTRON_CONFIG'];
+  if (file) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new Error('the top level must be a JSON object');
+      }
+      tree = parsed as Tree;
+    } catch (err) {
+      throw new ConfigError(`RELENGOTRON_CONFIG=${file}: ${(err as Error).message}`);
+    }
+  }
+  const fromEnv = new Map<string, string>();
+  for (const [name, binding] of Object.entries(ENVIRONMENT)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    setPath(tree, binding.path, envValue(binding.kind, raw));
+    fromEnv.set(binding.path.join('.'), name);
+  }
+  const result = ConfigSchema.safeParse(tree);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const where = describeSource(issue.path, fromEnv);
+      return `  ${where}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}

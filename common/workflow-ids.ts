@@ -1,0 +1,17 @@
+/**
+ * Workflow IDs are built from the domain so that the same compose, push or build can never
+ * have two runs at once, and an operator can read what a run is about from its ID alone.
+ * Used by the bus listener, the CLI and workflows (for children); bundle-safe.
+ */
+const UNSAFE = /[^A-Za-z0-9._:+~@-]/g;
+
+function part(value: string): string {
+  const cleaned = value.trim().replace(UNSAFE, '_');
+  if (!cleaned) throw new TypeError('a workflow ID part must not be empty');
+  return cleaned;
+}
+
+export const workflowIds = {
+  composeDiscovery: (composeId: string): string => `compose-discovery/${part(composeId)}`,
+  composeTest: (composeId: string): string => `compose-test/${part(composeId)}`,
+} as const;

@@ -1,0 +1,50 @@
+// @ts-check
+import eslint from '@eslint/js';
+import { builtinModules } from 'node:module';
+import tseslint from 'typescript-eslint';
+
+// Workflow code runs inside Temporal's deterministic sandbox: no Node built-ins, no I/O clients.
+const forbiddenInWorkflows = [
+  ...builtinModules.filter((m) => m !== 'assert' && !m.startsWith('_')),
+  ...builtinModules.map((m) => `node:${m}`),
+  'pg',
+  'undici',
+  'zeromq',
+  'pino',
+  '@temporalio/activity',
+  '@temporalio/client',
+  '@temporalio/worker',
+];
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'scripts/*.mjs'] },
+  eslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/explicit-module-boundary-types': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: forbiddenInWorkflows.map((name) => ({
+            name,
+            message: 'Workflows are deterministic orchestration: put I/O in activities/.',
+          })),
+          patterns: [{ group: ['../activities/*', '!../activities/*.js'], message: 'Import activities as types only.' }],
+        },
+      ],
+    },
+  },
+  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+);

@@ -1,0 +1,2 @@
+// Every workflow type the `releng` worker registers (its workflowsPath points here).
+export * from './discover-compose.js';
