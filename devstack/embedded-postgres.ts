@@ -1,13 +1,12 @@
 /**
  * The embedded default database: PGlite (Postgres compiled to WebAssembly) kept under the data
  * directory and served over the Postgres wire protocol, so every process talks to it through
- * `pg` exactly as it would to a real server. PGlite runs one backend; the socket server
- * multiplexes connections onto it and keeps a transaction's statements together.
+ * `pg` exactly as it would to a real server (pglite-wire-server.ts says how clients share it).
  */
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { Logger } from '../common/logger.js';
+import { serveOverWire } from './pglite-wire-server.js';
 
 export interface EmbeddedPostgres {
   readonly url: string;
@@ -20,7 +19,6 @@ export interface EmbeddedPostgresOptions {
   readonly host?: string;
   /** 0 picks a free port. */
   readonly port: number;
-  readonly maxConnections?: number;
   readonly log?: Logger;
 }
 
@@ -28,21 +26,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const host = options.host ?? '127.0.0.1';
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   const db = await PGlite.create(options.dataDir ?? 'memory://');
-  const server = new PGLiteSocketServer({
-    db,
-    host,
-    port: options.port,
-    maxConnections: options.maxConnections ?? 100,
-  });
-  await server.start();
-  const address = server.getServerConn();
-  const port = Number(address.split(':').pop());
+  const server = await serveOverWire(db, host, options.port);
+  const port = server.port;
   const url = `postgres://postgres:postgres@${host}:${port}/postgres?sslmode=disable`;
   options.log?.info({ url, dataDir: options.dataDir ?? 'memory' }, 'embedded Postgres (PGlite) listening');
   return {
     url,
     async stop() {
-      await server.stop();
+      await server.close();
       await db.close();
     },
   };

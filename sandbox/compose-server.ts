@@ -4,7 +4,7 @@
  */
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import { join, normalize, sep } from 'node:path';
+import { join, normalize } from 'node:path';
 import { HttpError, sendText, type Request } from './http.js';
 
 function escapeHtml(text: string): string {
@@ -16,8 +16,14 @@ export class ComposeServer {
 
   /** Finds a request path in the first root that has it; never outside a root. */
   private resolve(path: string): string | undefined {
-    const relative = normalize(decodeURIComponent(path)).replace(/^([/\\])+/, '');
-    if (relative.split(sep).includes('..')) throw new HttpError(400, 'path escapes the compose root');
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      throw new HttpError(400, 'malformed percent-encoding in the path');
+    }
+    if (decoded.split(/[/\\]/).includes('..') || decoded.includes('\0')) throw new HttpError(400, 'path escapes the compose root');
+    const relative = normalize(decoded).replace(/^([/\\])+/, '');
     for (const root of this.roots) {
       const candidate = join(root, relative);
       if (existsSync(candidate)) return candidate;

@@ -82,7 +82,9 @@ function splitNvr(nvr: string): { name: string; version: string; release: string
 type Params = Record<string, XmlRpcValue | undefined>;
 
 /** Binds positional and keyword arguments to a method's parameter names, as Python would. */
-function bind(method: string, names: readonly string[], args: readonly XmlRpcValue[], kwargs: Record<string, XmlRpcValue>): Params {
+function bind(method: string, spec: readonly string[], args: readonly XmlRpcValue[], kwargs: Record<string, XmlRpcValue>): Params {
+  // Parameter names ending in '?' are optional, like Python keyword defaults.
+  const names = spec.map((n) => n.replace(/\?$/, ''));
   if (args.length > names.length) {
     throw fault(KOJI_FAULTS.ParameterError, `${method}() takes at most ${names.length} arguments (${args.length} given)`);
   }
@@ -91,6 +93,10 @@ function bind(method: string, names: readonly string[], args: readonly XmlRpcVal
   for (const [name, value] of Object.entries(kwargs)) {
     if (!names.includes(name)) throw fault(KOJI_FAULTS.ParameterError, `${method}() got an unexpected keyword argument '${name}'`);
     bound[name] = value;
+  }
+  const missing = spec.filter((n, i) => !n.endsWith('?') && bound[names[i]!] === undefined);
+  if (missing.length > 0) {
+    throw fault(KOJI_FAULTS.ParameterError, `${method}() missing ${missing.length} required positional argument(s): ${missing.map((m) => `'${m}'`).join(', ')}`);
   }
   return bound;
 }
@@ -251,7 +257,7 @@ export class KojiHub {
     getAPIVersion: { params: [], run: () => 1 },
     hello: { params: [], run: () => 'Hello World' },
     getBuild: {
-      params: ['buildInfo', 'strict'],
+      params: ['buildInfo', 'strict?'],
       run: (p) => {
         const build = this.findBuild(p['buildInfo']);
         if (!build && p['strict']) throw fault(KOJI_FAULTS.GenericError, `No such build: ${JSON.stringify(p['buildInfo'])}`);
@@ -259,19 +265,19 @@ export class KojiHub {
       },
     },
     getTag: {
-      params: ['tagInfo', 'strict', 'event', 'blocked'],
+      params: ['tagInfo', 'strict?', 'event?', 'blocked?'],
       run: (p) => {
         const tag = this.findTag(p['tagInfo']);
         if (!tag && p['strict']) throw fault(KOJI_FAULTS.GenericError, `No such tagInfo: ${JSON.stringify(p['tagInfo'])}`);
         return tag ? { ...tag, query_event: this.nextId.event } : null;
       },
     },
-    listTags: { params: ['build', 'package', 'perms', 'queryOpts', 'pattern'], run: (p) => {
+    listTags: { params: ['build?', 'package?', 'perms?', 'queryOpts?', 'pattern?'], run: (p) => {
       const build = p['build'] === undefined || p['build'] === null ? undefined : this.requireBuild(p['build']);
       return [...this.tags.values()].filter((t) => !build || this.tagged.get(t.id)!.some((x) => x.buildId === build.id)).map((t) => ({ ...t }));
     } },
     createTag: {
-      params: ['name', 'parent', 'arches', 'perm', 'locked', 'maven_support', 'maven_include_all', 'extra'],
+      params: ['name', 'parent?', 'arches?', 'perm?', 'locked?', 'maven_support?', 'maven_include_all?', 'extra?'],
       run: (p) => {
         if (typeof p['name'] !== 'string') throw fault(KOJI_FAULTS.ParameterError, 'name must be a string');
         const tag = this.createTag(p['name'], typeof p['arches'] === 'string' ? p['arches'] : null, typeof p['perm'] === 'string' ? p['perm'] : null);
@@ -280,7 +286,7 @@ export class KojiHub {
       },
     },
     editTag2: {
-      params: ['tagInfo', 'name', 'arches', 'locked', 'perm', 'maven_support', 'maven_include_all', 'extra', 'remove_extra', 'block_extra'],
+      params: ['tagInfo', 'name?', 'arches?', 'locked?', 'perm?', 'maven_support?', 'maven_include_all?', 'extra?', 'remove_extra?', 'block_extra?'],
       run: (p) => {
         const tag = this.requireTag(p['tagInfo']);
         if (typeof p['name'] === 'string') tag.name = p['name'];
@@ -291,7 +297,7 @@ export class KojiHub {
       },
     },
     listTagged: {
-      params: ['tag', 'event', 'inherit', 'prefix', 'latest', 'package', 'owner', 'type', 'strict', 'extra', 'draft'],
+      params: ['tag', 'event?', 'inherit?', 'prefix?', 'latest?', 'package?', 'owner?', 'type?', 'strict?', 'extra?', 'draft?'],
       run: (p) => {
         const tag = this.requireTag(p['tag']);
         let rows = this.tagged.get(tag.id)!.map((t) => ({ t, b: this.builds.get(t.buildId)! }));
@@ -304,22 +310,22 @@ export class KojiHub {
       },
     },
     getLatestBuilds: {
-      params: ['tag', 'event', 'package', 'type', 'draft'],
+      params: ['tag', 'event?', 'package?', 'type?', 'draft?'],
       run: (p) => this.methods['listTagged']!.run({ tag: p['tag'], package: p['package'], latest: true }),
     },
     tagBuild: {
-      params: ['tag', 'build', 'force', 'fromtag'],
+      params: ['tag', 'build', 'force?', 'fromtag?'],
       run: (p) => {
         const fromTag = p['fromtag'] === undefined || p['fromtag'] === null ? undefined : this.requireTag(p['fromtag']);
         return this.tagBuildTask(this.requireTag(p['tag']), this.requireBuild(p['build']), p['force'] === true, fromTag);
       },
     },
     moveBuild: {
-      params: ['tag1', 'tag2', 'build', 'force'],
+      params: ['tag1', 'tag2', 'build', 'force?'],
       run: (p) => this.tagBuildTask(this.requireTag(p['tag2']), this.requireBuild(p['build']), p['force'] === true, this.requireTag(p['tag1'])),
     },
     untagBuild: {
-      params: ['tag', 'build', 'strict', 'force'],
+      params: ['tag', 'build', 'strict?', 'force?'],
       run: (p) => {
         const tag = this.requireTag(p['tag']);
         const build = this.requireBuild(p['build']);
@@ -330,7 +336,7 @@ export class KojiHub {
       },
     },
     getTaskInfo: {
-      params: ['task_id', 'request', 'strict'],
+      params: ['task_id', 'request?', 'strict?'],
       run: (p) => {
         const ids = Array.isArray(p['task_id']) ? p['task_id'] : [p['task_id']];
         const infos = ids.map((id) => {
@@ -349,7 +355,7 @@ export class KojiHub {
       },
     },
     getTaskResult: {
-      params: ['taskId', 'raise_fault'],
+      params: ['taskId', 'raise_fault?'],
       run: (p) => {
         const task = this.requireTask(p['taskId']);
         if (task.fault && p['raise_fault'] !== false) throw fault(task.fault.faultCode, task.fault.faultString);
@@ -358,7 +364,7 @@ export class KojiHub {
       },
     },
     cancelTask: {
-      params: ['task_id', 'recurse'],
+      params: ['task_id', 'recurse?'],
       run: (p) => {
         const task = this.requireTask(p['task_id']);
         if (task.state === TASK_STATES.FREE || task.state === TASK_STATES.OPEN) {

@@ -1,0 +1,40 @@
+/** The sandbox in-process on free ports, with a compose directory of its own. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSandbox, type Sandbox } from '../../sandbox/server.js';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestSandbox extends Sandbox {
+  readonly busEndpoint: string;
+}
+
+export async function startTestSandbox(options: { withBus?: boolean; kojiTaskDelayMs?: number } = {}): Promise<TestSandbox> {
+  const composeDir = mkdtempSync(join(tmpdir(), 'relengotron-composes-'));
+  const busEndpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const sandbox = await startSandbox({
+    port: 0,
+    composeDir,
+    busEndpoint: options.withBus === false ? null : busEndpoint,
+    kojiTaskDelayMs: options.kojiTaskDelayMs ?? 0,
+  });
+  return {
+    ...sandbox,
+    busEndpoint,
+    async stop() {
+      await sandbox.stop();
+      rmSync(composeDir, { recursive: true, force: true });
+    },
+  };
+}
