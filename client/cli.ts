@@ -107,7 +107,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
           } else if (description.status.name === 'COMPLETED') {
             status = await handle.result();
           }
-          return { ...summarize(description), summary: description.staticSummary ?? null, status };
+          return { ...summarize(description), summary: (await description.staticSummary()) ?? null, details: (await description.staticDetails()) ?? null, status };
         });
         process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
         return 0;

@@ -32,9 +32,3 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
   return bundle;
 }
-
-let queueCounter = 0;
-/** A task queue of the test's own, so tests in one file never steal each other's tasks. */
-export function uniqueTaskQueue(name: string): string {
-  return `test-${name}-${process.pid}-${++queueCounter}`;
-}
