@@ -66,7 +66,11 @@ export function resolveImageUrl(location: string, path: string): string {
   return resolved.href;
 }
 
-export function createComposeServerActivities(deps: { readonly requestTimeoutMs: number }) {
+export interface ComposeServerActivities {
+  fetchComposeMetadata(input: FetchComposeMetadataInput): Promise<ComposeMetadata>;
+}
+
+export function createComposeServerActivities(deps: { readonly requestTimeoutMs: number }): ComposeServerActivities {
   return {
     async fetchComposeMetadata(input: FetchComposeMetadataInput): Promise<ComposeMetadata> {
       const root = input.location.replace(/\/+$/, '');

@@ -44,7 +44,11 @@ async function probe(command: string, args: readonly string[]): Promise<ToolRepo
   }
 }
 
-export function createImageHostActivities(provider: ImageProvider) {
+export interface ImageHostActivities {
+  describeImageHost(): Promise<ImageHostReport>;
+}
+
+export function createImageHostActivities(provider: ImageProvider): ImageHostActivities {
   return {
     async describeImageHost(): Promise<ImageHostReport> {
       const tools = await Promise.all(TOOLS[provider].map(([command, args]) => probe(command, args)));

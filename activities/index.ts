@@ -3,25 +3,24 @@
  * dependencies (pool, config) so workers wire them once and tests can build them against real servers.
  */
 import type { Pool } from '../common/db.js';
-import { createComposeServerActivities } from './compose-server.js';
-import { createImageHostActivities } from './image-host.js';
-import { createResultsStoreActivities } from './results-store.js';
+import { createComposeServerActivities, type ComposeServerActivities } from './compose-server.js';
+import { createImageHostActivities, type ImageHostActivities } from './image-host.js';
+import { createResultsStoreActivities, type ResultsStoreActivities } from './results-store.js';
 
 export interface RelengActivityDeps {
   readonly pool: Pool;
   readonly requestTimeoutMs: number;
 }
 
+export type RelengActivities = ComposeServerActivities & ResultsStoreActivities;
+
 /** Everything on the `releng` task queue. */
-export function createRelengActivities(deps: RelengActivityDeps) {
+export function createRelengActivities(deps: RelengActivityDeps): RelengActivities {
   return {
     ...createComposeServerActivities(deps),
     ...createResultsStoreActivities(deps),
   };
 }
 
-export type RelengActivities = ReturnType<typeof createRelengActivities>;
-
 /** Everything on an image-test task queue (`image-libvirt`, `image-vbox`). */
-export { createImageHostActivities };
-export type ImageHostActivities = ReturnType<typeof createImageHostActivities>;
+export { createImageHostActivities, type ImageHostActivities };

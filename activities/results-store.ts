@@ -61,7 +61,12 @@ export async function recordComposeStatusEvent(pool: Pool, event: ComposeStatusE
   );
 }
 
-export function createResultsStoreActivities(deps: { readonly pool: Pool }) {
+export interface ResultsStoreActivities {
+  recordCompose(input: RecordComposeInput): Promise<void>;
+  recordComposeStatusEvent(event: ComposeStatusEvent): Promise<void>;
+}
+
+export function createResultsStoreActivities(deps: { readonly pool: Pool }): ResultsStoreActivities {
   return {
     async recordCompose(input: RecordComposeInput): Promise<void> {
       await recordCompose(deps.pool, input);

@@ -125,7 +125,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       const composeId = values.id ?? /\/([^/]+)\/compose$/.exec(location)?.[1];
       if (!composeId) throw new UsageError(`cannot tell the compose ID from ${location}; pass --id`);
       return withClient(config, async (client) => {
-        const { handle, started } = await startComposeDiscovery(client, { composeId, location, pungiStatus: values.status! }, manualTrigger('compose.discover'));
+        const { handle, started } = await startComposeDiscovery(client, { composeId, location, pungiStatus: values.status }, manualTrigger('compose.discover'));
         process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);
         if (values.wait) process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
         return 0;

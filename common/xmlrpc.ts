@@ -195,7 +195,7 @@ export function decodeMethodResponse(xml: string): XmlRpcValue {
   if (fault) {
     const value = decodeValue(only(childrenOf(fault, 'fault'), 'value', '<fault>'));
     const { faultCode, faultString } = (value ?? {}) as { faultCode?: unknown; faultString?: unknown };
-    throw new XmlRpcFaultError(typeof faultCode === 'number' ? faultCode : 1, String(faultString ?? 'unknown fault'));
+    throw new XmlRpcFaultError(typeof faultCode === 'number' ? faultCode : 1, typeof faultString === 'string' ? faultString : 'unknown fault');
   }
   const [result] = decodeParams(response);
   if (result === undefined) throw new XmlRpcParseError('<methodResponse> has no <param>');

@@ -31,7 +31,7 @@ export class Datagrepper {
     return this.messages.length;
   }
 
-  readonly service = async (req: Request, res: ServerResponse): Promise<void> => {
+  readonly service = (req: Request, res: ServerResponse): void => {
     const path = req.path.replace(/\/+$/, '') || '/';
     if (req.method !== 'GET') throw new HttpError(405, 'datagrepper answers GET');
     if (path === '/id') {

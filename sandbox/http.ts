@@ -21,7 +21,7 @@ export interface Request {
   body(): Promise<string>;
 }
 
-export type Service = (req: Request, res: ServerResponse) => Promise<void>;
+export type Service = (req: Request, res: ServerResponse) => Promise<void> | void;
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);

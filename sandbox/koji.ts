@@ -73,6 +73,10 @@ export interface KojiSeed {
 
 const fault = (code: number, message: string) => new XmlRpcFaultError(code, message);
 
+function nvrOf(build: KojiBuild): string {
+  return `${build.name}-${build.version}-${build.release}`;
+}
+
 function splitNvr(nvr: string): { name: string; version: string; release: string } {
   const m = /^(.+)-([^-]+)-([^-]+)$/.exec(nvr);
   if (!m) throw fault(KOJI_FAULTS.GenericError, `invalid format: ${nvr}`);
@@ -177,7 +181,7 @@ export class KojiHub {
   private buildInfo(b: KojiBuild): Record<string, XmlRpcValue> {
     return {
       id: b.id, build_id: b.id, package_id: b.id, package_name: b.name, name: b.name, version: b.version, release: b.release,
-      epoch: b.epoch, nvr: `${b.name}-${b.version}-${b.release}`, draft: false, state: b.state, task_id: b.task_id,
+      epoch: b.epoch, nvr: nvrOf(b), draft: false, state: b.state, task_id: b.task_id,
       owner_id: 1, owner_name: b.owner_name, volume_id: 0, volume_name: 'DEFAULT', creation_event_id: b.id,
       creation_time: new Date(b.creation_ts * 1000).toISOString().replace('T', ' ').replace('Z', ''),
       creation_ts: b.creation_ts, start_time: null, start_ts: null, completion_time: null, completion_ts: b.creation_ts,
@@ -211,7 +215,7 @@ export class KojiHub {
 
   /** tagBuild is a task in Koji: checked now, applied when the task runs. */
   private tagBuildTask(tag: KojiTag, build: KojiBuild, force: boolean, fromTag: KojiTag | undefined): number {
-    if (build.state !== BUILD_STATES.COMPLETE) throw fault(KOJI_FAULTS.TagError, `build ${this.buildInfo(build)['nvr']} not complete: state ${build.state}`);
+    if (build.state !== BUILD_STATES.COMPLETE) throw fault(KOJI_FAULTS.TagError, `build ${nvrOf(build)} not complete: state ${build.state}`);
     if (tag.locked && !force) throw fault(KOJI_FAULTS.TagError, `tag ${tag.name} is locked`);
     const task: KojiTask = {
       id: this.nextId.task++, method: 'tagBuild', state: TASK_STATES.FREE, owner: 'kojiadmin',
@@ -224,7 +228,7 @@ export class KojiHub {
       task.state = TASK_STATES.OPEN;
       if (fromTag && !this.tagged.get(fromTag.id)!.some((t) => t.buildId === build.id)) {
         task.state = TASK_STATES.FAILED;
-        task.fault = { faultCode: KOJI_FAULTS.TagError, faultString: `build ${this.buildInfo(build)['nvr']} not in tag ${fromTag.name}` };
+        task.fault = { faultCode: KOJI_FAULTS.TagError, faultString: `build ${nvrOf(build)} not in tag ${fromTag.name}` };
       } else {
         if (fromTag) this.removeTag(fromTag.id, build.id, task.owner);
         this.applyTag(tag.id, build.id, task.owner);
@@ -292,7 +296,7 @@ export class KojiHub {
         if (typeof p['name'] === 'string') tag.name = p['name'];
         if (typeof p['arches'] === 'string') tag.arches = p['arches'];
         if (typeof p['locked'] === 'boolean') tag.locked = p['locked'];
-        if (typeof p['perm'] === 'string' || p['perm'] === null) tag.perm = (p['perm'] as string | null) ?? null;
+        if (typeof p['perm'] === 'string' || p['perm'] === null) tag.perm = (p['perm']) ?? null;
         return null;
       },
     },
@@ -331,7 +335,7 @@ export class KojiHub {
         const build = this.requireBuild(p['build']);
         if (tag.locked && p['force'] !== true) throw fault(KOJI_FAULTS.TagError, `tag ${tag.name} is locked`);
         const removed = this.removeTag(tag.id, build.id, 'kojiadmin');
-        if (!removed && p['strict'] !== false) throw fault(KOJI_FAULTS.TagError, `build ${this.buildInfo(build)['nvr']} not in tag ${tag.name}`);
+        if (!removed && p['strict'] !== false) throw fault(KOJI_FAULTS.TagError, `build ${nvrOf(build)} not in tag ${tag.name}`);
         return null;
       },
     },

@@ -46,7 +46,7 @@ export class PdcServer {
         const wanted = query.getAll(field);
         if (wanted.length === 0) return true;
         const value = row[field];
-        const text = typeof value === 'object' && value !== null && 'release_id' in value ? String((value as { release_id: unknown }).release_id) : String(value);
+        const text = typeof value === 'object' && value !== null && 'release_id' in value ? String((value).release_id) : String(value);
         return wanted.includes(text);
       }),
     );

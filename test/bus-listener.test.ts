@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Subscriber } from 'zeromq';
+import { createRelengActivities } from '../activities/index.js';
+import { BusListener } from '../bus/listener.js';
+import { openSubscriber } from '../bus/subscriber.js';
+import { createLogger } from '../common/logger.js';
+import { materializeCompose } from '../sandbox/compose-factory.js';
+import { buildDemoStream } from '../sandbox/demo-stream.js';
+import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
+import type { Envelope } from '../sandbox/bus-gateway.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { startTemporal, workflowBundle } from './helpers/temporal.js';
+import { join } from 'node:path';
+
+let env: TestWorkflowEnvironment;
+let db: TestDatabase;
+let sandbox: TestSandbox;
+let worker: Worker;
+let workerRun: Promise<void>;
+let listener: BusListener;
+let socket: Subscriber;
+let receiving: Promise<void>;
+
+describe('bus listener: ZeroMQ in, inbox, runs out', () => {
+  before(async () => {
+    [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      taskQueue: 'releng',
+      workflowBundle: await workflowBundle(),
+      activities: createRelengActivities({ pool: db.pool, requestTimeoutMs: 5_000 }),
+    });
+    workerRun = worker.run();
+    listener = new BusListener({ pool: db.pool, client: env.client, log: createLogger('test', 'silent'), maxMessageBytes: 64 * 1024, retryDelayMs: 100 });
+    socket = openSubscriber({ endpoints: [sandbox.busEndpoint] });
+    receiving = (async () => {
+      for await (const frames of socket) await listener.receive(frames);
+    })();
+    listener.startDispatching();
+    assert.ok(await sandbox.bus!.waitForSubscribers(1, 10_000));
+    await new Promise((r) => setTimeout(r, 200));
+  });
+  after(async () => {
+    socket.close();
+    await receiving.catch(() => undefined);
+    await listener.stop();
+    worker.shutdown();
+    await workerRun;
+    await Promise.all([env.teardown(), db.drop(), sandbox.stop()]);
+  });
+
+  it('turns the demo stream into exactly one run per finished compose, and files the rest', async () => {
+    const made = materializeCompose({
+      templateDir: join(FIXTURE_COMPOSES_DIR, 'Fedora-Cloud-27-20180317.0'),
+      root: sandbox.composeDir,
+      release: { short: 'Fedora', version: 'Rawhide' },
+      date: '20261123',
+      type: 'nightly',
+      respin: 0,
+    });
+    const stream = buildDemoStream(sandbox.urls.composes, made.composeId);
+    const sent: Envelope[] = [];
+    for (const [index, item] of stream.entries()) {
+      if (item.frames) await sandbox.bus!.sendRaw(item.frames);
+      else if (item.repeatOf !== undefined) {
+        sent[index] = sent[item.repeatOf]!;
+        await sandbox.bus!.sendRaw([sent[index].topic, JSON.stringify(sent[index])]);
+      } else sent[index] = await sandbox.bus!.publish(item.envelope!);
+    }
+    // A third delivery of the same message, as a reconnecting publisher might send it.
+    await sandbox.bus!.sendRaw([sent[1]!.topic, JSON.stringify(sent[1])]);
+
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && listener.counters.received < stream.length + 1) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(listener.counters.received, stream.length + 1, 'every message arrived');
+    assert.ok(await listener.drained(30_000), 'no inbox row left pending');
+
+    const expected = [made.composeId, 'Fedora-Cloud-27-20180317.0', 'Fedora-24-20151130.n.2', 'Fedora-28-20180425.0'];
+    for (const composeId of expected) {
+      const handle = env.client.workflow.getHandle(`compose-discovery/${composeId}`);
+      const result = (await handle.result()) as { composeId: string };
+      assert.equal(result.composeId, composeId);
+    }
+    const runs = await env.client.workflow.count(`WorkflowType = 'discoverCompose'`);
+    assert.equal(runs.count, expected.length, 'one run per distinct finished compose, none for duplicates');
+
+    const inbox = await db.pool.query<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM bus_inbox GROUP BY state ORDER BY state');
+    assert.deepEqual(inbox.rows, [{ state: 'ignored', n: 2 }, { state: 'started', n: 4 }]);
+    const statuses = await db.pool.query<{ compose_id: string; status: string }>('SELECT compose_id, status FROM compose_status_events ORDER BY status');
+    assert.deepEqual(statuses.rows, [
+      { compose_id: 'Fedora-Rawhide-20160404.n.0', status: 'DOOMED' },
+      { compose_id: made.composeId, status: 'STARTED' },
+    ]);
+    const dead = await db.pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id');
+    assert.equal(dead.rows.length, 2);
+    assert.match(dead.rows[0]!.reason, /envelope is not JSON/);
+    assert.match(dead.rows[1]!.reason, /status: Invalid option/);
+    assert.deepEqual(
+      { duplicate: listener.counters.duplicate, invalid: listener.counters.invalid, notRouted: listener.counters.notRouted, started: listener.counters.started },
+      { duplicate: 2, invalid: 2, notRouted: 2, started: 4 },
+    );
+  });
+
+  it('dead-letters envelopes that break the fedmsg rules, without stopping', async () => {
+    const before = listener.counters.invalid;
+    const topic = 'org.fedoraproject.prod.pungi.compose.status.change';
+    const good = { topic, msg_id: '2026-0c7f37f3-d0b5-474f-b600-198d9b3be748', timestamp: 1795425569, i: 1, username: 'root', msg: {} };
+    await sandbox.bus!.sendRaw(['org.fedoraproject.prod.other', JSON.stringify(good)]); // frame 0 ≠ envelope topic
+    await sandbox.bus!.sendRaw([topic, JSON.stringify({ ...good, msg_id: 'not-an-id' })]);
+    await sandbox.bus!.sendRaw([topic, JSON.stringify({ ...good, msg: 'a string' })]);
+    await sandbox.bus!.sendRaw([topic]); // one frame
+    await sandbox.bus!.sendRaw([topic, 'x'.repeat(70 * 1024)]); // over the size cap
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && listener.counters.invalid < before + 5) await new Promise((r) => setTimeout(r, 50));
+    const reasons = (await db.pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id DESC LIMIT 5')).rows.map((r) => r.reason).reverse();
+    assert.equal(reasons.length, 5);
+    assert.match(reasons[0]!, /topic frame "org\.fedoraproject\.prod\.other" does not match envelope topic/);
+    assert.match(reasons[1]!, /msg_id: expected <year>-<uuid4>/);
+    assert.match(reasons[2]!, /msg: /);
+    assert.match(reasons[3]!, /expected 2 frames/);
+    assert.match(reasons[4]!, /exceeds the 65536-byte cap/);
+  });
+});
