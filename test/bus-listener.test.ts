@@ -1,26 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { Subscriber } from 'zeromq';
-import { createRelengActivities } from '../activities/index.js';
 import { BusListener } from '../bus/listener.js';
 import { openSubscriber } from '../bus/subscriber.js';
 import { createLogger } from '../common/logger.js';
-import { materializeCompose } from '../sandbox/compose-factory.js';
 import { buildDemoStream } from '../sandbox/demo-stream.js';
-import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
 import type { Envelope } from '../sandbox/bus-gateway.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
-import { startTemporal, workflowBundle } from './helpers/temporal.js';
-import { join } from 'node:path';
+import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
 let sandbox: TestSandbox;
-let worker: Worker;
-let workerRun: Promise<void>;
+let worker: RunningWorker;
 let listener: BusListener;
 let socket: Subscriber;
 let receiving: Promise<void>;
@@ -28,14 +22,7 @@ let receiving: Promise<void>;
 describe('bus listener: ZeroMQ in, inbox, runs out', () => {
   before(async () => {
     [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue: 'releng',
-      workflowBundle: await workflowBundle(),
-      activities: createRelengActivities({ pool: db.pool, requestTimeoutMs: 5_000 }),
-    });
-    workerRun = worker.run();
+    worker = await startRelengWorker(env, db.pool);
     listener = new BusListener({ pool: db.pool, client: env.client, log: createLogger('test', 'silent'), maxMessageBytes: 64 * 1024, retryDelayMs: 100 });
     socket = openSubscriber({ endpoints: [sandbox.busEndpoint] });
     receiving = (async () => {
@@ -49,20 +36,12 @@ describe('bus listener: ZeroMQ in, inbox, runs out', () => {
     socket.close();
     await receiving.catch(() => undefined);
     await listener.stop();
-    worker.shutdown();
-    await workerRun;
+    await worker.stop();
     await Promise.all([env.teardown(), db.drop(), sandbox.stop()]);
   });
 
   it('turns the demo stream into exactly one run per finished compose, and files the rest', async () => {
-    const made = materializeCompose({
-      templateDir: join(FIXTURE_COMPOSES_DIR, 'Fedora-Cloud-27-20180317.0'),
-      root: sandbox.composeDir,
-      release: { short: 'Fedora', version: 'Rawhide' },
-      date: '20261123',
-      type: 'nightly',
-      respin: 0,
-    });
+    const made = newCompose(sandbox, { template: 'Fedora-Cloud-27-20180317.0' });
     const stream = buildDemoStream(sandbox.urls.composes, made.composeId);
     const sent: Envelope[] = [];
     for (const [index, item] of stream.entries()) {

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { materializeCompose } from '../sandbox/compose-factory.js';
-import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startTemporal } from './helpers/temporal.js';
 
 const run = promisify(execFile);
@@ -54,17 +51,10 @@ describe('relengotron CLI', () => {
     try {
       assert.ok(await sandbox.bus!.waitForSubscribers(1, 60_000), `the listener subscribed\n${output}`);
       await new Promise((r) => setTimeout(r, 300));
-      const made = materializeCompose({
-        templateDir: join(FIXTURE_COMPOSES_DIR, 'Fedora-Cloud-27-20180317.0'),
-        root: sandbox.composeDir,
-        release: { short: 'Fedora-Cloud', version: '43' },
-        date: '20261123',
-        type: 'production',
-        respin: 0,
-      });
+      const made = newCompose(sandbox, { template: 'Fedora-Cloud-27-20180317.0', release: { short: 'Fedora-Cloud', version: '43' }, type: 'production' });
       const envelope = await sandbox.bus!.publish({
         topic: 'org.fedoraproject.prod.pungi.compose.status.change',
-        msg: { compose_id: made.composeId, location: `${sandbox.urls.composes}/${made.composeId}/compose`, status: 'FINISHED' },
+        msg: { compose_id: made.composeId, location: made.location, status: 'FINISHED' },
       });
       const handle = env.client.workflow.getHandle(`compose-discovery/${made.composeId}`);
       let result: unknown;

@@ -4,37 +4,28 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createRelengActivities } from '../activities/index.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { manualTrigger, startComposeDiscovery } from '../client/start.js';
-import { materializeCompose } from '../sandbox/compose-factory.js';
-import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
 import { discoverComposeStatusQuery } from '../workflows/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
-import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
-import { startTemporal, workflowBundle } from './helpers/temporal.js';
+import { newCompose, startTestSandbox, type NewCompose, type TestSandbox } from './helpers/sandbox.js';
+import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
 let sandbox: TestSandbox;
-let worker: Worker;
-let running: Promise<void>;
+let worker: RunningWorker;
 
-function newCompose(respin: number, edit?: (dir: string) => void): { composeId: string; location: string } {
-  const made = materializeCompose({
-    templateDir: join(FIXTURE_COMPOSES_DIR, 'Fedora-28-20180425.0'),
-    root: sandbox.composeDir,
-    release: { short: 'Fedora', version: 'Rawhide' },
-    date: '20261123',
-    type: 'nightly',
+function rawhideCompose(respin: number, edit?: (dir: string) => void): NewCompose {
+  const made = newCompose(sandbox, {
+    template: 'Fedora-28-20180425.0',
     respin,
     keepImage: (variant, image) => variant === 'Cloud' && image.arch === 'x86_64',
   });
   edit?.(made.dir);
-  return { composeId: made.composeId, location: `${sandbox.urls.composes}/${made.composeId}/compose` };
+  return made;
 }
 
 async function failureOf(promise: Promise<unknown>): Promise<string> {
@@ -50,23 +41,15 @@ async function failureOf(promise: Promise<unknown>): Promise<string> {
 describe('discoverCompose on the real Temporal server', () => {
   before(async () => {
     [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox({ withBus: false })]);
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue: 'releng',
-      workflowBundle: await workflowBundle(),
-      activities: createRelengActivities({ pool: db.pool, requestTimeoutMs: 5_000 }),
-    });
-    running = worker.run();
+    worker = await startRelengWorker(env, db.pool);
   });
   after(async () => {
-    worker.shutdown();
-    await running;
+    await worker.stop();
     await Promise.all([env.teardown(), db.drop(), sandbox.stop()]);
   });
 
   it('records a fresh compose and its images, with readable search attributes', async () => {
-    const { composeId, location } = newCompose(0);
+    const { composeId, location } = rawhideCompose(0);
     const { handle, started } = await startComposeDiscovery(env.client, { composeId, location, pungiStatus: 'FINISHED' }, { msgId: '2026-aaaaaaaa-0000-4000-8000-000000000001', topic: 'org.fedoraproject.prod.pungi.compose.status.change' });
     assert.equal(started, true);
     assert.equal(handle.workflowId, `compose-discovery/${composeId}`);
@@ -108,7 +91,7 @@ describe('discoverCompose on the real Temporal server', () => {
   });
 
   it('fails clearly, without retrying, on broken metadata', async () => {
-    const { composeId, location } = newCompose(1, (dir) => {
+    const { composeId, location } = rawhideCompose(1, (dir) => {
       const file = join(dir, 'compose/metadata/images.json');
       const images = JSON.parse(readFileSync(file, 'utf8'));
       images.payload.images.Cloud.x86_64[0].checksums.sha256 = 'not hex!';
@@ -125,7 +108,7 @@ describe('discoverCompose on the real Temporal server', () => {
   });
 
   it('refuses an image path that escapes the compose tree', async () => {
-    const { composeId, location } = newCompose(2, (dir) => {
+    const { composeId, location } = rawhideCompose(2, (dir) => {
       const file = join(dir, 'compose/metadata/images.json');
       const images = JSON.parse(readFileSync(file, 'utf8'));
       images.payload.images.Cloud.x86_64[0].path = '../../../../etc/shadow';
@@ -142,13 +125,13 @@ describe('discoverCompose on the real Temporal server', () => {
   });
 
   it('fails when the metadata describes another compose than the message', async () => {
-    const { location } = newCompose(3);
+    const { location } = rawhideCompose(3);
     const { handle } = await startComposeDiscovery(env.client, { composeId: 'Fedora-Rawhide-20261123.n.77', location, pungiStatus: 'FINISHED' }, manualTrigger('test'));
     assert.match(await failureOf(handle.result()), /describes compose Fedora-Rawhide-20261123\.n\.3, but the message announced Fedora-Rawhide-20261123\.n\.77/);
   });
 
   it('retries while the compose server is unreachable, then succeeds', async () => {
-    const { composeId } = newCompose(4);
+    const { composeId } = rawhideCompose(4);
     // A port nobody listens on: the activity fails as retryable and Temporal keeps trying.
     const unreachable = `http://127.0.0.1:9/compose/${composeId}/compose`;
     const { handle } = await startComposeDiscovery(env.client, { composeId, location: unreachable, pungiStatus: 'FINISHED' }, manualTrigger('test'));

@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { decodeMethodResponse, encodeMethodCall, withKojiKwargs, XmlRpcFaultError, type XmlRpcValue } from '../common/xmlrpc.js';
-import { materializeCompose } from '../sandbox/compose-factory.js';
-import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
-import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 
 let sandbox: TestSandbox;
 
@@ -206,15 +203,7 @@ describe('sandbox', () => {
     it('serves the real trees and a generated one whose checksums match its bytes', async () => {
       const status = await request(`${sandbox.urls.composes}/Fedora-28-20180425.0/STATUS`);
       assert.equal((await status.body.text()).trim(), 'FINISHED');
-      const made = materializeCompose({
-        templateDir: join(FIXTURE_COMPOSES_DIR, 'Fedora-28-20180425.0'),
-        root: sandbox.composeDir,
-        release: { short: 'Fedora', version: 'Rawhide' },
-        date: '20261123',
-        type: 'nightly',
-        respin: 0,
-        keepImage: (variant, image) => variant === 'Cloud' && image.arch === 'x86_64',
-      });
+      const made = newCompose(sandbox, { template: 'Fedora-28-20180425.0', keepImage: (variant, image) => variant === 'Cloud' && image.arch === 'x86_64' });
       assert.equal(made.composeId, 'Fedora-Rawhide-20261123.n.0');
       const images = await getJson(`${sandbox.urls.composes}/${made.composeId}/compose/metadata/images.json`);
       const list = images.body.payload.images.Cloud.x86_64 as { path: string; size: number; checksums: { sha256: string } }[];

@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { materializeCompose, type ComposeSpec } from '../../sandbox/compose-factory.js';
+import { FIXTURE_COMPOSES_DIR } from '../../sandbox/seed.js';
 import { startSandbox, type Sandbox } from '../../sandbox/server.js';
 
 export function freePort(): Promise<number> {
@@ -37,4 +39,28 @@ export async function startTestSandbox(options: { withBus?: boolean; kojiTaskDel
       rmSync(composeDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface NewCompose {
+  readonly composeId: string;
+  readonly dir: string;
+  readonly location: string;
+  readonly imageCount: number;
+}
+
+/** A freshly finished compose in the sandbox, made from one of the real fixture trees. */
+export function newCompose(
+  sandbox: TestSandbox,
+  options: { template: string; respin?: number } & Partial<Pick<ComposeSpec, 'release' | 'type' | 'keepImage'>>,
+): NewCompose {
+  const made = materializeCompose({
+    templateDir: join(FIXTURE_COMPOSES_DIR, options.template),
+    root: sandbox.composeDir,
+    release: options.release ?? { short: 'Fedora', version: 'Rawhide' },
+    date: '20261123',
+    type: options.type ?? 'nightly',
+    respin: options.respin ?? 0,
+    ...(options.keepImage ? { keepImage: options.keepImage } : {}),
+  });
+  return { ...made, location: `${sandbox.urls.composes}/${made.composeId}/compose` };
 }

@@ -3,7 +3,10 @@
  * binary (no download), with the namespace prepared exactly as the service prepares it.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createRelengActivities } from '../../activities/index.js';
+import type { Pool } from '../../common/db.js';
+import { TASK_QUEUES } from '../../common/task-queues.js';
 import { prepareNamespace } from '../../devstack/temporal-namespace.js';
 import { resolveTemporalCli } from '../../devstack/temporal-dev-server.js';
 import { WORKFLOWS_PATH } from '../../workers/run-worker.js';
@@ -31,4 +34,26 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
   return bundle;
+}
+
+export interface RunningWorker {
+  stop(): Promise<void>;
+}
+
+/** The `releng` worker as workers/releng.ts builds it, on the test server and database. */
+export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool): Promise<RunningWorker> {
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue: TASK_QUEUES.releng,
+    workflowBundle: await workflowBundle(),
+    activities: createRelengActivities({ pool, requestTimeoutMs: 5_000 }),
+  });
+  const running = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running;
+    },
+  };
 }
