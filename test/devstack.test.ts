@@ -2,12 +2,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { ALL_SEARCH_ATTRIBUTE_KEYS } from '../common/search-attributes.js';
 import { prepareNamespace } from '../devstack/temporal-namespace.js';
 import { resolveTemporalCli, startTemporalDevServer } from '../devstack/temporal-dev-server.js';
 import { freePort } from './helpers/sandbox.js';
+
+const run = promisify(execFile);
 
 describe('embedded Temporal dev server', () => {
   it('keeps history, retention and search attributes across a restart', async () => {
@@ -42,5 +47,28 @@ describe('embedded Temporal dev server', () => {
       await connection.close();
       await server.stop();
     }
+  });
+});
+
+describe('the Temporal CLI installer (scripts/ensure-temporal.mjs)', () => {
+  const script = fileURLToPath(new URL('../../scripts/ensure-temporal.mjs', import.meta.url));
+
+  it('uses TEMPORAL_CLI when it names an executable, and says so when it does not', async () => {
+    const cli = resolveTemporalCli(process.env['TEMPORAL_CLI']);
+    const { stdout } = await run(process.execPath, [script], { env: { ...process.env, TEMPORAL_CLI: cli } });
+    assert.equal(stdout.trim(), cli);
+    const failed = await run(process.execPath, [script], { env: { ...process.env, TEMPORAL_CLI: '/nonexistent/temporal' } }).catch((err: { code: number; stderr: string }) => err);
+    assert.equal((failed as { code: number }).code, 1);
+    assert.match((failed as { stderr: string }).stderr, /TEMPORAL_CLI=\/nonexistent\/temporal is not an executable file/);
+  });
+
+  it('tells what to do when nothing is cached and Go is missing', async () => {
+    const emptyCache = mkdtempSync(join(tmpdir(), 'relengotron-cache-'));
+    const { TEMPORAL_CLI: _cli, ...env } = process.env;
+    const failed = await run(process.execPath, [script], { env: { ...env, RELENGOTRON_CACHE_DIR: emptyCache, PATH: '/nonexistent' } }).catch(
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.equal((failed as { code: number }).code, 1);
+    assert.match((failed as { stderr: string }).stderr, /Go is not installed to build it[\s\S]*Install Go 1\.25 or newer[\s\S]*TEMPORAL_CLI/);
   });
 });
