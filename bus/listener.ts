@@ -5,8 +5,9 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../common/db.js';
+import { verifyEnvelope, type VerifyOptions } from '../common/fedmsg-crypto.js';
 import type { Logger } from '../common/logger.js';
-import { FedmsgEnvelopeSchema, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { FedmsgEnvelopeSchema, topicSuffix, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
 import { addDeadLetter, addToInbox, markAttemptFailed, markIgnored, markStarted, pendingInbox, type InboxRow } from './inbox.js';
 import { InvalidBodyError, routeFor } from './router.js';
 
@@ -15,6 +16,7 @@ export type ReceiveOutcome = 'stored' | 'duplicate' | 'dead-letter' | 'not-route
 export interface ListenerCounters {
   received: number;
   invalid: number;
+  forged: number;
   duplicate: number;
   notRouted: number;
   started: number;
@@ -27,6 +29,8 @@ export interface BusListenerOptions {
   readonly client: Client;
   readonly log: Logger;
   readonly maxMessageBytes: number;
+  /** Signature checking for topics that start work; null: off. */
+  readonly verify?: VerifyOptions | null;
   /** First retry delay for a start that failed; doubles up to maxRetryDelayMs. */
   readonly retryDelayMs?: number;
   readonly maxRetryDelayMs?: number;
@@ -62,7 +66,7 @@ function decodeFrames(frames: readonly Buffer[], maxBytes: number): Decoded {
 }
 
 export class BusListener {
-  readonly counters: ListenerCounters = { received: 0, invalid: 0, duplicate: 0, notRouted: 0, started: 0, recorded: 0, startFailures: 0 };
+  readonly counters: ListenerCounters = { received: 0, invalid: 0, forged: 0, duplicate: 0, notRouted: 0, started: 0, recorded: 0, startFailures: 0 };
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
   private readonly dispatchBatch: number;
@@ -95,6 +99,15 @@ export class BusListener {
     if (!route) {
       this.counters.notRouted++;
       return 'not-routed';
+    }
+    if (this.options.verify) {
+      const verdict = verifyEnvelope(frames[1]!.toString('utf8'), topicSuffix(decoded.topic), this.options.verify);
+      if (!verdict.valid) {
+        this.counters.forged++;
+        log.warn({ topic: decoded.topic, msgId: decoded.msg_id, reason: verdict.reason }, 'message refused: signature check failed');
+        await addDeadLetter(pool, { topic: decoded.topic, msgId: decoded.msg_id, reason: `signature: ${verdict.reason}`, raw: frames[1]!.toString('utf8') });
+        return 'dead-letter';
+      }
     }
     try {
       route.decide(decoded);

@@ -75,6 +75,12 @@ export const ConfigSchema = z.object({
       environment: z.enum(['prod', 'stg', 'dev']).default('dev'),
       /** Envelopes larger than this are dead-lettered unread. */
       maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
+      /** Check fedmsg X.509 signatures on topics that start work; forged or unsigned ones are refused. */
+      verifySignatures: z.boolean().default(false),
+      /** PEM files of the CAs that issue signing certificates (Fedora's fedmsg CA in production). */
+      caCertificates: z.array(z.string().min(1)).default([]),
+      /** Topic (after `<prefix>.<env>.`) → certificate CNs allowed to send it, as fedmsg's routing_policy. */
+      routingPolicy: z.record(z.string(), z.array(z.string())).default({}),
     })
     .prefault({}),
   services: z
@@ -101,7 +107,7 @@ export const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-type EnvKind = 'string' | 'int' | 'list';
+type EnvKind = 'string' | 'int' | 'list' | 'bool';
 interface EnvBinding {
   readonly path: readonly string[];
   readonly kind: EnvKind;
@@ -125,6 +131,8 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   FEDMSG_PUBLISH_ENDPOINT: { path: ['bus', 'publishEndpoint'], kind: 'string' },
   FEDMSG_TOPIC_PREFIX: { path: ['bus', 'topicPrefix'], kind: 'string' },
   FEDMSG_ENVIRONMENT: { path: ['bus', 'environment'], kind: 'string' },
+  FEDMSG_VERIFY_SIGNATURES: { path: ['bus', 'verifySignatures'], kind: 'bool' },
+  FEDMSG_CA_CERTS: { path: ['bus', 'caCertificates'], kind: 'list' },
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },
   BODHI_URL: { path: ['services', 'bodhi'], kind: 'string' },
   PDC_URL: { path: ['services', 'pdc'], kind: 'string' },
@@ -160,6 +168,8 @@ function envValue(kind: EnvKind, raw: string): unknown {
         .split(/[\s,]+/)
         .map((s) => s.trim())
         .filter(Boolean);
+    case 'bool':
+      return /^(1|true|yes|on)$/i.test(raw.trim()) ? true : /^(0|false|no|off)$/i.test(raw.trim()) ? false : raw;
     case 'string':
       return raw;
   }

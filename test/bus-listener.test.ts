@@ -4,10 +4,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Subscriber } from 'zeromq';
 import { BusListener } from '../bus/listener.js';
 import { openSubscriber } from '../bus/subscriber.js';
+import { signEnvelope } from '../common/fedmsg-crypto.js';
 import { createLogger } from '../common/logger.js';
 import { buildDemoStream } from '../sandbox/demo-stream.js';
 import type { Envelope } from '../sandbox/bus-gateway.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { makePki, type TestPki } from './helpers/pki.js';
 import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
@@ -103,5 +105,55 @@ describe('bus listener: ZeroMQ in, inbox, runs out', () => {
     assert.match(reasons[2]!, /msg: /);
     assert.match(reasons[3]!, /expected 2 frames/);
     assert.match(reasons[4]!, /exceeds the 65536-byte cap/);
+  });
+});
+
+describe('bus listener with signature checking', () => {
+  let env2: TestWorkflowEnvironment;
+  let db2: TestDatabase;
+  let pki: TestPki;
+  before(async () => {
+    [env2, db2] = await Promise.all([startTemporal(), createTestDatabase()]);
+    pki = makePki();
+  });
+  after(async () => Promise.all([env2.teardown(), db2.drop()]));
+
+  it('starts runs only for messages signed by a trusted, allowed sender', async () => {
+    const checked = new BusListener({
+      pool: db2.pool,
+      client: env2.client,
+      log: createLogger('test', 'silent'),
+      maxMessageBytes: 64 * 1024,
+      verify: { caCertificates: [pki.ca], routingPolicy: { 'pungi.compose.status.change': ['releng-rawhide-composer.example.org'] } },
+    });
+    const topic = 'org.fedoraproject.prod.pungi.compose.status.change';
+    const envelope = (n: number) => ({
+      topic,
+      msg_id: `2026-0c7f37f3-d0b5-474f-b600-00000000000${n}`,
+      timestamp: Math.floor(Date.now() / 1000),
+      i: n,
+      username: 'root',
+      msg: { compose_id: `Fedora-Rawhide-20261123.n.${n}`, location: 'http://127.0.0.1:9/compose', status: 'FINISHED' },
+    });
+    const frames = (body: object) => [Buffer.from(topic), Buffer.from(JSON.stringify(body))];
+    const tampered = signEnvelope(envelope(3), pki.signer);
+    tampered.msg.compose_id = 'Fedora-Rawhide-20261123.n.99';
+
+    assert.equal(await checked.receive(frames(signEnvelope(envelope(1), pki.signer))), 'stored');
+    assert.equal(await checked.receive(frames(envelope(2))), 'dead-letter');
+    assert.equal(await checked.receive(frames(tampered)), 'dead-letter');
+    assert.equal(await checked.receive(frames(signEnvelope(envelope(4), pki.stranger))), 'dead-letter');
+    assert.equal(await checked.receive(frames(signEnvelope(envelope(5), pki.other))), 'dead-letter');
+    assert.equal(checked.counters.forged, 4);
+
+    const reasons = (await db2.pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id')).rows.map((r) => r.reason);
+    assert.deepEqual(reasons.map((r) => r.replace(/\(signer .*\)/, '(signer …)')), [
+      'signature: unsigned message',
+      'signature: signature does not match the envelope (signer …)',
+      'signature: certificate of releng-rawhide-composer.example.org-rogue is not issued by a trusted CA',
+      'signature: bodhi-backend.example.org may not send pungi.compose.status.change',
+    ]);
+    const inbox = await db2.pool.query<{ msg_id: string }>('SELECT msg_id FROM bus_inbox');
+    assert.deepEqual(inbox.rows.map((r) => r.msg_id), ['2026-0c7f37f3-d0b5-474f-b600-000000000001'], 'only the signed message may start work');
   });
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The bus listener: fedmsg in, durable inbox, runs out.
 import { Client, Connection } from '@temporalio/client';
+import { readFileSync } from 'node:fs';
 import { BusListener } from '../bus/listener.js';
 import { openSubscriber } from '../bus/subscriber.js';
 import { createPool, migrate } from '../common/db.js';
@@ -14,7 +15,11 @@ runMain(log, async () => {
   // Connection.lazy: the listener stores messages even while Temporal is unreachable.
   const connection = Connection.lazy({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const listener = new BusListener({ pool, client, log, maxMessageBytes: config.bus.maxMessageBytes });
+  const verify = config.bus.verifySignatures
+    ? { caCertificates: config.bus.caCertificates.map((file) => readFileSync(file, 'utf8')), routingPolicy: config.bus.routingPolicy }
+    : null;
+  if (verify && verify.caCertificates.length === 0) log.warn('signatures are checked but no CA is configured (FEDMSG_CA_CERTS): any self-signed sender passes the chain check');
+  const listener = new BusListener({ pool, client, log, maxMessageBytes: config.bus.maxMessageBytes, verify });
   const socket = openSubscriber({ endpoints: config.bus.endpoints });
 
   const shutdown = () => {
