@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Subscriber } from 'zeromq';
 import { BusListener } from '../bus/listener.js';
@@ -10,7 +15,11 @@ import { buildDemoStream } from '../sandbox/demo-stream.js';
 import type { Envelope } from '../sandbox/bus-gateway.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { makePki, type TestPki } from './helpers/pki.js';
-import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { freePort, newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { FIXTURES_DIR } from '../sandbox/seed.js';
+
+const execFileAsync = promisify(execFile);
+const PYTHON_PUBLISHER = fileURLToPath(new URL('../../test/fixtures/fedmsg_publisher.py', import.meta.url));
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;
@@ -155,5 +164,44 @@ describe('bus listener with signature checking', () => {
     ]);
     const inbox = await db2.pool.query<{ msg_id: string }>('SELECT msg_id FROM bus_inbox');
     assert.deepEqual(inbox.rows.map((r) => r.msg_id), ['2026-0c7f37f3-d0b5-474f-b600-000000000001'], 'only the signed message may start work');
+  });
+});
+
+describe('wire compatibility with an outside fedmsg publisher (pyzmq)', () => {
+  it('receives every reference message a Python publisher sends', async (t) => {
+    const python = '/usr/bin/python3';
+    try {
+      execFileSync(python, ['-c', 'import zmq']);
+    } catch {
+      t.skip('python3-zmq is not installed (apt-get install python3-zmq)');
+      return;
+    }
+    const db3 = await createTestDatabase();
+    const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+    // Only receiving is under test: this listener never dispatches, so its client never connects.
+    const idle = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
+    const counting = new BusListener({ pool: db3.pool, client: idle, log: createLogger('test', 'silent'), maxMessageBytes: 1024 * 1024 });
+    const sub = openSubscriber({ endpoints: [endpoint] });
+    const files = readdirSync(`${FIXTURES_DIR}messages`).filter((f) => f.endsWith('.json')).map((f) => `${FIXTURES_DIR}messages/${f}`);
+    files.push(`${FIXTURES_DIR}datagrepper/raw-response.2017-09-05.json`);
+    const publisher = execFileAsync(python, [PYTHON_PUBLISHER, endpoint, ...files]);
+    const outcomes: string[] = [];
+    const collecting = (async () => {
+      for await (const frames of sub) outcomes.push(await counting.receive(frames));
+    })();
+    const { stdout } = await publisher;
+    const sent = Number(stdout.trim());
+    const deadline = Date.now() + 10_000;
+    while (outcomes.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    sub.close();
+    await collecting.catch(() => undefined);
+    try {
+      assert.ok(sent >= 35, `sent ${sent}`);
+      assert.equal(outcomes.length, sent, 'every message arrived');
+      assert.equal(counting.counters.invalid, 0, 'every real envelope passes validation');
+      assert.ok(outcomes.includes('stored'), 'the pungi messages were routed');
+    } finally {
+      await db3.drop();
+    }
   });
 });
