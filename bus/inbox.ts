@@ -61,3 +61,18 @@ export async function addDeadLetter(pool: Pool, letter: DeadLetter): Promise<voi
     letter.raw,
   ]);
 }
+
+/** Epoch seconds up to which the listener was connected, or null before its first run. */
+export async function readCheckpoint(pool: Pool, source: string): Promise<number | null> {
+  const { rows } = await pool.query<{ listening_until: number }>('SELECT listening_until FROM bus_checkpoint WHERE source = $1', [source]);
+  return rows[0]?.listening_until ?? null;
+}
+
+/** Moves the checkpoint forward only; a late or concurrent writer never moves it back. */
+export async function writeCheckpoint(pool: Pool, source: string, listeningUntil: number): Promise<void> {
+  await pool.query(
+    `INSERT INTO bus_checkpoint (source, listening_until) VALUES ($1, $2)
+     ON CONFLICT (source) DO UPDATE SET listening_until = GREATEST(bus_checkpoint.listening_until, EXCLUDED.listening_until), updated_at = now()`,
+    [source, listeningUntil],
+  );
+}

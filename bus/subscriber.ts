@@ -9,6 +9,8 @@ export interface SubscriberOptions {
   readonly endpoints: readonly string[];
   /** Topic prefixes; empty string or none = everything. */
   readonly topics?: readonly string[];
+  /** Called before connecting: ZeroMQ's monitor only reports events after it is attached. */
+  readonly observe?: (socket: Subscriber) => void;
 }
 
 export function openSubscriber(options: SubscriberOptions): Subscriber {
@@ -21,6 +23,7 @@ export function openSubscriber(options: SubscriberOptions): Subscriber {
     tcpKeepaliveIdle: 60,
     tcpKeepaliveInterval: 5,
   });
+  options.observe?.(socket);
   for (const endpoint of options.endpoints) socket.connect(endpoint);
   const topics = options.topics?.length ? options.topics : [''];
   for (const topic of topics) socket.subscribe(topic);

@@ -81,6 +81,17 @@ export const ConfigSchema = z.object({
       caCertificates: z.array(z.string().min(1)).default([]),
       /** Topic (after `<prefix>.<env>.`) → certificate CNs allowed to send it, as fedmsg's routing_policy. */
       routingPolicy: z.record(z.string(), z.array(z.string())).default({}),
+      /** Catching up from datagrepper after the listener was away or lost its publisher. */
+      backfill: z
+        .object({
+          /** How far before the checkpoint the catch-up starts (clock skew, delivery in flight). */
+          overlap: duration.default('5m'),
+          /** Full topics = each prefix + each topic a route reacts to. */
+          topicPrefixes: z.array(z.string().min(1)).default(['org.fedoraproject.prod']),
+          /** How often the listener records that it is still connected. */
+          checkpointInterval: duration.default('10s'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   services: z
@@ -133,6 +144,9 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   FEDMSG_ENVIRONMENT: { path: ['bus', 'environment'], kind: 'string' },
   FEDMSG_VERIFY_SIGNATURES: { path: ['bus', 'verifySignatures'], kind: 'bool' },
   FEDMSG_CA_CERTS: { path: ['bus', 'caCertificates'], kind: 'list' },
+  FEDMSG_BACKFILL_PREFIXES: { path: ['bus', 'backfill', 'topicPrefixes'], kind: 'list' },
+  FEDMSG_BACKFILL_OVERLAP: { path: ['bus', 'backfill', 'overlap'], kind: 'string' },
+  FEDMSG_CHECKPOINT_INTERVAL: { path: ['bus', 'backfill', 'checkpointInterval'], kind: 'string' },
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },
   BODHI_URL: { path: ['services', 'bodhi'], kind: 'string' },
   PDC_URL: { path: ['services', 'pdc'], kind: 'string' },

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { signedBytes, signEnvelope, undoDatagrepperArtefacts, verifyEnvelope } from '../common/fedmsg-crypto.js';
 import { makePki } from './helpers/pki.js';
+import { rawMessageTexts } from '../bus/backfill.js';
 import { FIXTURES_DIR } from '../sandbox/seed.js';
 
 const vector = readFileSync(`${FIXTURES_DIR}messages/pungi.compose.status.change.FINISHED_INCOMPLETE.wire-reconstructed.json`, 'utf8');
@@ -23,7 +24,7 @@ describe('fedmsg X.509 signatures', () => {
     const raw = JSON.parse(readFileSync(`${FIXTURES_DIR}datagrepper/raw-response.2017-09-05.json`, 'utf8')) as { raw_messages: unknown[] };
     // Re-read the page losslessly: each message's own text, numbers as captured.
     const text = readFileSync(`${FIXTURES_DIR}datagrepper/raw-response.2017-09-05.json`, 'utf8');
-    const messages = extractRawMessages(text);
+    const messages = rawMessageTexts(text);
     assert.equal(messages.length, raw.raw_messages.length);
     for (const message of messages) {
       const result = verifyEnvelope(undoDatagrepperArtefacts(message), 'x', NO_CA);
@@ -88,32 +89,6 @@ describe('fedmsg X.509 signatures', () => {
     });
   });
 });
-
-/** Splits datagrepper's `raw_messages` array into each message's own JSON text. */
-function extractRawMessages(page: string): string[] {
-  const start = page.indexOf('[', page.indexOf('"raw_messages"'));
-  const out: string[] = [];
-  let depth = 0;
-  let inString = false;
-  let from = -1;
-  for (let i = start + 1; i < page.length; i++) {
-    const ch = page[i];
-    if (inString) {
-      if (ch === '\\') i++;
-      else if (ch === '"') inString = false;
-      continue;
-    }
-    if (ch === '"') inString = true;
-    else if (ch === '{') {
-      if (depth === 0) from = i;
-      depth++;
-    } else if (ch === '}') {
-      depth--;
-      if (depth === 0) out.push(page.slice(from, i + 1));
-    } else if (ch === ']' && depth === 0) break;
-  }
-  return out;
-}
 
 describe('canonical JSON', () => {
   it('matches Python\'s json.dumps(sort_keys=True, separators=(",", ":")) byte for byte', () => {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// The bus listener: fedmsg in, durable inbox, runs out.
-import { Client, Connection } from '@temporalio/client';
+// The bus listener: fedmsg in, durable inbox, runs out; backfills from datagrepper after downtime.
 import { readFileSync } from 'node:fs';
-import { BusListener } from '../bus/listener.js';
-import { openSubscriber } from '../bus/subscriber.js';
+import { Client, Connection } from '@temporalio/client';
+import { BusService } from '../bus/service.js';
 import { createPool, migrate } from '../common/db.js';
+import { durationToMs } from '../common/duration.js';
 import { requireDatabaseUrl, runMain, startProcess } from './process.js';
 
 const { config, log } = startProcess('bus-listener');
@@ -18,29 +18,34 @@ runMain(log, async () => {
   const verify = config.bus.verifySignatures
     ? { caCertificates: config.bus.caCertificates.map((file) => readFileSync(file, 'utf8')), routingPolicy: config.bus.routingPolicy }
     : null;
-  if (verify && verify.caCertificates.length === 0) log.warn('signatures are checked but no CA is configured (FEDMSG_CA_CERTS): any self-signed sender passes the chain check');
-  const listener = new BusListener({ pool, client, log, maxMessageBytes: config.bus.maxMessageBytes, verify });
-  const socket = openSubscriber({ endpoints: config.bus.endpoints });
-
-  const shutdown = () => {
-    log.info('stopping: closing the bus socket');
-    socket.close();
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
-  const report = setInterval(() => log.info({ counters: listener.counters }, 'bus listener counters'), 60_000);
-
-  listener.startDispatching();
-  log.info({ endpoints: config.bus.endpoints }, 'listening to the bus');
-  try {
-    for await (const frames of socket) {
-      await listener.receive(frames);
-    }
-  } finally {
-    clearInterval(report);
-    await listener.stop();
-    await connection.close();
-    await pool.end();
-    log.info({ counters: listener.counters }, 'bus listener stopped');
+  if (verify && verify.caCertificates.length === 0) {
+    log.warn('signatures are checked but no CA is configured (FEDMSG_CA_CERTS): any self-signed sender passes the chain check');
   }
+  const service = new BusService({
+    pool,
+    client,
+    log,
+    endpoints: config.bus.endpoints,
+    datagrepperUrl: config.services.datagrepper,
+    maxMessageBytes: config.bus.maxMessageBytes,
+    verify,
+    backfill: {
+      overlapMs: durationToMs(config.bus.backfill.overlap),
+      topicPrefixes: config.bus.backfill.topicPrefixes,
+      checkpointIntervalMs: durationToMs(config.bus.backfill.checkpointInterval),
+    },
+  });
+  service.start();
+  log.info({ endpoints: config.bus.endpoints }, 'listening to the bus');
+  const report = setInterval(() => log.info({ counters: { ...service.listener.counters, ...service.counters } }, 'bus listener counters'), 60_000);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info('stopping');
+  clearInterval(report);
+  await service.stop();
+  await connection.close();
+  await pool.end();
+  log.info({ counters: { ...service.listener.counters, ...service.counters } }, 'bus listener stopped');
 });

@@ -1,0 +1,172 @@
+/**
+ * The bus listener process, whole: the SUB socket, a receive loop that never drops a message
+ * (a message that cannot be stored yet is retried until Postgres takes it; ZeroMQ queues the rest
+ * meanwhile), the dispatcher, a checkpoint of how long the socket has been connected, and a
+ * datagrepper backfill at start and after every reconnect, from a little before the checkpoint.
+ */
+import type { Client } from '@temporalio/client';
+import type { Subscriber } from 'zeromq';
+import type { Pool } from '../common/db.js';
+import type { VerifyOptions } from '../common/fedmsg-crypto.js';
+import type { Logger } from '../common/logger.js';
+import { backfill, type BackfillResult, type BackfillWindow } from './backfill.js';
+import { readCheckpoint, writeCheckpoint } from './inbox.js';
+import { BusListener, type ReceiveOutcome } from './listener.js';
+import { ROUTED_TOPICS } from './router.js';
+import { openSubscriber } from './subscriber.js';
+
+const CHECKPOINT_SOURCE = 'fedmsg';
+
+export interface BusServiceOptions {
+  readonly pool: Pool;
+  readonly client: Client;
+  readonly log: Logger;
+  readonly endpoints: readonly string[];
+  readonly datagrepperUrl: string;
+  readonly maxMessageBytes: number;
+  readonly verify?: VerifyOptions | null;
+  readonly backfill: { readonly overlapMs: number; readonly topicPrefixes: readonly string[]; readonly checkpointIntervalMs: number };
+  readonly retryDelayMs?: number;
+}
+
+const now = (): number => Date.now() / 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class BusService {
+  readonly listener: BusListener;
+  readonly counters = { backfilled: 0, backfills: 0, receiveRetries: 0 };
+  private socket: Subscriber | null = null;
+  private stopping = false;
+  private readonly connected = new Set<string>();
+  private tasks: Promise<void>[] = [];
+  /** Set while the socket has been disconnected since the last checkpoint: heartbeats pause. */
+  private gap = true;
+  private catchUp: Promise<void> | null = null;
+  private disconnects = 0;
+  private scheduleAgain = false;
+
+  constructor(private readonly options: BusServiceOptions) {
+    this.listener = new BusListener({ ...options, retryDelayMs: options.retryDelayMs });
+  }
+
+  /** Full topics worth backfilling: every prefix times every routed topic. */
+  get backfillTopics(): string[] {
+    return this.options.backfill.topicPrefixes.flatMap((prefix) => ROUTED_TOPICS.map((topic) => `${prefix}.${topic}`));
+  }
+
+  start(): void {
+    const socket = openSubscriber({
+      endpoints: this.options.endpoints,
+      observe: (s) => {
+        s.events.on('handshake', ({ address }) => {
+          this.connected.add(address);
+          if (this.connected.size === this.options.endpoints.length && this.gap) this.scheduleCatchUp();
+        });
+        s.events.on('disconnect', ({ address }) => {
+          this.connected.delete(address);
+          this.disconnects++;
+          this.gap = true;
+          this.options.log.warn({ address }, 'lost the bus publisher; will backfill the gap on reconnect');
+        });
+      },
+    });
+    this.socket = socket;
+    this.listener.startDispatching();
+    // Whatever happened while this process was not running is caught up at once, publisher or not.
+    this.scheduleCatchUp();
+    this.tasks = [this.receiveLoop(socket), this.heartbeatLoop()];
+  }
+
+  /** Stores a message, retrying until the database takes it: nothing received is dropped. */
+  private async receiveDurably(frames: Buffer[]): Promise<ReceiveOutcome> {
+    for (let delay = this.options.retryDelayMs ?? 500; ; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        return await this.listener.receive(frames);
+      } catch (err) {
+        this.counters.receiveRetries++;
+        this.options.log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot store a message yet; retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async receiveLoop(socket: Subscriber): Promise<void> {
+    try {
+      for await (const frames of socket) await this.receiveDurably(frames);
+    } catch (err) {
+      if (!this.stopping) throw err;
+    }
+  }
+
+  private scheduleCatchUp(): void {
+    this.catchUp ??= this.catchUpFromCheckpoint().finally(() => {
+      this.catchUp = null;
+      if (this.scheduleAgain && !this.stopping) {
+        this.scheduleAgain = false;
+        if (this.connected.size === this.options.endpoints.length) this.scheduleCatchUp();
+      }
+    });
+  }
+
+  /** Backfills from the checkpoint (minus the overlap) to now, retrying until it succeeds. */
+  private async catchUpFromCheckpoint(): Promise<void> {
+    // Let the subscription reach the publisher, so live traffic and the window overlap.
+    await sleep(1000);
+    const disconnectsAtStart = this.disconnects;
+    const end = now();
+    for (let delay = 1000; !this.stopping; delay = Math.min(delay * 2, 60_000)) {
+      try {
+        const checkpoint = await readCheckpoint(this.options.pool, CHECKPOINT_SOURCE);
+        if (checkpoint !== null) {
+          const result = await this.replay({ start: checkpoint - this.options.backfill.overlapMs / 1000, end });
+          this.options.log.info({ ...result, since: new Date(checkpoint * 1000).toISOString() }, 'caught up from datagrepper');
+        }
+        await writeCheckpoint(this.options.pool, CHECKPOINT_SOURCE, end);
+        if (this.disconnects !== disconnectsAtStart) {
+          // The publisher went away during this catch-up: its window may end before the new gap.
+          this.scheduleAgain = true;
+          return;
+        }
+        this.gap = this.connected.size < this.options.endpoints.length;
+        return;
+      } catch (err) {
+        this.options.log.warn({ err: (err as Error).message, retryInMs: delay }, 'backfill failed; will retry');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Re-drives a window of datagrepper's history through the normal receive path; safe to repeat. */
+  async replay(window: BackfillWindow): Promise<BackfillResult> {
+    const result = await backfill({
+      datagrepperUrl: this.options.datagrepperUrl,
+      topics: this.backfillTopics,
+      window,
+      receive: (frames) => this.receiveDurably(frames),
+    });
+    this.counters.backfills++;
+    this.counters.backfilled += result.stored;
+    return result;
+  }
+
+  /** Records "connected until now" while nothing was missed; a gap pauses it until caught up. */
+  private async heartbeatLoop(): Promise<void> {
+    while (!this.stopping) {
+      await sleep(this.options.backfill.checkpointIntervalMs);
+      if (this.gap || this.catchUp) continue;
+      await writeCheckpoint(this.options.pool, CHECKPOINT_SOURCE, now()).catch((err: Error) =>
+        this.options.log.warn({ err: err.message }, 'checkpoint not written'),
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    const caughtUp = !this.gap && !this.catchUp;
+    this.stopping = true;
+    this.socket?.close();
+    await Promise.allSettled([...this.tasks, this.catchUp]);
+    // A clean stop marks exactly where the downtime starts.
+    if (caughtUp) await writeCheckpoint(this.options.pool, CHECKPOINT_SOURCE, now()).catch(() => undefined);
+    await this.listener.stop();
+  }
+}
