@@ -25,13 +25,17 @@ export interface StartResult<T extends WorkflowHandle = WorkflowHandle> {
 
 // Policy for runs that must happen once per domain event:
 // - conflict USE_EXISTING: a duplicate delivery while the run is going joins it instead of failing;
-// - reuse ALLOW_DUPLICATE_FAILED_ONLY: a completed run is never repeated by a replayed message,
-//   while a failed one can be started again by hand once its cause is fixed. The listener's
-//   inbox de-duplicates by msg_id first, so the bus alone never restarts a failed run.
-const ONCE_PER_EVENT = {
-  workflowIdConflictPolicy: 'USE_EXISTING',
-  workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-} as const;
+// - reuse REJECT_DUPLICATE when a message starts it: a replayed or re-driven message (the listener
+//   crashed between starting the run and marking its inbox row) never starts a second run, even
+//   after the first one failed;
+// - reuse ALLOW_DUPLICATE_FAILED_ONLY when a person starts it: a failed run can be started again
+//   by hand once its cause is fixed, a completed one cannot.
+function oncePerEvent(trigger: Trigger) {
+  return {
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: trigger.msgId === MANUAL_TRIGGER ? 'ALLOW_DUPLICATE_FAILED_ONLY' : 'REJECT_DUPLICATE',
+  } as const;
+}
 
 async function startOnce<T extends WorkflowHandle>(
   client: Client,
@@ -57,7 +61,7 @@ export async function startComposeDiscovery(
   const workflowId = workflowIds.composeDiscovery(input.composeId);
   return startOnce(client, workflowId, () =>
     client.workflow.start(discoverCompose, {
-      ...ONCE_PER_EVENT,
+      ...oncePerEvent(trigger),
       workflowId,
       taskQueue: TASK_QUEUES.releng,
       args: [input],

@@ -107,6 +107,17 @@ describe('discoverCompose on the real Temporal server', () => {
     await saveHistoryIfRecording('discover-compose-invalid', handle);
   });
 
+  it('lets a person, never the bus, run a failed discovery again', async () => {
+    const composeId = 'Fedora-Rawhide-20180426.n.0';
+    const input = { composeId, location: `${sandbox.urls.composes}/${composeId}/compose`, pungiStatus: 'FINISHED' };
+    await failureOf((await startComposeDiscovery(env.client, input, manualTrigger('test'))).handle.result());
+    const fromBus = await startComposeDiscovery(env.client, input, { msgId: '2026-aaaaaaaa-0000-4000-8000-00000000000f', topic: 'org.fedoraproject.prod.pungi.compose.status.change' });
+    assert.equal(fromBus.started, false, 'a re-driven or replayed message starts nothing');
+    const byHand = await startComposeDiscovery(env.client, input, manualTrigger('test'));
+    assert.equal(byHand.started, true, 'an operator may retry a failed run');
+    await failureOf(byHand.handle.result());
+  });
+
   it('refuses an image path that escapes the compose tree', async () => {
     const { composeId, location } = rawhideCompose(2, (dir) => {
       const file = join(dir, 'compose/metadata/images.json');
