@@ -110,30 +110,45 @@ export class BusService {
 
   /** Backfills from the checkpoint (minus the overlap) to now, retrying until it succeeds. */
   private async catchUpFromCheckpoint(): Promise<void> {
+    const startedAt = now();
+    const checkpoint = await this.retrying('reading the checkpoint', async () => {
+      const found = await readCheckpoint(this.options.pool, CHECKPOINT_SOURCE);
+      // The very first run records at once where listening began, so that even a crash in its
+      // first second leaves the next start a window to backfill.
+      if (found === null) await writeCheckpoint(this.options.pool, CHECKPOINT_SOURCE, startedAt);
+      return found;
+    });
     // Let the subscription reach the publisher, so live traffic and the window overlap.
     await sleep(1000);
     const disconnectsAtStart = this.disconnects;
     const end = now();
+    await this.retrying('backfill', async () => {
+      if (checkpoint !== null) {
+        const result = await this.replay({ start: checkpoint - this.options.backfill.overlapMs / 1000, end });
+        this.options.log.info({ ...result, since: new Date(checkpoint * 1000).toISOString() }, 'caught up from datagrepper');
+      }
+      await writeCheckpoint(this.options.pool, CHECKPOINT_SOURCE, end);
+    });
+    if (this.stopping) return;
+    if (this.disconnects !== disconnectsAtStart) {
+      // The publisher went away during this catch-up: its window may end before the new gap.
+      this.scheduleAgain = true;
+      return;
+    }
+    this.gap = this.connected.size < this.options.endpoints.length;
+  }
+
+  /** Runs a step until it succeeds (backing off) or the service stops; null when stopped. */
+  private async retrying<T>(what: string, step: () => Promise<T>): Promise<T | null> {
     for (let delay = 1000; !this.stopping; delay = Math.min(delay * 2, 60_000)) {
       try {
-        const checkpoint = await readCheckpoint(this.options.pool, CHECKPOINT_SOURCE);
-        if (checkpoint !== null) {
-          const result = await this.replay({ start: checkpoint - this.options.backfill.overlapMs / 1000, end });
-          this.options.log.info({ ...result, since: new Date(checkpoint * 1000).toISOString() }, 'caught up from datagrepper');
-        }
-        await writeCheckpoint(this.options.pool, CHECKPOINT_SOURCE, end);
-        if (this.disconnects !== disconnectsAtStart) {
-          // The publisher went away during this catch-up: its window may end before the new gap.
-          this.scheduleAgain = true;
-          return;
-        }
-        this.gap = this.connected.size < this.options.endpoints.length;
-        return;
+        return await step();
       } catch (err) {
-        this.options.log.warn({ err: (err as Error).message, retryInMs: delay }, 'backfill failed; will retry');
+        this.options.log.warn({ err: (err as Error).message, retryInMs: delay }, `${what} failed; will retry`);
         await sleep(delay);
       }
     }
+    return null;
   }
 
   /** Re-drives a window of datagrepper's history through the normal receive path; safe to repeat. */
