@@ -65,6 +65,11 @@ const ROUTES: readonly Route[] = [
 /** Topics (after `<prefix>.<env>.`) that releng-o-tron reacts to; backfill asks datagrepper for these. */
 export const ROUTED_TOPICS: readonly string[] = ROUTES.map((route) => route.topic);
 
+/** Full topics worth backfilling: every configured prefix times every routed topic. */
+export function backfillTopics(prefixes: readonly string[]): string[] {
+  return prefixes.flatMap((prefix) => ROUTED_TOPICS.map((topic) => `${prefix}.${topic}`));
+}
+
 /** The route for a topic, or undefined when releng-o-tron does not react to it. */
 export function routeFor(topic: string): Route | undefined {
   const suffix = topicSuffix(topic);

@@ -12,7 +12,7 @@ import type { Logger } from '../common/logger.js';
 import { backfill, type BackfillResult, type BackfillWindow } from './backfill.js';
 import { readCheckpoint, writeCheckpoint } from './inbox.js';
 import { BusListener, type ReceiveOutcome } from './listener.js';
-import { ROUTED_TOPICS } from './router.js';
+import { backfillTopics } from './router.js';
 import { openSubscriber } from './subscriber.js';
 
 const CHECKPOINT_SOURCE = 'fedmsg';
@@ -47,11 +47,6 @@ export class BusService {
 
   constructor(private readonly options: BusServiceOptions) {
     this.listener = new BusListener({ ...options, retryDelayMs: options.retryDelayMs });
-  }
-
-  /** Full topics worth backfilling: every prefix times every routed topic. */
-  get backfillTopics(): string[] {
-    return this.options.backfill.topicPrefixes.flatMap((prefix) => ROUTED_TOPICS.map((topic) => `${prefix}.${topic}`));
   }
 
   start(): void {
@@ -155,7 +150,7 @@ export class BusService {
   async replay(window: BackfillWindow): Promise<BackfillResult> {
     const result = await backfill({
       datagrepperUrl: this.options.datagrepperUrl,
-      topics: this.backfillTopics,
+      topics: backfillTopics(this.options.backfill.topicPrefixes),
       window,
       receive: (frames) => this.receiveDurably(frames),
     });

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../common/logger.js';
 import { PROCESSES, startStack, type ProcessName } from '../devstack/stack.js';
 import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
 import { defaultComposeDir, startSandbox } from '../sandbox/server.js';
+import { parseSince, replayBus, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { formatTable, listRuns, summarize } from './runs.js';
 import { manualTrigger, startComposeDiscovery } from './start.js';
@@ -28,6 +29,11 @@ Usage:
   relengotron runs list [--json] [--query <visibility query>]
   relengotron runs show <workflow-id> [--json]
   relengotron compose discover <compose URL> [--id <compose id>] [--status FINISHED] [--wait]
+  relengotron bus tail [--topic <prefix>] [--json] [--count N]
+                                   print live bus traffic from the configured endpoints
+  relengotron bus replay --since <time> [--until <time>]
+                                   re-drive a window from datagrepper through the inbox (safe twice);
+                                   time: epoch seconds, an ISO date, or a duration ago (2h)
   relengotron db migrate           apply database migrations to DATABASE_URL
   relengotron db serve             run only the embedded Postgres (PGlite) server
 
@@ -130,6 +136,25 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         if (values.wait) process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
         return 0;
       });
+    }
+    case 'bus': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { topic: { type: 'string' }, json: { type: 'boolean' }, count: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' } },
+      });
+      if (sub === 'tail') {
+        const count = values.count === undefined ? undefined : Number(values.count);
+        await tailBus(config, { topic: values.topic, json: values.json ?? false, count, write: (line) => process.stdout.write(`${line}\n`) });
+        return 0;
+      }
+      if (sub === 'replay') {
+        if (!values.since) throw new UsageError('bus replay needs --since');
+        const window = { start: parseSince(values.since), end: values.until ? parseSince(values.until) : Date.now() / 1000 };
+        const result = await replayBus(config, log, window);
+        process.stdout.write(`${JSON.stringify({ ...result, window }, null, 2)}\n`);
+        return 0;
+      }
+      throw new UsageError('bus tail | bus replay --since <time>');
     }
     case 'db': {
       if (sub === 'migrate') {

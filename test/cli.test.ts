@@ -80,6 +80,39 @@ describe('relengotron CLI', () => {
     }
   });
 
+  it('`bus replay` re-drives a datagrepper window into the inbox, and a second time adds nothing', async () => {
+    const topic = 'org.fedoraproject.prod.pungi.compose.status.change';
+    for (let n = 0; n < 3; n++) {
+      sandbox.datagrepper.add({
+        topic, msg_id: `2026-${crypto.randomUUID()}`, timestamp: Math.floor(Date.now() / 1000) - 60, i: n, username: 'root',
+        msg: { compose_id: `Fedora-Replay-20261123.n.${n}`, location: `${sandbox.urls.composes}/Fedora-Replay-20261123.n.${n}/compose`, status: 'FINISHED' },
+      });
+    }
+    const replay = async () => JSON.parse((await run(process.execPath, [CLI, 'bus', 'replay', '--since', '10m'], { env: { ...environment, DATAGREPPER_URL: sandbox.urls.datagrepper } })).stdout);
+    const first = await replay();
+    assert.equal(first.stored, 3);
+    const second = await replay();
+    assert.equal(second.stored, 0);
+    assert.equal(second.fetched, first.fetched);
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM bus_inbox WHERE envelope->'msg'->>'compose_id' LIKE 'Fedora-Replay-%'`);
+    assert.equal(rows[0].n, 3);
+  });
+
+  it('`bus tail` prints live traffic', async () => {
+    const tail = spawn(process.execPath, [CLI, 'bus', 'tail', '--count', '2'], { env: environment, stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    tail.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    assert.ok(await sandbox.bus!.waitForSubscribers(1, 30_000));
+    await new Promise((r) => setTimeout(r, 300));
+    const a = await sandbox.bus!.publish({ topic: 'org.fedoraproject.prod.buildsys.tag', msg: { tag: 'f43' } });
+    const b = await sandbox.bus!.publish({ topic: 'org.fedoraproject.prod.bodhi.compose.start', msg: { agent: 'bodhi' } });
+    assert.equal(await waitForExit(tail, 15_000), 0);
+    const lines = output.trim().split('\n');
+    assert.equal(lines.length, 2);
+    assert.match(lines[0]!, new RegExp(`org\\.fedoraproject\\.prod\\.buildsys\\.tag  ${a.msg_id}`));
+    assert.match(lines[1]!, new RegExp(`bodhi\\.compose\\.start  ${b.msg_id}`));
+  });
+
   it('names the bad setting and exits 2 on a configuration error', async () => {
     const failed = await run(process.execPath, [CLI, 'runs', 'list'], { env: { ...environment, TEMPORAL_ADDRESS: 'not an address' } }).catch((err: { code: number; stderr: string }) => err);
     assert.equal((failed as { code: number }).code, 2);
