@@ -88,7 +88,7 @@ describe('relengotron CLI', () => {
         msg: { compose_id: `Fedora-Replay-20261123.n.${n}`, location: `${sandbox.urls.composes}/Fedora-Replay-20261123.n.${n}/compose`, status: 'FINISHED' },
       });
     }
-    const replay = async () => JSON.parse((await run(process.execPath, [CLI, 'bus', 'replay', '--since', '10m'], { env: { ...environment, DATAGREPPER_URL: sandbox.urls.datagrepper } })).stdout);
+    const replay = async (): Promise<{ stored: number; fetched: number }> => JSON.parse((await run(process.execPath, [CLI, 'bus', 'replay', '--since', '10m'], { env: { ...environment, DATAGREPPER_URL: sandbox.urls.datagrepper } })).stdout);
     const first = await replay();
     assert.equal(first.stored, 3);
     const second = await replay();
@@ -101,7 +101,7 @@ describe('relengotron CLI', () => {
   it('`bus tail` prints live traffic', async () => {
     const tail = spawn(process.execPath, [CLI, 'bus', 'tail', '--count', '2'], { env: environment, stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
-    tail.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    tail.stdout.on('data', (d: Buffer) => (output += d.toString()));
     assert.ok(await sandbox.bus!.waitForSubscribers(1, 30_000));
     await new Promise((r) => setTimeout(r, 300));
     const a = await sandbox.bus!.publish({ topic: 'org.fedoraproject.prod.buildsys.tag', msg: { tag: 'f43' } });
