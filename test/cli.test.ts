@@ -88,7 +88,7 @@ describe('relengotron CLI', () => {
         msg: { compose_id: `Fedora-Replay-20261123.n.${n}`, location: `${sandbox.urls.composes}/Fedora-Replay-20261123.n.${n}/compose`, status: 'FINISHED' },
       });
     }
-    const replay = async (): Promise<{ stored: number; fetched: number }> => JSON.parse((await run(process.execPath, [CLI, 'bus', 'replay', '--since', '10m'], { env: { ...environment, DATAGREPPER_URL: sandbox.urls.datagrepper } })).stdout);
+    const replay = async (): Promise<{ stored: number; fetched: number }> => JSON.parse((await run(process.execPath, [CLI, 'bus', 'replay', '--since', '10m'], { env: { ...environment, DATAGREPPER_URL: sandbox.urls.datagrepper } })).stdout) as { stored: number; fetched: number };
     const first = await replay();
     assert.equal(first.stored, 3);
     const second = await replay();
