@@ -76,3 +76,8 @@ export async function writeCheckpoint(pool: Pool, source: string, listeningUntil
     [source, listeningUntil],
   );
 }
+
+export async function pendingCount(pool: Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM bus_inbox WHERE state = 'pending'`);
+  return rows[0]?.n ?? 0;
+}

@@ -10,7 +10,8 @@ import type { Pool } from '../common/db.js';
 import type { VerifyOptions } from '../common/fedmsg-crypto.js';
 import type { Logger } from '../common/logger.js';
 import { backfill, type BackfillResult, type BackfillWindow } from './backfill.js';
-import { readCheckpoint, writeCheckpoint } from './inbox.js';
+import { pendingCount, readCheckpoint, writeCheckpoint } from './inbox.js';
+import type { Metric } from './metrics.js';
 import { BusListener, type ReceiveOutcome } from './listener.js';
 import { backfillTopics } from './router.js';
 import { openSubscriber } from './subscriber.js';
@@ -157,6 +158,21 @@ export class BusService {
     this.counters.backfills++;
     this.counters.backfilled += result.stored;
     return result;
+  }
+
+  /** What the metrics endpoint shows. */
+  async metrics(): Promise<Metric[]> {
+    const c = this.listener.counters;
+    const outcomes = { received: c.received, invalid: c.invalid, forged: c.forged, duplicate: c.duplicate, not_routed: c.notRouted, backfilled: this.counters.backfilled };
+    return [
+      { name: 'relengotron_bus_messages_total', help: 'Bus messages by what became of them.', type: 'counter', samples: Object.entries(outcomes).map(([outcome, value]) => ({ labels: { outcome }, value })) },
+      { name: 'relengotron_bus_runs_started_total', help: 'Inbox rows turned into runs.', type: 'counter', samples: [{ value: c.started }] },
+      { name: 'relengotron_bus_recorded_total', help: 'Inbox rows recorded without starting a run.', type: 'counter', samples: [{ value: c.recorded }] },
+      { name: 'relengotron_bus_start_failures_total', help: 'Failed attempts to start a run (retried).', type: 'counter', samples: [{ value: c.startFailures }] },
+      { name: 'relengotron_bus_backfills_total', help: 'Completed datagrepper catch-ups.', type: 'counter', samples: [{ value: this.counters.backfills }] },
+      { name: 'relengotron_bus_inbox_pending', help: 'Inbox rows waiting for their run to start.', type: 'gauge', samples: [{ value: await pendingCount(this.options.pool) }] },
+      { name: 'relengotron_bus_connected_publishers', help: 'Publishers the SUB socket is connected to.', type: 'gauge', samples: [{ value: this.connected.size }] },
+    ];
   }
 
   /** Records "connected until now" while nothing was missed; a gap pauses it until caught up. */

@@ -75,6 +75,8 @@ export const ConfigSchema = z.object({
       environment: z.enum(['prod', 'stg', 'dev']).default('dev'),
       /** Envelopes larger than this are dead-lettered unread. */
       maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
+      /** host:port of the listener's Prometheus metrics endpoint; empty: none. */
+      metricsListen: z.union([z.literal(''), hostPort]).default('127.0.0.1:9108'),
       /** Check fedmsg X.509 signatures on topics that start work; forged or unsigned ones are refused. */
       verifySignatures: z.boolean().default(false),
       /** PEM files of the CAs that issue signing certificates (Fedora's fedmsg CA in production). */
@@ -144,6 +146,7 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   FEDMSG_ENVIRONMENT: { path: ['bus', 'environment'], kind: 'string' },
   FEDMSG_VERIFY_SIGNATURES: { path: ['bus', 'verifySignatures'], kind: 'bool' },
   FEDMSG_CA_CERTS: { path: ['bus', 'caCertificates'], kind: 'list' },
+  RELENGOTRON_BUS_METRICS: { path: ['bus', 'metricsListen'], kind: 'string' },
   FEDMSG_BACKFILL_PREFIXES: { path: ['bus', 'backfill', 'topicPrefixes'], kind: 'list' },
   FEDMSG_BACKFILL_OVERLAP: { path: ['bus', 'backfill', 'overlap'], kind: 'string' },
   FEDMSG_CHECKPOINT_INTERVAL: { path: ['bus', 'backfill', 'checkpointInterval'], kind: 'string' },

@@ -29,6 +29,7 @@ let client: Client;
 let db: TestDatabase;
 let listener: ChildProcess | null = null;
 let batch = 0;
+let metricsPort = 0;
 
 function startListener(): ChildProcess {
   const child = spawn(process.execPath, [LISTENER], {
@@ -39,6 +40,7 @@ function startListener(): ChildProcess {
       FEDMSG_ENDPOINTS: sandbox.busEndpoint,
       DATAGREPPER_URL: sandbox.urls.datagrepper,
       FEDMSG_CHECKPOINT_INTERVAL: '200ms',
+      RELENGOTRON_BUS_METRICS: `127.0.0.1:${metricsPort}`,
       LOG_LEVEL: process.env['TEST_LISTENER_LOG_LEVEL'] ?? 'error',
       LOG_FORMAT: 'json',
     },
@@ -107,6 +109,7 @@ async function subscribed(): Promise<void> {
 describe('bus listener process under failure', () => {
   before(async () => {
     [sandbox, db] = await Promise.all([startTestSandbox(), createTestDatabase()]);
+    metricsPort = await freePort();
     temporalOptions = {
       cliPath: resolveTemporalCli(process.env['TEMPORAL_CLI']),
       dataDir: mkdtempSync(join(tmpdir(), 'relengotron-outage-')),
@@ -153,6 +156,12 @@ describe('bus listener process under failure', () => {
     const shuffled = [...envelopes, ...envelopes.slice(0, 20), ...envelopes.slice(10, 30)].sort(() => Math.random() - 0.5);
     for (const envelope of shuffled) await sandbox.bus!.sendRaw([envelope.topic, JSON.stringify(envelope)]);
     await expectExactlyOneRunEach(ids);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}".]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    assert.ok(value('relengotron_bus_messages_total{outcome="duplicate"}') >= 40, metrics);
+    assert.equal(value('relengotron_bus_inbox_pending'), 0);
+    assert.equal(value('relengotron_bus_connected_publishers'), 1);
+    assert.match(metrics, /# TYPE relengotron_bus_runs_started_total counter/);
   });
 
   it(`keeps everything while Temporal is down for ${OUTAGE_SECONDS} s under load`, async () => {

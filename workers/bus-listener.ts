@@ -2,6 +2,7 @@
 // The bus listener: fedmsg in, durable inbox, runs out; backfills from datagrepper after downtime.
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
+import { serveMetrics } from '../bus/metrics.js';
 import { BusService } from '../bus/service.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
@@ -36,7 +37,8 @@ runMain(log, async () => {
     },
   });
   service.start();
-  log.info({ endpoints: config.bus.endpoints }, 'listening to the bus');
+  const metrics = config.bus.metricsListen ? await serveMetrics(config.bus.metricsListen, () => service.metrics()) : null;
+  log.info({ endpoints: config.bus.endpoints, metrics: config.bus.metricsListen || null }, 'listening to the bus');
   const report = setInterval(() => log.info({ counters: { ...service.listener.counters, ...service.counters } }, 'bus listener counters'), 60_000);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
@@ -44,6 +46,7 @@ runMain(log, async () => {
   });
   log.info('stopping');
   clearInterval(report);
+  await metrics?.close();
   await service.stop();
   await connection.close();
   await pool.end();
