@@ -1,22 +1,13 @@
 /** The sandbox in-process on free ports, with a compose directory of its own. */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { materializeCompose, type ComposeSpec } from '../../sandbox/compose-factory.js';
 import { FIXTURE_COMPOSES_DIR } from '../../sandbox/seed.js';
 import { startSandbox, type Sandbox } from '../../sandbox/server.js';
+import { freePort } from '../../devstack/ports.js';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface TestSandbox extends Sandbox {
   readonly busEndpoint: string;
