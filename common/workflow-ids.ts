@@ -13,5 +13,4 @@ function part(value: string): string {
 
 export const workflowIds = {
   composeDiscovery: (composeId: string): string => `compose-discovery/${part(composeId)}`,
-  composeTest: (composeId: string): string => `compose-test/${part(composeId)}`,
 } as const;

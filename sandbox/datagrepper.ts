@@ -4,7 +4,7 @@
  * by timestamp only, as upstream. Docs: ../shared/docs/messages.md §c.3.
  */
 import type { ServerResponse } from 'node:http';
-import { HttpError, intParam, sendJson, type Request } from './http.js';
+import { HttpError, sendJson, type Request } from './http.js';
 import { pageOf } from './paging.js';
 
 export type StoredMessage = Record<string, unknown> & { msg_id: string; topic: string; timestamp: number };
@@ -66,7 +66,6 @@ export class Datagrepper {
       .filter((m) => !notTopics.includes(m.topic))
       .filter((m) => categories.length === 0 || categories.includes(m.topic.split('.')[3] ?? ''))
       .sort((a, b) => (order === 'asc' ? a.timestamp - b.timestamp : b.timestamp - a.timestamp));
-    intParam(q, 'rows_per_page', 25, 100);
     const page = pageOf(matching, q, 'rows_per_page', 25, 100);
     sendJson(res, 200, {
       arguments: {
