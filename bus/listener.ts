@@ -39,28 +39,32 @@ export interface BusListenerOptions {
 
 type Decoded =
   | { readonly ok: true; readonly envelope: FedmsgEnvelope }
-  | { readonly ok: false; readonly error: string; readonly topic: string | null; readonly msgId: string | null; readonly raw: string };
+  | { readonly ok: false; readonly error: string; readonly topic: string | null; readonly msgId: string | null };
+
+/** What a dead letter keeps of a refused message: its frames as text, capped. Built only on refusal. */
+function deadLetterText(frames: readonly Buffer[]): string {
+  return frames.map((f) => f.toString('utf8')).join('\n').slice(0, 64 * 1024);
+}
 
 function decodeFrames(frames: readonly Buffer[], maxBytes: number): Decoded {
   const topicFrame = frames[0]?.toString('utf8') ?? null;
   const size = frames.reduce((n, f) => n + f.length, 0);
-  const raw = frames.map((f) => f.toString('utf8')).join('\n').slice(0, 64 * 1024);
-  if (frames.length !== 2) return { ok: false, error: `expected 2 frames (topic, envelope), got ${frames.length}`, topic: topicFrame, msgId: null, raw };
-  if (size > maxBytes) return { ok: false, error: `message of ${size} bytes exceeds the ${maxBytes}-byte cap`, topic: topicFrame, msgId: null, raw };
+  if (frames.length !== 2) return { ok: false, error: `expected 2 frames (topic, envelope), got ${frames.length}`, topic: topicFrame, msgId: null };
+  if (size > maxBytes) return { ok: false, error: `message of ${size} bytes exceeds the ${maxBytes}-byte cap`, topic: topicFrame, msgId: null };
   let json: unknown;
   try {
     json = JSON.parse(frames[1]!.toString('utf8'));
   } catch (err) {
-    return { ok: false, error: `envelope is not JSON: ${(err as Error).message}`, topic: topicFrame, msgId: null, raw };
+    return { ok: false, error: `envelope is not JSON: ${(err as Error).message}`, topic: topicFrame, msgId: null };
   }
   const parsed = FedmsgEnvelopeSchema.safeParse(json);
   const msgId = typeof (json as { msg_id?: unknown })?.msg_id === 'string' ? (json as { msg_id: string }).msg_id : null;
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(envelope)'}: ${i.message}`).join('; ');
-    return { ok: false, error: `invalid envelope: ${why}`, topic: topicFrame, msgId, raw };
+    return { ok: false, error: `invalid envelope: ${why}`, topic: topicFrame, msgId };
   }
   if (parsed.data.topic !== topicFrame) {
-    return { ok: false, error: `topic frame ${JSON.stringify(topicFrame)} does not match envelope topic ${JSON.stringify(parsed.data.topic)}`, topic: topicFrame, msgId, raw };
+    return { ok: false, error: `topic frame ${JSON.stringify(topicFrame)} does not match envelope topic ${JSON.stringify(parsed.data.topic)}`, topic: topicFrame, msgId };
   }
   return { ok: true, envelope: parsed.data };
 }
@@ -91,7 +95,7 @@ export class BusListener {
       const decoded = result;
       this.counters.invalid++;
       log.warn({ topic: decoded.topic, msgId: decoded.msgId, reason: decoded.error }, 'message dead-lettered');
-      await addDeadLetter(pool, { topic: decoded.topic, msgId: decoded.msgId, reason: decoded.error, raw: decoded.raw });
+      await addDeadLetter(pool, { topic: decoded.topic, msgId: decoded.msgId, reason: decoded.error, raw: deadLetterText(frames) });
       return 'dead-letter';
     }
     const decoded = result.envelope;

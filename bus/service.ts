@@ -47,7 +47,7 @@ export class BusService {
   private scheduleAgain = false;
 
   constructor(private readonly options: BusServiceOptions) {
-    this.listener = new BusListener({ ...options, retryDelayMs: options.retryDelayMs });
+    this.listener = new BusListener(options);
   }
 
   start(): void {

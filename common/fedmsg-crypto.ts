@@ -89,6 +89,15 @@ export type Verification =
   | { readonly valid: true; readonly signer: string }
   | { readonly valid: false; readonly reason: string };
 
+const caCache = new Map<string, X509Certificate>();
+
+/** CA certificates are parsed once, not for every message checked against them. */
+function parsedCa(pem: string): X509Certificate {
+  let ca = caCache.get(pem);
+  if (!ca) caCache.set(pem, (ca = new X509Certificate(pem)));
+  return ca;
+}
+
 function commonName(cert: X509Certificate): string {
   return /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1] ?? cert.subject;
 }
@@ -119,7 +128,7 @@ export function verifyEnvelope(envelopeJson: string, topicSuffix: string, option
   if (!ok) return { valid: false, reason: `signature does not match the envelope (signer ${signer})` };
 
   if (options.caCertificates.length > 0) {
-    const issuer = options.caCertificates.map((pem) => new X509Certificate(pem)).find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+    const issuer = options.caCertificates.map(parsedCa).find((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
     if (!issuer) return { valid: false, reason: `certificate of ${signer} is not issued by a trusted CA` };
     const sentAt = isLosslessNumber(envelope['timestamp']) ? Number(envelope['timestamp'].value) * 1000 : Date.now();
     if (sentAt < Date.parse(cert.validFrom) || sentAt > Date.parse(cert.validTo)) {
