@@ -3,22 +3,31 @@
  * dependencies (pool, config) so workers wire them once and tests can build them against real servers.
  */
 import type { Pool } from '../common/db.js';
+import type { FedmsgPublisher } from '../bus/publisher.js';
+import { createBusActivities, type BusActivities } from './bus.js';
 import { createComposeServerActivities, type ComposeServerActivities } from './compose-server.js';
 import { createImageHostActivities, type ImageHostActivities } from './image-host.js';
+import { createKojiActivities, type KojiActivities } from './koji.js';
 import { createResultsStoreActivities, type ResultsStoreActivities } from './results-store.js';
 
 export interface RelengActivityDeps {
   readonly pool: Pool;
   readonly requestTimeoutMs: number;
+  readonly kojiHubUrl: string;
+  readonly kojiPollIntervalMs: number;
+  /** The bound PUB socket; only this worker publishes. */
+  readonly publisher: FedmsgPublisher;
 }
 
-export type RelengActivities = ComposeServerActivities & ResultsStoreActivities;
+export type RelengActivities = ComposeServerActivities & ResultsStoreActivities & KojiActivities & BusActivities;
 
 /** Everything on the `releng` task queue. */
 export function createRelengActivities(deps: RelengActivityDeps): RelengActivities {
   return {
     ...createComposeServerActivities(deps),
     ...createResultsStoreActivities(deps),
+    ...createKojiActivities(deps),
+    ...createBusActivities(deps),
   };
 }
 

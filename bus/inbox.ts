@@ -53,13 +53,14 @@ export interface DeadLetter {
   readonly raw: string;
 }
 
+/** Keeps a refused message; the same message refused again for the same reason (a backfill) is kept once. */
 export async function addDeadLetter(pool: Pool, letter: DeadLetter): Promise<void> {
-  await pool.query('INSERT INTO bus_dead_letters (topic, msg_id, reason, raw) VALUES ($1, $2, $3, $4)', [
-    letter.topic,
-    letter.msgId,
-    letter.reason,
-    letter.raw,
-  ]);
+  await pool.query(
+    `INSERT INTO bus_dead_letters (topic, msg_id, reason, raw)
+     SELECT $1, $2, $3, $4
+     WHERE $2::text IS NULL OR NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = $2 AND reason = $3)`,
+    [letter.topic, letter.msgId, letter.reason, letter.raw],
+  );
 }
 
 /** Epoch seconds up to which the listener was connected, or null before its first run. */

@@ -9,7 +9,7 @@ import { verifyEnvelope, type VerifyOptions } from '../common/fedmsg-crypto.js';
 import type { Logger } from '../common/logger.js';
 import { FedmsgEnvelopeSchema, topicSuffix, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
 import { addDeadLetter, addToInbox, markAttemptFailed, markIgnored, markStarted, pendingInbox, type InboxRow } from './inbox.js';
-import { InvalidBodyError, routeFor } from './router.js';
+import { InvalidBodyError, type Router } from './router.js';
 
 export type ReceiveOutcome = 'stored' | 'duplicate' | 'dead-letter' | 'not-routed';
 
@@ -28,6 +28,8 @@ export interface BusListenerOptions {
   readonly pool: Pool;
   readonly client: Client;
   readonly log: Logger;
+  /** The routing table from config (bus.routes, gating lanes). */
+  readonly router: Router;
   readonly maxMessageBytes: number;
   /** Signature checking for topics that start work; null: off. */
   readonly verify?: VerifyOptions | null;
@@ -99,8 +101,8 @@ export class BusListener {
       return 'dead-letter';
     }
     const decoded = result.envelope;
-    const route = routeFor(decoded.topic);
-    if (!route) {
+    const { router } = this.options;
+    if (!router.handles(decoded.topic)) {
       this.counters.notRouted++;
       return 'not-routed';
     }
@@ -114,7 +116,10 @@ export class BusListener {
       }
     }
     try {
-      route.decide(decoded);
+      if (router.decide(decoded) === null) {
+        this.counters.notRouted++;
+        return 'not-routed';
+      }
     } catch (err) {
       if (!(err instanceof InvalidBodyError)) throw err;
       this.counters.invalid++;
@@ -135,12 +140,23 @@ export class BusListener {
   /** Handles one inbox row: start its run or record it. Throws when the start must be retried. */
   private async dispatch(row: InboxRow): Promise<void> {
     const { pool, client, log } = this.options;
-    const route = routeFor(row.topic);
-    if (!route) {
-      await markIgnored(pool, row.msgId, 'no route for this topic any more');
+    let decision;
+    try {
+      decision = this.options.router.decide(row.envelope);
+    } catch (err) {
+      // The routing table changed since the message was stored and its schema no longer fits.
+      if (!(err instanceof InvalidBodyError)) throw err;
+      decision = { kind: 'ignore', reason: err.message } as const;
+    }
+    if (decision === null) {
+      await markIgnored(pool, row.msgId, 'no route matches it any more');
       return;
     }
-    const decision = route.decide(row.envelope);
+    if (decision.kind === 'ignore') {
+      await markIgnored(pool, row.msgId, decision.reason);
+      this.counters.recorded++;
+      return;
+    }
     if (decision.kind === 'record') {
       await decision.record(pool);
       await markIgnored(pool, row.msgId, decision.reason);
@@ -150,7 +166,7 @@ export class BusListener {
     const { started } = await decision.start(client, { msgId: row.msgId, topic: row.topic });
     await markStarted(pool, row.msgId, decision.workflowId);
     this.counters.started++;
-    log.info({ msgId: row.msgId, workflowId: decision.workflowId, newRun: started }, started ? 'run started' : 'run already existed');
+    log.info({ msgId: row.msgId, workflowId: decision.workflowId, delivered: started }, started ? 'run started or signalled' : 'run already existed or had finished');
   }
 
   /** Drains pending rows until none is left; a failed start backs off and leaves the row pending. */

@@ -1,77 +1,77 @@
 /**
- * Which bus messages start work, and what work. A route matches on the topic (after the
- * `<prefix>.<env>.` part), checks the body against its schema, and decides: start a run with a
- * deterministic workflow ID, or record the fact and start nothing.
+ * The routing table from config, made executable: a message's topic (after `<prefix>.<env>.`)
+ * finds its routes, its body is checked against the topic's schema, and the first route whose
+ * predicate holds decides what happens (bus/handlers.ts).
  */
-import type { Client } from '@temporalio/client';
-import type { Pool } from '../common/db.js';
-import { FINISHED_STATUSES, ComposeStatusChangeSchema } from '../common/schemas/pungi.js';
+import type { GatingLane } from '../common/config.js';
+import type { Route } from '../common/routing.js';
+import { routeMatches } from '../common/routing.js';
 import { topicSuffix, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
-import { workflowIds } from '../common/workflow-ids.js';
-import { recordComposeStatusEvent } from '../activities/results-store.js';
-import { startComposeDiscovery, type StartResult, type Trigger } from '../client/start.js';
+import { HANDLERS, type Decision } from './handlers.js';
+import { bodySchemaFor } from './topics.js';
 
-export type Decision =
-  | {
-      readonly kind: 'start';
-      readonly workflowId: string;
-      readonly start: (client: Client, trigger: Trigger) => Promise<StartResult>;
-    }
-  | { readonly kind: 'record'; readonly reason: string; readonly record: (pool: Pool) => Promise<void> };
+export type { Decision } from './handlers.js';
 
 export class InvalidBodyError extends Error {
   override name = 'InvalidBodyError';
 }
 
-interface Route {
-  readonly topic: string;
-  decide(envelope: FedmsgEnvelope): Decision;
+export class RoutingTableError extends Error {
+  override name = 'RoutingTableError';
 }
 
-const ROUTES: readonly Route[] = [
-  {
-    topic: 'pungi.compose.status.change',
-    decide(envelope) {
-      const parsed = ComposeStatusChangeSchema.safeParse(envelope.msg);
-      if (!parsed.success) {
-        throw new InvalidBodyError(
-          `pungi.compose.status.change body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-        );
-      }
-      const body = parsed.data;
-      if (FINISHED_STATUSES.includes(body.status)) {
-        const input = { composeId: body.compose_id, location: body.location, pungiStatus: body.status };
-        return {
-          kind: 'start',
-          workflowId: workflowIds.composeDiscovery(body.compose_id),
-          start: (client, trigger) => startComposeDiscovery(client, input, trigger),
-        };
-      }
-      return {
-        kind: 'record',
-        reason: `compose status ${body.status} starts no work`,
-        record: (pool) =>
-          recordComposeStatusEvent(pool, {
-            composeId: body.compose_id,
-            status: body.status,
-            location: body.location,
-            msgId: envelope.msg_id,
-          }),
-      };
-    },
-  },
-];
+export class Router {
+  private readonly byTopic = new Map<string, Route[]>();
 
-/** Topics (after `<prefix>.<env>.`) that releng-o-tron reacts to; backfill asks datagrepper for these. */
-export const ROUTED_TOPICS: readonly string[] = ROUTES.map((route) => route.topic);
+  /** Throws RoutingTableError when a route names a topic without a schema or a handler that cannot read it. */
+  constructor(
+    routes: readonly Route[],
+    private readonly lanes: readonly GatingLane[],
+  ) {
+    routes.forEach((route, index) => {
+      if (!bodySchemaFor(route.topic)) throw new RoutingTableError(`bus.routes[${index}]: no body schema is known for topic ${route.topic}`);
+      if (!HANDLERS[route.handler].accepts(route.topic)) {
+        throw new RoutingTableError(`bus.routes[${index}]: handler ${route.handler} does not read ${route.topic} messages`);
+      }
+      const list = this.byTopic.get(route.topic) ?? [];
+      list.push(route);
+      this.byTopic.set(route.topic, list);
+    });
+  }
 
-/** Full topics worth backfilling: every configured prefix times every routed topic. */
-export function backfillTopics(prefixes: readonly string[]): string[] {
-  return prefixes.flatMap((prefix) => ROUTED_TOPICS.map((topic) => `${prefix}.${topic}`));
+  /** True when some route listens to this full topic: only such messages are verified and stored. */
+  handles(topic: string): boolean {
+    return this.byTopic.has(topicSuffix(topic));
+  }
+
+  /** Topics (after `<prefix>.<env>.`) that some route listens to; backfill asks datagrepper for these. */
+  get topics(): readonly string[] {
+    return [...this.byTopic.keys()];
+  }
+
+  /** Full topics worth backfilling: every configured prefix times every routed topic. */
+  backfillTopics(prefixes: readonly string[]): string[] {
+    return prefixes.flatMap((prefix) => this.topics.map((topic) => `${prefix}.${topic}`));
+  }
+
+  /**
+   * What a message leads to; null when its topic is routed but no predicate holds.
+   * Throws InvalidBodyError when the body does not fit its topic's schema.
+   */
+  decide(envelope: FedmsgEnvelope): Decision | null {
+    const topic = topicSuffix(envelope.topic);
+    const routes = this.byTopic.get(topic);
+    if (!routes) return null;
+    const parsed = bodySchemaFor(topic)!.safeParse(envelope.msg);
+    if (!parsed.success) {
+      throw new InvalidBodyError(`${topic} body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
+    }
+    const route = routes.find((r) => routeMatches(r, parsed.data));
+    return route ? HANDLERS[route.handler].decide(parsed.data, envelope, topic, { lanes: this.lanes }) : null;
+  }
 }
 
-/** The route for a topic, or undefined when releng-o-tron does not react to it. */
-export function routeFor(topic: string): Route | undefined {
-  const suffix = topicSuffix(topic);
-  return ROUTES.find((route) => route.topic === suffix);
+/** The router a process builds from its configuration. */
+export function routerFromConfig(config: { bus: { routes: readonly Route[] }; gating: { lanes: readonly GatingLane[] } }): Router {
+  return new Router(config.bus.routes, config.gating.lanes);
 }

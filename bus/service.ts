@@ -13,7 +13,7 @@ import { backfill, type BackfillResult, type BackfillWindow } from './backfill.j
 import { pendingCount, readCheckpoint, writeCheckpoint } from './inbox.js';
 import type { Metric } from './metrics.js';
 import { BusListener, type ReceiveOutcome } from './listener.js';
-import { backfillTopics } from './router.js';
+import type { Router } from './router.js';
 import { openSubscriber } from './subscriber.js';
 
 const CHECKPOINT_SOURCE = 'fedmsg';
@@ -22,12 +22,20 @@ export interface BusServiceOptions {
   readonly pool: Pool;
   readonly client: Client;
   readonly log: Logger;
+  readonly router: Router;
   readonly endpoints: readonly string[];
   readonly datagrepperUrl: string;
   readonly maxMessageBytes: number;
   readonly verify?: VerifyOptions | null;
   readonly backfill: { readonly overlapMs: number; readonly topicPrefixes: readonly string[]; readonly checkpointIntervalMs: number };
   readonly retryDelayMs?: number;
+  readonly maxRetryDelayMs?: number;
+  /**
+   * Backpressure: at highWater pending inbox rows the listener stops reading (ZeroMQ queues up
+   * to receiveQueue, then the publisher drops); at lowWater it reads again and backfills the pause
+   * from datagrepper, so holding back never loses a message.
+   */
+  readonly backpressure?: { readonly highWater: number; readonly lowWater: number; readonly receiveQueue: number };
 }
 
 const now = (): number => Date.now() / 1000;
@@ -35,7 +43,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class BusService {
   readonly listener: BusListener;
-  readonly counters = { backfilled: 0, backfills: 0, receiveRetries: 0 };
+  readonly counters = { backfilled: 0, backfills: 0, receiveRetries: 0, pauses: 0 };
+  private paused = false;
+  private resumed: Promise<void> = Promise.resolve();
+  private resume: () => void = () => undefined;
+  /** Pending rows at the last sample, plus what was stored since: a cheap running estimate. */
+  private pendingEstimate = 0;
   private socket: Subscriber | null = null;
   private stopping = false;
   private readonly connected = new Set<string>();
@@ -53,6 +66,7 @@ export class BusService {
   start(): void {
     const socket = openSubscriber({
       endpoints: this.options.endpoints,
+      receiveQueue: this.options.backpressure?.receiveQueue ?? 0,
       observe: (s) => {
         s.events.on('handshake', ({ address }) => {
           this.connected.add(address);
@@ -71,13 +85,17 @@ export class BusService {
     // Whatever happened while this process was not running is caught up at once, publisher or not.
     this.scheduleCatchUp();
     this.tasks = [this.receiveLoop(socket), this.heartbeatLoop()];
+    if (this.options.backpressure) this.tasks.push(this.pressureLoop(this.options.backpressure));
   }
 
   /** Stores a message, retrying until the database takes it: nothing received is dropped. */
   private async receiveDurably(frames: Buffer[]): Promise<ReceiveOutcome> {
+    await this.resumed;
     for (let delay = this.options.retryDelayMs ?? 500; ; delay = Math.min(delay * 2, 10_000)) {
       try {
-        return await this.listener.receive(frames);
+        const outcome = await this.listener.receive(frames);
+        if (outcome === 'stored' && this.options.backpressure && ++this.pendingEstimate >= this.options.backpressure.highWater) this.holdBack();
+        return outcome;
       } catch (err) {
         this.counters.receiveRetries++;
         this.options.log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot store a message yet; retrying');
@@ -94,8 +112,42 @@ export class BusService {
     }
   }
 
+  /** Stops reading: nothing new enters the inbox until the dispatcher has worked it down. */
+  private holdBack(): void {
+    if (this.paused) return;
+    this.paused = true;
+    // What the publisher drops while we hold back is recovered from the checkpoint on resuming.
+    this.gap = true;
+    this.counters.pauses++;
+    this.resumed = new Promise((resolve) => (this.resume = resolve));
+    this.options.log.warn({ pending: this.pendingEstimate }, 'inbox at its high-water mark: holding back until it drains');
+  }
+
+  private async pressureLoop(limits: { readonly highWater: number; readonly lowWater: number }): Promise<void> {
+    while (!this.stopping) {
+      try {
+        this.pendingEstimate = await pendingCount(this.options.pool);
+        if (!this.paused && this.pendingEstimate >= limits.highWater) this.holdBack();
+        else if (this.paused && this.pendingEstimate <= limits.lowWater) {
+          this.paused = false;
+          this.resume();
+          this.options.log.info({ pending: this.pendingEstimate }, 'inbox drained: reading again, backfilling the pause');
+          this.scheduleCatchUp();
+        }
+      } catch (err) {
+        this.options.log.warn({ err: (err as Error).message }, 'cannot read the inbox depth');
+      }
+      await sleep(250);
+    }
+  }
+
   private scheduleCatchUp(): void {
-    this.catchUp ??= this.catchUpFromCheckpoint().finally(() => {
+    if (this.catchUp) {
+      // The running catch-up's window may end before the newest gap: run once more after it.
+      this.scheduleAgain = true;
+      return;
+    }
+    this.catchUp = this.catchUpFromCheckpoint().finally(() => {
       this.catchUp = null;
       if (this.scheduleAgain && !this.stopping) {
         this.scheduleAgain = false;
@@ -131,7 +183,7 @@ export class BusService {
       this.scheduleAgain = true;
       return;
     }
-    this.gap = this.connected.size < this.options.endpoints.length;
+    this.gap = this.paused || this.connected.size < this.options.endpoints.length;
   }
 
   /** Runs a step until it succeeds (backing off) or the service stops; null when stopped. */
@@ -151,7 +203,7 @@ export class BusService {
   async replay(window: BackfillWindow): Promise<BackfillResult> {
     const result = await backfill({
       datagrepperUrl: this.options.datagrepperUrl,
-      topics: backfillTopics(this.options.backfill.topicPrefixes),
+      topics: this.options.router.backfillTopics(this.options.backfill.topicPrefixes),
       window,
       receive: (frames) => this.receiveDurably(frames),
     });
@@ -171,6 +223,8 @@ export class BusService {
       { name: 'relengotron_bus_start_failures_total', help: 'Failed attempts to start a run (retried).', type: 'counter', samples: [{ value: c.startFailures }] },
       { name: 'relengotron_bus_backfills_total', help: 'Completed datagrepper catch-ups.', type: 'counter', samples: [{ value: this.counters.backfills }] },
       { name: 'relengotron_bus_inbox_pending', help: 'Inbox rows waiting for their run to start.', type: 'gauge', samples: [{ value: await pendingCount(this.options.pool) }] },
+      { name: 'relengotron_bus_holding_back', help: '1 while the listener holds back because the inbox is at its high-water mark.', type: 'gauge', samples: [{ value: this.paused ? 1 : 0 }] },
+      { name: 'relengotron_bus_hold_backs_total', help: 'Times the listener held back for a full inbox.', type: 'counter', samples: [{ value: this.counters.pauses }] },
       { name: 'relengotron_bus_connected_publishers', help: 'Publishers the SUB socket is connected to.', type: 'gauge', samples: [{ value: this.connected.size }] },
     ];
   }
@@ -189,6 +243,7 @@ export class BusService {
   async stop(): Promise<void> {
     const caughtUp = !this.gap && !this.catchUp;
     this.stopping = true;
+    this.resume();
     this.socket?.close();
     await Promise.allSettled([...this.tasks, this.catchUp]);
     // A clean stop marks exactly where the downtime starts.

@@ -1,7 +1,8 @@
 /**
  * fedmsg on the wire: a ZeroMQ SUB socket connected to every configured publisher, receiving
  * two-frame messages (topic, JSON envelope). ZeroMQ reconnects by itself; the options mirror
- * fedmsg's (TCP keepalive, 100 ms → 1 s reconnect backoff, no high-water-mark drops).
+ * fedmsg's (TCP keepalive, 100 ms → 1 s reconnect backoff). A bounded receive queue keeps memory bounded while the listener holds
+ * back; what the publisher drops meanwhile is recovered from datagrepper.
  */
 import { Subscriber } from 'zeromq';
 
@@ -11,11 +12,13 @@ export interface SubscriberOptions {
   readonly topics?: readonly string[];
   /** Called before connecting: ZeroMQ's monitor only reports events after it is attached. */
   readonly observe?: (socket: Subscriber) => void;
+  /** Messages ZeroMQ keeps while nobody reads; 0: no limit (memory grows while the reader waits). */
+  readonly receiveQueue?: number;
 }
 
 export function openSubscriber(options: SubscriberOptions): Subscriber {
   const socket = new Subscriber({
-    receiveHighWaterMark: 0,
+    receiveHighWaterMark: options.receiveQueue ?? 0,
     reconnectInterval: 100,
     reconnectMaxInterval: 1000,
     tcpKeepalive: 1,

@@ -2,7 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { backfill, type BackfillResult } from '../bus/backfill.js';
 import { BusListener } from '../bus/listener.js';
-import { backfillTopics } from '../bus/router.js';
+import { routerFromConfig } from '../bus/router.js';
 import { openSubscriber } from '../bus/subscriber.js';
 import type { Config } from '../common/config.js';
 import { createPool, migrate } from '../common/db.js';
@@ -70,10 +70,11 @@ export async function replayBus(config: Config, log: Logger, window: { start: nu
   const client = new Client({ connection: Connection.lazy({ address: config.temporal.address }) });
   try {
     await migrate(pool, log);
-    const listener = new BusListener({ pool, client, log, maxMessageBytes: config.bus.maxMessageBytes });
+    const router = routerFromConfig(config);
+    const listener = new BusListener({ pool, client, log, router, maxMessageBytes: config.bus.maxMessageBytes });
     return await backfill({
       datagrepperUrl: config.services.datagrepper,
-      topics: backfillTopics(config.bus.backfill.topicPrefixes),
+      topics: router.backfillTopics(config.bus.backfill.topicPrefixes),
       window,
       receive: (frames) => listener.receive(frames),
     });

@@ -7,7 +7,9 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { MANUAL_TRIGGER, SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
 import { workflowIds } from '../common/workflow-ids.js';
-import { discoverCompose, type DiscoverComposeInput } from '../workflows/index.js';
+import type { SignalDefinition } from '@temporalio/common';
+import { discoverCompose, gateBuild, type GateBuildInput } from '../workflows/index.js';
+import type { DiscoverComposeInput } from '../workflows/index.js';
 
 /** What caused a run: a bus message, or a person (msgId `manual`). */
 export interface Trigger {
@@ -19,7 +21,10 @@ export const manualTrigger = (what: string): Trigger => ({ msgId: MANUAL_TRIGGER
 
 export interface StartResult<T extends WorkflowHandle = WorkflowHandle> {
   readonly handle: T;
-  /** False when a run with this ID already existed (running, or finished and not to be repeated). */
+  /**
+   * Start: false when a run with this ID already existed (running, or finished and not to be
+   * repeated). Signal-with-start: false when the run had already finished, so the signal went nowhere.
+   */
   readonly started: boolean;
 }
 
@@ -76,6 +81,46 @@ export async function startComposeDiscovery(
         `Reads \`composeinfo.json\` and \`images.json\` under ${input.location}/metadata, checks them ` +
         `against the productmd schema and records the compose and its images in the results store.\n\n` +
         `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
+    }),
+  );
+}
+
+/**
+ * Delivers a gate's signal, starting the gate if it is not running yet: the tag message and the
+ * results may arrive in any order and each must reach the same run. Reuse REJECT_DUPLICATE for
+ * messages: a late or replayed result for a gate that has already decided starts nothing (the
+ * build has moved on); by hand, a failed gate may be opened again.
+ */
+export async function signalGate<T>(
+  client: Client,
+  input: GateBuildInput,
+  signal: SignalDefinition<[T]>,
+  signalArg: T,
+  trigger: Trigger,
+): Promise<StartResult<WorkflowHandle<typeof gateBuild>>> {
+  const workflowId = workflowIds.gateBuild(input.lane.gateTag, input.nvr);
+  return startOnce(client, workflowId, () =>
+    client.workflow.signalWithStart(gateBuild, {
+      workflowIdReusePolicy: oncePerEvent(trigger).workflowIdReusePolicy,
+      workflowId,
+      taskQueue: TASK_QUEUES.releng,
+      args: [input],
+      // The SDK's option type is conditional on the signal's arity, which a generic T leaves open.
+      signal: signal as SignalDefinition<[unknown]>,
+      signalArgs: [signalArg],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.buildNvr, value: input.nvr },
+        { key: SEARCH_ATTRIBUTES.release, value: input.lane.name },
+        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
+        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
+        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
+      ],
+      staticSummary: `Gate ${input.nvr} in ${input.lane.gateTag}`,
+      staticDetails:
+        `Waits for the build's required results (${input.lane.requiredTests.join(', ') || 'none'}` +
+        `${input.lane.greenwaveContext ? `, or Greenwave in ${input.lane.greenwaveContext}` : ''}) for up to ${input.lane.resultTimeout}, ` +
+        `then moves it to \`${input.lane.releaseTag}\` or \`${input.lane.quarantineTag}\` and tells the packager.\n\n` +
+        `Opened by: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
     }),
   );
 }

@@ -10,6 +10,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
+import { DEFAULT_ROUTES, RouteSchema } from './routing.js';
 
 const port = z.number().int().min(0).max(65535);
 const hostPort = z
@@ -23,6 +24,26 @@ const zmqEndpoint = z
   .string()
   .regex(/^(tcp|ipc|inproc):\/\/\S+$/, 'expected a ZeroMQ endpoint, for example tcp://hub.fedoraproject.org:9940');
 const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 500ms, 30s, 5m, 2h or 14d');
+
+/** A Rawhide-style gate: builds tagged into gateTag wait for their tests, then move on or aside. */
+const GatingLaneSchema = z.object({
+  /** Names the lane in run IDs and messages, e.g. f44. */
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a short name such as f44'),
+  /** Builds tagged here are gated (Fedora: fN-updates-testing-pending). */
+  gateTag: z.string().min(1),
+  /** Where a build goes when its gate passes (Fedora: fN). */
+  releaseTag: z.string().min(1),
+  /** Where a build goes when its gate fails or its results never come. */
+  quarantineTag: z.string().min(1),
+  /** The release's dist tag (fc44): how a test result names the lane of its build. */
+  distTag: z.string().regex(/^[a-z]+\d+$/, 'expected a dist tag such as fc44'),
+  /** ResultsDB testcase names (namespace.type.category) that must pass. */
+  requiredTests: z.array(z.string().min(1)).default([]),
+  /** When set, a Greenwave decision in this context settles the gate instead. */
+  greenwaveContext: z.string().min(1).optional(),
+  /** How long a gate waits for its results before it quarantines the build. */
+  resultTimeout: duration.default('6h'),
+});
 
 function defaultDataDir(): string {
   const base = process.env['XDG_DATA_HOME'] || join(homedir(), '.local', 'share');
@@ -73,6 +94,15 @@ export const ConfigSchema = z.object({
       /** Topic prefix of what we publish: <topicPrefix>.<environment>.releng-o-tron.<name>. */
       topicPrefix: z.string().min(1).default('org.fedoraproject'),
       environment: z.enum(['prod', 'stg', 'dev']).default('dev'),
+      /** What starts work: topic + predicate → handler; first match wins (common/routing.ts). */
+      routes: z.array(RouteSchema).default(() => DEFAULT_ROUTES.map((r) => RouteSchema.parse(r))),
+      /** Signs what releng-o-tron publishes with fedmsg's X.509 scheme; unset: unsigned. */
+      signing: z.object({ certificate: z.string().min(1), key: z.string().min(1) }).optional(),
+      /** Pending inbox rows at which the listener stops reading (and resumes at lowWater). */
+      inboxHighWater: z.number().int().min(1).default(5000),
+      inboxLowWater: z.number().int().min(0).default(1000),
+      /** Messages ZeroMQ holds for the listener while it is not reading; beyond that the publisher drops and the backfill recovers them. */
+      receiveQueue: z.number().int().min(1).default(10_000),
       /** Envelopes larger than this are dead-lettered unread. */
       maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
       /** host:port of the listener's Prometheus metrics endpoint; empty: none. */
@@ -89,11 +119,23 @@ export const ConfigSchema = z.object({
           /** How far before the checkpoint the catch-up starts (clock skew, delivery in flight). */
           overlap: duration.default('5m'),
           /** Full topics = each prefix + each topic a route reacts to. */
-          topicPrefixes: z.array(z.string().min(1)).default(['org.fedoraproject.prod']),
+          // Fedora CI publishes its results under org.centos.prod.ci.*
+          topicPrefixes: z.array(z.string().min(1)).default(['org.fedoraproject.prod', 'org.centos.prod']),
           /** How often the listener records that it is still connected. */
           checkpointInterval: duration.default('10s'),
         })
         .prefault({}),
+    })
+    .refine((bus) => bus.inboxLowWater < bus.inboxHighWater, { message: 'must be below bus.inboxHighWater', path: ['inboxLowWater'] })
+    .prefault({}),
+  gating: z
+    .object({
+      lanes: z.array(GatingLaneSchema).default([
+        // the sandbox's release; production lists its own (f44, f45, ...)
+        { name: 'f29', gateTag: 'f29-updates-testing-pending', releaseTag: 'f29', quarantineTag: 'f29-quarantine', distTag: 'fc29', requiredTests: ['fedora-ci.koji-build.tier0.functional'], resultTimeout: '6h' },
+      ]),
+      /** How often a running Koji task is looked at. */
+      kojiPollInterval: duration.default('2s'),
     })
     .prefault({}),
   services: z
@@ -119,8 +161,9 @@ export const ConfigSchema = z.object({
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
+export type GatingLane = z.infer<typeof GatingLaneSchema>;
 
-type EnvKind = 'string' | 'int' | 'list' | 'bool';
+type EnvKind = 'string' | 'int' | 'list' | 'bool' | 'json';
 interface EnvBinding {
   readonly path: readonly string[];
   readonly kind: EnvKind;
@@ -146,10 +189,15 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   FEDMSG_ENVIRONMENT: { path: ['bus', 'environment'], kind: 'string' },
   FEDMSG_VERIFY_SIGNATURES: { path: ['bus', 'verifySignatures'], kind: 'bool' },
   FEDMSG_CA_CERTS: { path: ['bus', 'caCertificates'], kind: 'list' },
+  FEDMSG_SIGNING_CERT: { path: ['bus', 'signing', 'certificate'], kind: 'string' },
+  FEDMSG_SIGNING_KEY: { path: ['bus', 'signing', 'key'], kind: 'string' },
+  RELENGOTRON_INBOX_HIGH_WATER: { path: ['bus', 'inboxHighWater'], kind: 'int' },
+  RELENGOTRON_INBOX_LOW_WATER: { path: ['bus', 'inboxLowWater'], kind: 'int' },
   RELENGOTRON_BUS_METRICS: { path: ['bus', 'metricsListen'], kind: 'string' },
   FEDMSG_BACKFILL_PREFIXES: { path: ['bus', 'backfill', 'topicPrefixes'], kind: 'list' },
   FEDMSG_BACKFILL_OVERLAP: { path: ['bus', 'backfill', 'overlap'], kind: 'string' },
   FEDMSG_CHECKPOINT_INTERVAL: { path: ['bus', 'backfill', 'checkpointInterval'], kind: 'string' },
+  RELENGOTRON_GATING_LANES: { path: ['gating', 'lanes'], kind: 'json' },
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },
   BODHI_URL: { path: ['services', 'bodhi'], kind: 'string' },
   PDC_URL: { path: ['services', 'pdc'], kind: 'string' },
@@ -187,15 +235,26 @@ function envValue(kind: EnvKind, raw: string): unknown {
         .filter(Boolean);
     case 'bool':
       return /^(1|true|yes|on)$/i.test(raw.trim()) ? true : /^(0|false|no|off)$/i.test(raw.trim()) ? false : raw;
+    case 'json':
+      // Left as text when not JSON so the schema reports what it expected.
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        return raw;
+      }
     case 'string':
       return raw;
   }
 }
 
+/** The key, and the variable that set it or one of its parents (a JSON-valued variable sets a whole subtree). */
 function describeSource(path: readonly PropertyKey[], fromEnv: Map<string, string>): string {
   const key = path.map(String).join('.');
-  const envName = fromEnv.get(key);
-  return envName ? `${key} (from ${envName})` : key;
+  for (let n = path.length; n > 0; n--) {
+    const envName = fromEnv.get(path.slice(0, n).map(String).join('.'));
+    if (envName) return `${key} (from ${envName})`;
+  }
+  return key;
 }
 
 /** Reads and checks the configuration; throws ConfigError naming every bad key. */

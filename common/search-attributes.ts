@@ -10,6 +10,8 @@ export const SEARCH_ATTRIBUTES = {
   release: defineSearchAttributeKey('RelengRelease', SearchAttributeType.KEYWORD),
   /** Pungi compose ID, e.g. `Fedora-Rawhide-20261123.n.0`. */
   composeId: defineSearchAttributeKey('RelengComposeId', SearchAttributeType.KEYWORD),
+  /** The Koji build a run is about, as N-V-R. */
+  buildNvr: defineSearchAttributeKey('RelengBuildNvr', SearchAttributeType.KEYWORD),
   /** Where the run is now: `fetching-metadata`, `recording`, `done`, `waiting-for-operator`... */
   stage: defineSearchAttributeKey('RelengStage', SearchAttributeType.KEYWORD),
   /** msg_id of the bus message that started the run; `manual` when started by hand. */

@@ -13,4 +13,6 @@ function part(value: string): string {
 
 export const workflowIds = {
   composeDiscovery: (composeId: string): string => `compose-discovery/${part(composeId)}`,
+  /** One gate per build and gate tag: `gate/f44-updates-testing-pending/bash-5.3.0-2.fc44`. */
+  gateBuild: (gateTag: string, nvr: string): string => `gate/${part(gateTag)}/${part(nvr)}`,
 } as const;

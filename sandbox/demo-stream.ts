@@ -1,7 +1,7 @@
 /**
  * The demo's bus traffic, built from the real messages in sandbox/fixtures: pungi status changes
  * for composes the sandbox serves (locations pointed at the sandbox compose server), a real
- * DOOMED record as captured, traffic nobody routes, a duplicate delivery and two bad messages.
+ * DOOMED record as captured, traffic that starts nothing, a duplicate delivery and two bad messages.
  */
 import { readFixture } from './seed.js';
 
@@ -43,8 +43,8 @@ export function buildDemoStream(composeBase: string, newComposeId: string): Demo
     },
     { label: 'Fedora-28-20180425.0 finished (real F28 GA metadata)', envelope: statusChange('Fedora-28-20180425.0', 'FINISHED') },
     { label: 'Fedora-Rawhide-20160404.n.0 doomed (real signed envelope, as sent)', envelope: doomed },
-    { label: 'koji tagged a build (no route yet)', envelope: { topic: tag.topic, msg: tag.msg } },
-    { label: 'bodhi composer start (no route yet)', envelope: { topic: composerStart.topic, msg: composerStart.msg } },
+    { label: 'koji tagged a build outside any gating lane (kept, starts nothing)', envelope: { topic: tag.topic, msg: tag.msg } },
+    { label: 'bodhi composer start (kept; the push pipeline is not built yet)', envelope: { topic: composerStart.topic, msg: composerStart.msg } },
     { label: `${newComposeId} finished, delivered again`, repeatOf: 1 },
     { label: 'malformed: frame 1 is not JSON', frames: [topic, '{"topic": "org.fedoraproject.prod.pungi.compose.status.change", '] },
     { label: 'invalid body: unknown compose status', envelope: statusChange('Fedora-Rawhide-20261123.n.9', 'EXPLODED') },

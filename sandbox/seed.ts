@@ -38,6 +38,8 @@ export interface SandboxSeed {
 const F29_TAGS = [
   'f29', 'f29-build', 'f29-override', 'f29-updates', 'f29-updates-candidate', 'f29-updates-testing',
   'f29-updates-testing-pending', 'f29-updates-pending', 'f29-signing-pending', 'f29-pending',
+  // releng-o-tron's own: where a build that fails its gate waits (Fedora has no such tag)
+  'f29-quarantine',
 ];
 
 export function buildSeed(): SandboxSeed {

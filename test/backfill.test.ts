@@ -8,6 +8,7 @@ import { BusGateway } from '../sandbox/bus-gateway.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
+import { testRouter } from './helpers/bus.js';
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
@@ -22,6 +23,7 @@ function service(): BusService {
     pool: db.pool,
     client: env.client,
     log: createLogger('test', 'silent'),
+    router: testRouter(),
     endpoints: [sandbox.busEndpoint],
     datagrepperUrl: sandbox.urls.datagrepper,
     maxMessageBytes: 1024 * 1024,
@@ -64,6 +66,7 @@ describe('nothing lost while the listener is away', () => {
   });
 
   it('backfills from datagrepper what was published while it was down, exactly once', async () => {
+    const testStart = Date.now() / 1000 - 1;
     const first = service();
     first.start();
     await until('the first checkpoint', async () => (await readCheckpoint(db.pool, 'fedmsg')) !== null);
@@ -83,7 +86,8 @@ describe('nothing lost while the listener is away', () => {
       assert.ok(await second.listener.drained(10_000));
 
       // Replaying the same window again changes nothing.
-      const again = await second.replay({ start: 0, end: Date.now() / 1000 });
+      // (From this test's start: the sandbox's datagrepper also holds real 2017 traffic.)
+      const again = await second.replay({ start: testStart, end: Date.now() / 1000 });
       assert.equal(again.stored, 0);
       assert.ok(again.fetched >= 4);
       assert.equal(await runsFor([]), 4);

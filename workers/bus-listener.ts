@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { serveMetrics } from '../bus/metrics.js';
+import { routerFromConfig } from '../bus/router.js';
 import { BusService } from '../bus/service.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
@@ -26,6 +27,7 @@ runMain(log, async () => {
     pool,
     client,
     log,
+    router: routerFromConfig(config),
     endpoints: config.bus.endpoints,
     datagrepperUrl: config.services.datagrepper,
     maxMessageBytes: config.bus.maxMessageBytes,
@@ -35,6 +37,7 @@ runMain(log, async () => {
       topicPrefixes: config.bus.backfill.topicPrefixes,
       checkpointIntervalMs: durationToMs(config.bus.backfill.checkpointInterval),
     },
+    backpressure: { highWater: config.bus.inboxHighWater, lowWater: config.bus.inboxLowWater, receiveQueue: config.bus.receiveQueue },
   });
   service.start();
   const metrics = config.bus.metricsListen ? await serveMetrics(config.bus.metricsListen, () => service.metrics()) : null;

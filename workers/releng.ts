@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// The orchestration worker: every workflow, and the activities that call APIs and the database.
+// The orchestration worker: every workflow, and the activities that call APIs, the database and the bus.
+import { readFileSync } from 'node:fs';
 import { createRelengActivities } from '../activities/index.js';
+import { FedmsgPublisher } from '../bus/publisher.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
@@ -13,15 +15,30 @@ const { config, log } = context;
 runMain(log, async () => {
   installTemporalRuntime(log);
   const pool = createPool(requireDatabaseUrl(config, 'worker-releng'));
+  const { signing } = config.bus;
+  const publisher = await FedmsgPublisher.bind({
+    endpoint: config.bus.publishEndpoint,
+    topicPrefix: config.bus.topicPrefix,
+    environment: config.bus.environment,
+    signer: signing ? { certificate: readFileSync(signing.certificate, 'utf8'), key: readFileSync(signing.key, 'utf8') } : null,
+  });
+  log.info({ endpoint: publisher.endpoint, signed: Boolean(signing) }, 'publishing on the bus');
   try {
     await migrate(pool, log);
     await runWorker(context, {
       taskQueue: TASK_QUEUES.releng,
       withWorkflows: true,
-      activities: createRelengActivities({ pool, requestTimeoutMs: durationToMs(config.services.requestTimeout) }),
+      activities: createRelengActivities({
+        pool,
+        publisher,
+        requestTimeoutMs: durationToMs(config.services.requestTimeout),
+        kojiHubUrl: config.services.kojiHub,
+        kojiPollIntervalMs: durationToMs(config.gating.kojiPollInterval),
+      }),
       maxConcurrentActivities: config.workers.releng.maxConcurrentActivities,
     });
   } finally {
+    publisher.close();
     await pool.end();
   }
 });

@@ -1,2 +1,3 @@
 // Every workflow type the `releng` worker registers (its workflowsPath points here).
 export * from './discover-compose.js';
+export * from './gate-build.js';

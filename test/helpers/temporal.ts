@@ -5,6 +5,8 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createRelengActivities } from '../../activities/index.js';
+import { FedmsgPublisher } from '../../bus/publisher.js';
+import type { Signer } from '../../common/fedmsg-crypto.js';
 import type { Pool } from '../../common/db.js';
 import { TASK_QUEUES } from '../../common/task-queues.js';
 import { prepareNamespace } from '../../devstack/temporal-namespace.js';
@@ -37,23 +39,40 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 export interface RunningWorker {
+  /** Where the worker's bus publisher is bound; subscribe here to see what runs publish. */
+  readonly publishEndpoint: string;
   stop(): Promise<void>;
 }
 
+export interface RelengWorkerOptions {
+  /** The sandbox's Koji hub; by default an address where nothing listens. */
+  readonly kojiHubUrl?: string;
+  readonly signer?: Signer;
+}
+
 /** The `releng` worker as workers/releng.ts builds it, on the test server and database. */
-export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool): Promise<RunningWorker> {
+export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool, options: RelengWorkerOptions = {}): Promise<RunningWorker> {
+  const publisher = await FedmsgPublisher.bind({ endpoint: 'tcp://127.0.0.1:*', topicPrefix: 'org.fedoraproject', environment: 'dev', signer: options.signer ?? null });
   const worker = await Worker.create({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue: TASK_QUEUES.releng,
     workflowBundle: await workflowBundle(),
-    activities: createRelengActivities({ pool, requestTimeoutMs: 5_000 }),
+    activities: createRelengActivities({
+      pool,
+      publisher,
+      requestTimeoutMs: 5_000,
+      kojiHubUrl: options.kojiHubUrl ?? 'http://127.0.0.1:9/kojihub',
+      kojiPollIntervalMs: 100,
+    }),
   });
   const running = worker.run();
   return {
+    publishEndpoint: publisher.endpoint,
     async stop() {
       worker.shutdown();
       await running;
+      publisher.close();
     },
   };
 }

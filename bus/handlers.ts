@@ -1,0 +1,126 @@
+/**
+ * What each route handler named in the routing table does with a message whose body has been
+ * checked: start a run, signal-with-start one, record a fact, or nothing. Deterministic workflow
+ * IDs come from common/workflow-ids.ts through the typed start functions in client/start.ts.
+ */
+import type { Client } from '@temporalio/client';
+import type { GatingLane } from '../common/config.js';
+import type { Pool } from '../common/db.js';
+import type { RouteHandlerName } from '../common/routing.js';
+import { ciTestcaseName, parseCiTopic, type CiComplete, type CiError } from '../common/schemas/ci.js';
+import type { FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { nvrOf, type BuildTagChange } from '../common/schemas/koji.js';
+import type { ComposeStatusChange } from '../common/schemas/pungi.js';
+import type { GreenwaveDecision } from '../common/schemas/results.js';
+import { workflowIds } from '../common/workflow-ids.js';
+import { recordComposeStatusEvent } from '../activities/results-store.js';
+import { signalGate, startComposeDiscovery, type StartResult, type Trigger } from '../client/start.js';
+import type { GateOutcome } from '../workflows/gating-policy.js';
+import { buildTaggedSignal, greenwaveDecisionSignal, testResultSignal } from '../workflows/index.js';
+
+export type Decision =
+  | {
+      readonly kind: 'start';
+      readonly workflowId: string;
+      /** Starts the run or signal-with-starts it; idempotent per workflow ID. */
+      readonly start: (client: Client, trigger: Trigger) => Promise<StartResult>;
+    }
+  | { readonly kind: 'record'; readonly reason: string; readonly record: (pool: Pool) => Promise<void> }
+  | { readonly kind: 'ignore'; readonly reason: string };
+
+export interface HandlerContext {
+  readonly lanes: readonly GatingLane[];
+}
+
+export interface Handler {
+  /** Topics (after `<prefix>.<env>.`) whose bodies this handler understands. */
+  accepts(topic: string): boolean;
+  decide(body: unknown, envelope: FedmsgEnvelope, topic: string, context: HandlerContext): Decision;
+}
+
+/** The lane a build belongs to by its dist tag (`1.fc44` → the lane with distTag fc44). */
+function laneOfNvr(lanes: readonly GatingLane[], nvr: string): GatingLane | undefined {
+  const release = nvr.slice(nvr.lastIndexOf('-') + 1);
+  return lanes.find((lane) => new RegExp(`(^|\\.)${lane.distTag}(\\.|$)`).test(release));
+}
+
+const isCiKojiResult = (topic: string): boolean => {
+  const ci = parseCiTopic(topic);
+  return ci !== null && (ci.artifact === 'koji-build' || ci.artifact === 'brew-build') && (ci.event === 'complete' || ci.event === 'error');
+};
+
+export const HANDLERS: Readonly<Record<RouteHandlerName, Handler>> = {
+  'discover-compose': {
+    accepts: (topic) => topic === 'pungi.compose.status.change',
+    decide(body) {
+      const b = body as ComposeStatusChange;
+      const input = { composeId: b.compose_id, location: b.location, pungiStatus: b.status };
+      return { kind: 'start', workflowId: workflowIds.composeDiscovery(b.compose_id), start: (client, trigger) => startComposeDiscovery(client, input, trigger) };
+    },
+  },
+  'record-compose-status': {
+    accepts: (topic) => topic === 'pungi.compose.status.change',
+    decide(body, envelope) {
+      const b = body as ComposeStatusChange;
+      return {
+        kind: 'record',
+        reason: `compose status ${b.status} starts no work`,
+        record: (pool) => recordComposeStatusEvent(pool, { composeId: b.compose_id, status: b.status, location: b.location, msgId: envelope.msg_id }),
+      };
+    },
+  },
+  'gate-build': {
+    accepts: (topic) => topic === 'buildsys.tag',
+    decide(body, envelope, _topic, { lanes }) {
+      const b = body as BuildTagChange;
+      const lane = lanes.find((l) => l.gateTag === b.tag);
+      if (!lane) return { kind: 'ignore', reason: `${b.tag} is not a gate tag` };
+      const nvr = nvrOf(b);
+      const tagged = { tag: b.tag, owner: b.owner, msgId: envelope.msg_id };
+      return {
+        kind: 'start',
+        workflowId: workflowIds.gateBuild(lane.gateTag, nvr),
+        start: (client, trigger) => signalGate(client, { nvr, lane }, buildTaggedSignal, tagged, trigger),
+      };
+    },
+  },
+  'gate-ci-result': {
+    accepts: isCiKojiResult,
+    decide(body, envelope, topic, { lanes }) {
+      const b = body as CiComplete | CiError;
+      if (b.artifact.type !== 'koji-build' && b.artifact.type !== 'brew-build') return { kind: 'ignore', reason: 'not a build result' };
+      if (b.artifact.scratch) return { kind: 'ignore', reason: 'scratch builds are not gated' };
+      const nvr = b.artifact.nvr;
+      const lane = laneOfNvr(lanes, nvr);
+      if (!lane) return { kind: 'ignore', reason: `no gating lane for ${nvr}` };
+      const outcome: GateOutcome = parseCiTopic(topic)!.event === 'error' ? 'error' : (b as CiComplete).test.result;
+      const result = { testcase: ciTestcaseName(b.test), outcome, url: b.run.url, msgId: envelope.msg_id };
+      return {
+        kind: 'start',
+        workflowId: workflowIds.gateBuild(lane.gateTag, nvr),
+        start: (client, trigger) => signalGate(client, { nvr, lane }, testResultSignal, result, trigger),
+      };
+    },
+  },
+  'gate-greenwave-decision': {
+    accepts: (topic) => topic === 'greenwave.decision.update',
+    decide(body, _envelope, _topic, { lanes }) {
+      const b = body as GreenwaveDecision;
+      const nvr = b.subject_identifier;
+      const lane = laneOfNvr(lanes, nvr);
+      if (!lane || lane.greenwaveContext !== b.decision_context) {
+        return { kind: 'ignore', reason: `no gating lane decides ${nvr} by Greenwave context ${b.decision_context}` };
+      }
+      const verdict = { satisfied: b.policies_satisfied, summary: b.summary, anyFailed: b.unsatisfied_requirements.some((r) => r.type === 'test-result-failed') };
+      return {
+        kind: 'start',
+        workflowId: workflowIds.gateBuild(lane.gateTag, nvr),
+        start: (client, trigger) => signalGate(client, { nvr, lane }, greenwaveDecisionSignal, verdict, trigger),
+      };
+    },
+  },
+  note: {
+    accepts: () => true,
+    decide: (_body, _envelope, topic) => ({ kind: 'ignore', reason: `${topic} is kept in the inbox; it starts no work` }),
+  },
+};

@@ -1,0 +1,43 @@
+/** Bodies of Bodhi's bus messages that start or describe a push (../shared/docs/fedora-apis.md §5). */
+import { z } from 'zod';
+
+export const BODHI_REQUESTS = ['testing', 'stable', 'obsolete', 'unpush', 'revoke', 'batched'] as const;
+export const CONTENT_TYPES = ['rpm', 'module', 'container', 'flatpak'] as const;
+
+/** `bodhi.composer.start` (Bodhi 4–5): which release/request composes a push covers. */
+export const ComposerStartSchema = z.looseObject({
+  api_version: z.number().int(),
+  agent: z.string().min(1),
+  resume: z.boolean(),
+  composes: z.array(
+    z.looseObject({
+      release_id: z.number().int(),
+      request: z.enum(BODHI_REQUESTS),
+      content_type: z.enum(CONTENT_TYPES),
+      security: z.boolean(),
+    }),
+  ).min(1),
+});
+
+/** `bodhi.compose.start`: a push began; who asked. */
+export const ComposeStartSchema = z.looseObject({ agent: z.string().min(1) });
+
+/** `bodhi.compose.complete`: one repository's push ended. */
+export const ComposeCompleteSchema = z.looseObject({
+  agent: z.string().min(1),
+  repo: z.string().min(1),
+  success: z.boolean(),
+  ctype: z.enum(CONTENT_TYPES).optional(),
+});
+
+/** `bodhi.update.*`: an update changed; only its identity is relied on. */
+export const UpdateEventSchema = z.looseObject({
+  agent: z.string().min(1).optional(),
+  update: z.looseObject({
+    title: z.string().min(1),
+    alias: z.string().optional(),
+    updateid: z.string().nullable().optional(),
+    status: z.string().optional(),
+    request: z.string().nullable().optional(),
+  }),
+});

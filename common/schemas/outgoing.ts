@@ -1,0 +1,40 @@
+/**
+ * Everything releng-o-tron publishes, by topic (after `<prefix>.<env>.`). A message whose topic
+ * is not listed here, or whose body does not fit, never leaves: the publish activity refuses it.
+ */
+import { z } from 'zod';
+import { ciMessageProblems, parseCiTopic } from './ci.js';
+
+/** Our own topics live under this module name, as fedmsg's modname. */
+export const PROJECT_TOPIC = 'releng-o-tron';
+
+export const GATING_VERDICTS = ['passed', 'quarantined'] as const;
+export type GatingVerdict = (typeof GATING_VERDICTS)[number];
+
+/** `releng-o-tron.gating.{passed,quarantined}`: the packager (`owner`) learns where the build went. */
+export const GatingVerdictMessageSchema = z.object({
+  nvr: z.string().min(1),
+  owner: z.string().min(1),
+  lane: z.string().min(1),
+  from_tag: z.string().min(1),
+  to_tag: z.string().min(1),
+  verdict: z.enum(GATING_VERDICTS),
+  reason: z.string().min(1),
+  results: z.array(z.object({ testcase: z.string(), outcome: z.string(), url: z.string().nullable() })),
+  workflow_id: z.string().min(1),
+});
+export type GatingVerdictMessage = z.infer<typeof GatingVerdictMessageSchema>;
+
+const PROJECT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  [`${PROJECT_TOPIC}.gating.passed`]: GatingVerdictMessageSchema,
+  [`${PROJECT_TOPIC}.gating.quarantined`]: GatingVerdictMessageSchema,
+};
+
+/** Why a message may not be published, or an empty list when it may. */
+export function outgoingMessageProblems(topic: string, body: unknown): string[] {
+  if (parseCiTopic(topic)) return ciMessageProblems(topic, body);
+  const schema = PROJECT_SCHEMAS[topic];
+  if (!schema) return [`releng-o-tron does not publish ${topic}`];
+  const parsed = schema.safeParse(body);
+  return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+}

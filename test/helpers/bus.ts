@@ -1,0 +1,53 @@
+/** The bus pieces tests share: the router the default configuration builds, and a bus spy. */
+import { Subscriber } from 'zeromq';
+import { routerFromConfig, type Router } from '../../bus/router.js';
+import { loadConfig } from '../../common/config.js';
+
+/** The routing table and gating lanes of the default configuration (the sandbox's f29 lane). */
+export function testRouter(): Router {
+  return routerFromConfig(loadConfig({}));
+}
+
+export interface ReceivedMessage {
+  readonly topic: string;
+  readonly json: string;
+  readonly envelope: { topic: string; msg_id: string; msg: Record<string, unknown>; [key: string]: unknown };
+}
+
+/** A plain SUB socket on an endpoint, keeping everything it receives. */
+export class BusSpy {
+  readonly received: ReceivedMessage[] = [];
+  private readonly socket = new Subscriber();
+  private readonly loop: Promise<void>;
+
+  constructor(endpoint: string) {
+    this.socket.connect(endpoint);
+    this.socket.subscribe('');
+    this.loop = (async () => {
+      try {
+        for await (const [topic, body] of this.socket) {
+          const json = body!.toString('utf8');
+          this.received.push({ topic: topic!.toString('utf8'), json, envelope: JSON.parse(json) as ReceivedMessage['envelope'] });
+        }
+      } catch {
+        // closed
+      }
+    })();
+  }
+
+  /** Waits until a message on a topic ending with `suffix` arrived. */
+  async waitFor(suffix: string, timeoutMs = 15_000): Promise<ReceivedMessage> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.received.find((m) => m.topic.endsWith(suffix));
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no ${suffix} message within ${timeoutMs} ms; got ${this.received.map((m) => m.topic).join(', ') || 'nothing'}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.socket.close();
+    await this.loop;
+  }
+}

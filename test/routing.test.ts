@@ -1,0 +1,93 @@
+/**
+ * The routing table: config → which messages start, signal, record or ignore, with real Fedora
+ * envelopes as input. No servers needed: decisions are checked before anything is started.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { InvalidBodyError, Router, RoutingTableError, routerFromConfig } from '../bus/router.js';
+import { ConfigError, loadConfig } from '../common/config.js';
+import { RouteSchema } from '../common/routing.js';
+import { FedmsgEnvelopeSchema, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { readFixture } from '../sandbox/seed.js';
+
+/** A fixture message completed into a full envelope (some real samples are trimmed). */
+function message(file: string, patch: (msg: Record<string, unknown>) => Record<string, unknown> = (m) => m): FedmsgEnvelope {
+  const raw = readFixture<{ topic: string; msg: Record<string, unknown> }>(`messages/${file}`);
+  return FedmsgEnvelopeSchema.parse({ msg_id: '2026-6d1a7ad6-1b43-4bd9-9b1e-5c3b0e6bb0aa', timestamp: 1, i: 1, username: 'root', ...raw, msg: patch(raw.msg) });
+}
+
+const router = routerFromConfig(loadConfig({}));
+
+describe('routing table', () => {
+  it('by default: finished composes start a discovery, other statuses are recorded', () => {
+    const finished = router.decide(message('pungi.compose.status.change.FINISHED.json'));
+    assert.equal(finished?.kind, 'start');
+    assert.equal(finished.kind === 'start' && finished.workflowId, 'compose-discovery/Fedora-24-20151208.n.7');
+    const incomplete = router.decide(message('pungi.compose.status.change.FINISHED_INCOMPLETE.datanommer.json'));
+    assert.equal(incomplete?.kind, 'start');
+    const doomed = router.decide(message('pungi.compose.status.change.DOOMED.datanommer.json'));
+    assert.equal(doomed?.kind, 'record');
+  });
+
+  it('gates builds tagged into a lane\'s gate tag, by NVR and tag', () => {
+    const real = router.decide(message('buildsys.tag.json'));
+    assert.deepEqual(real, { kind: 'ignore', reason: 'f18-updates-testing-pending is not a gate tag' });
+    const gated = router.decide(message('buildsys.tag.json', (m) => ({ ...m, tag: 'f29-updates-testing-pending', release: '3.fc29' })));
+    assert.equal(gated?.kind === 'start' && gated.workflowId, 'gate/f29-updates-testing-pending/stage-4.1.1-3.fc29');
+  });
+
+  it('checks bodies against their topic\'s schema', () => {
+    assert.throws(() => router.decide(message('buildsys.tag.json', ({ owner: _o, ...m }) => m)), (err: unknown) => {
+      assert.ok(err instanceof InvalidBodyError);
+      assert.equal(err.message, 'buildsys.tag body: owner: Invalid input: expected string, received undefined');
+      return true;
+    });
+    assert.throws(() => router.decide(message('pungi.compose.status.change.FINISHED.json', (m) => ({ ...m, status: 'DONE' }))), /status: Invalid option/);
+  });
+
+  it('keeps Bodhi push messages, and decides Greenwave only for builds of a lane with a context', () => {
+    assert.equal(router.decide(message('bodhi.composer.start.json'))?.kind, 'ignore');
+    assert.equal(router.decide(message('bodhi.compose.complete.json'))?.kind, 'ignore');
+    // The real decision is about a compose: the predicate (subject_type koji_build) does not hold.
+    assert.equal(router.decide(message('greenwave.decision.update.json')), null);
+    const onBuild = message('greenwave.decision.update.json', (m) => ({ ...m, subject_type: 'koji_build', subject_identifier: 'bash-5.3.0-1.fc29', decision_context: 'bodhi_update_push_stable' }));
+    assert.equal(router.decide(onBuild)?.kind, 'ignore');
+    const withContext = new Router(loadConfig({}).bus.routes, [{ ...loadConfig({}).gating.lanes[0]!, greenwaveContext: 'bodhi_update_push_stable' }]);
+    const decided = withContext.decide(onBuild);
+    assert.equal(decided?.kind === 'start' && decided.workflowId, 'gate/f29-updates-testing-pending/bash-5.3.0-1.fc29');
+  });
+
+  it('comes from config: topic + predicate → handler, first match wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relengotron-routes-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({
+      bus: { routes: [
+        { topic: 'pungi.compose.status.change', when: { status: ['FINISHED'], 'compose_id': ['Fedora-24-20151208.n.7'] }, handler: 'discover-compose' },
+        { topic: 'pungi.compose.status.change', handler: 'record-compose-status' },
+      ] },
+    }));
+    const custom = routerFromConfig(loadConfig({ RELENGOTRON_CONFIG: file }));
+    assert.equal(custom.decide(message('pungi.compose.status.change.FINISHED.json'))?.kind, 'start');
+    assert.equal(custom.decide(message('pungi.compose.status.change.FINISHED_INCOMPLETE.datanommer.json'))?.kind, 'record');
+    assert.equal(custom.handles('org.fedoraproject.prod.buildsys.tag'), false);
+    assert.deepEqual(custom.backfillTopics(['org.fedoraproject.prod']), ['org.fedoraproject.prod.pungi.compose.status.change']);
+  });
+
+  it('refuses a table that cannot work, naming the entry', () => {
+    assert.throws(() => new Router([RouteSchema.parse({ topic: 'pungi.compose.phase.start', handler: 'note' })], []), (err: unknown) => {
+      assert.ok(err instanceof RoutingTableError);
+      assert.equal(err.message, 'bus.routes[0]: no body schema is known for topic pungi.compose.phase.start');
+      return true;
+    });
+    assert.throws(() => new Router([RouteSchema.parse({ topic: 'buildsys.tag', handler: 'discover-compose' })], []), /bus.routes\[0\]: handler discover-compose does not read buildsys.tag messages/);
+    assert.throws(() => loadConfig({ RELENGOTRON_GATING_LANES: '[{"name":"f45"}]' }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /gating\.lanes\.0\.gateTag \(from RELENGOTRON_GATING_LANES\)/);
+      return true;
+    });
+    assert.throws(() => loadConfig({ RELENGOTRON_INBOX_LOW_WATER: '9000' }), /bus\.inboxLowWater \(from RELENGOTRON_INBOX_LOW_WATER\): must be below bus\.inboxHighWater/);
+  });
+});

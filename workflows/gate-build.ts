@@ -1,0 +1,169 @@
+/**
+ * Rawhide-style gating of one build: it was tagged into a lane's gate tag; its test results
+ * arrive as signals (from CI messages or a Greenwave decision); by the lane's policy it then
+ * moves to the release tag or to quarantine, and the packager is told on the bus.
+ *
+ * Messages may come in any order: the tag message and every result signal-with-start this same
+ * run (`gate/<gate tag>/<nvr>`), so a result that beats the tag message is kept, not lost.
+ */
+import {
+  condition,
+  defineQuery,
+  defineSignal,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RelengActivities } from '../activities/index.js';
+import type { GatingLane } from '../common/config.js';
+import { durationToMs } from '../common/duration.js';
+import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
+import { PROJECT_TOPIC, type GatingVerdict, type GatingVerdictMessage } from '../common/schemas/outgoing.js';
+import { evaluateGate, type GateResult, type GateVerdict, type GreenwaveVerdict } from './gating-policy.js';
+import { newMsgId } from './messages.js';
+
+const { describeBuild } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+  summary: 'look the build up in Koji',
+});
+
+const { moveBuild } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '1 minute',
+  // Koji faults (tag locked, build not in tag) are final; an offline hub is retried.
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+  summary: 'ask Koji to move the build',
+});
+
+const { waitForKojiTask } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '2 hours',
+  // Polls the task; a worker that dies is noticed within the heartbeat timeout.
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', maximumInterval: '1 minute' },
+  summary: 'wait for the Koji tag task',
+});
+
+const { publishMessage } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+  summary: 'tell the packager on the bus',
+});
+
+export interface GateBuildInput {
+  readonly nvr: string;
+  /** The lane as configured when the gate opened; later config changes do not reach running gates. */
+  readonly lane: GatingLane;
+}
+
+export interface BuildTagged {
+  readonly tag: string;
+  readonly owner: string;
+  readonly msgId: string;
+}
+
+export type GateStage = 'checking-build' | 'awaiting-tag' | 'awaiting-results' | 'moving' | 'notifying' | 'done';
+
+export interface GateBuildStatus {
+  readonly nvr: string;
+  readonly lane: string;
+  readonly stage: GateStage;
+  readonly verdict: GateVerdict;
+  readonly results: readonly GateResult[];
+  readonly destination: string | null;
+}
+
+export interface GateBuildResult {
+  readonly nvr: string;
+  readonly verdict: GatingVerdict;
+  readonly reason: string;
+  readonly toTag: string;
+  readonly kojiTaskId: number | null;
+  readonly notificationMsgId: string;
+}
+
+export const buildTaggedSignal = defineSignal<[BuildTagged]>('buildTagged');
+export const testResultSignal = defineSignal<[GateResult]>('testResult');
+export const greenwaveDecisionSignal = defineSignal<[GreenwaveVerdict]>('greenwaveDecision');
+export const gateBuildStatusQuery = defineQuery<GateBuildStatus>('status');
+
+export async function gateBuild(input: GateBuildInput): Promise<GateBuildResult> {
+  const { lane, nvr } = input;
+  let tagged: BuildTagged | null = null;
+  const results = new Map<string, GateResult>();
+  let greenwave: GreenwaveVerdict | null = null;
+  let stage: GateStage = 'checking-build';
+  let destination: string | null = null;
+  const verdict = (): GateVerdict => evaluateGate(lane.requiredTests, results, greenwave);
+
+  setHandler(buildTaggedSignal, (event) => {
+    if (event.tag === lane.gateTag) tagged ??= event;
+  }, { description: `Koji tagged the build into ${lane.gateTag} (from buildsys.tag).` });
+  setHandler(testResultSignal, (result) => {
+    results.set(result.testcase, result);
+    if (stage === 'awaiting-results') show();
+  }, { description: 'A CI result for this build (from ci.koji-build.test.complete/error); the newest per testcase counts.' });
+  setHandler(greenwaveDecisionSignal, (decision) => {
+    if (lane.greenwaveContext) greenwave = decision;
+  }, { description: `Greenwave's decision on this build${lane.greenwaveContext ? ` in context ${lane.greenwaveContext}` : ' (ignored: the lane has no Greenwave context)'}.` });
+  setHandler(gateBuildStatusQuery, () => ({ nvr, lane: lane.name, stage, verdict: verdict(), results: [...results.values()], destination }), {
+    description: 'Stage, the verdict so far and why, every result received, and where the build went.',
+  });
+
+  function show(): void {
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: stage }]);
+    const v = verdict();
+    const lines = [...results.values()].map((r) => `- ${r.testcase}: ${r.outcome}${r.url ? ` ([log](${r.url}))` : ''}`);
+    setCurrentDetails(`**${stage}** (${lane.name}): ${destination ? `→ ${destination}; ` : ''}${v.reason}\n\n${lines.join('\n')}`);
+  }
+
+  show();
+  const build = await describeBuild(nvr);
+  if (build.tags.includes(lane.gateTag)) tagged ??= { tag: lane.gateTag, owner: build.owner, msgId: 'koji' };
+  const timeoutMs = durationToMs(lane.resultTimeout);
+  const openedAt = Date.now();
+
+  stage = 'awaiting-tag';
+  show();
+  if (!(await condition(() => tagged !== null, timeoutMs))) {
+    // Results came for a build that never entered the gate: nothing to move.
+    log.warn('build never entered the gate tag', { nvr, gateTag: lane.gateTag });
+    throw new Error(`${nvr} was not tagged into ${lane.gateTag} within ${lane.resultTimeout}`);
+  }
+
+  stage = 'awaiting-results';
+  show();
+  const settled = await condition(() => verdict().state !== 'waiting', Math.max(1, timeoutMs - (Date.now() - openedAt)));
+  const final = verdict();
+  const passed = settled && final.state === 'passed';
+  const reason = settled ? final.reason : `no verdict after ${lane.resultTimeout}: ${final.reason}`;
+  const gatingVerdict: GatingVerdict = passed ? 'passed' : 'quarantined';
+  destination = passed ? lane.releaseTag : lane.quarantineTag;
+
+  stage = 'moving';
+  show();
+  const { taskId } = await moveBuild({ nvr, fromTag: lane.gateTag, toTag: destination });
+  if (taskId !== null) await waitForKojiTask(taskId);
+
+  stage = 'notifying';
+  show();
+  const notificationMsgId = newMsgId();
+  const body: GatingVerdictMessage = {
+    nvr,
+    owner: build.owner,
+    lane: lane.name,
+    from_tag: lane.gateTag,
+    to_tag: destination,
+    verdict: gatingVerdict,
+    reason,
+    results: [...results.values()].map((r) => ({ testcase: r.testcase, outcome: r.outcome, url: r.url })),
+    workflow_id: workflowInfo().workflowId,
+  };
+  await publishMessage({ msgId: notificationMsgId, topic: `${PROJECT_TOPIC}.gating.${gatingVerdict}`, body });
+
+  stage = 'done';
+  show();
+  return { nvr, verdict: gatingVerdict, reason, toTag: destination, kojiTaskId: taskId, notificationMsgId };
+}
