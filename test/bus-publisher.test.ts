@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createBusActivities, OUTGOING_MESSAGE_INVALID, type BusActivities } from '../activities/bus.js';
 import { FedmsgPublisher } from '../bus/publisher.js';
 import { verifyEnvelope } from '../common/fedmsg-crypto.js';
-import { CI_MESSAGE_VERSION, ciMessageProblems } from '../common/schemas/ci.js';
+import { CI_MESSAGE_VERSION, ciFinishedMessage, ciMessageProblems, type CiComplete, type CiMessageBase } from '../common/schemas/ci.js';
 import { FedmsgEnvelopeSchema } from '../common/schemas/fedmsg.js';
 import { BusSpy } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -41,6 +41,20 @@ describe('CI message schemas', () => {
     assert.deepEqual(ciMessageProblems('ci.brew-build.test.complete', umbBody('fedora-ci-message-brew-build.test.complete-2.0.0.json')), []);
     assert.deepEqual(ciMessageProblems('ci.brew-build.test.error', umbBody('brew-build.test.error.v2.json')), []);
     assert.deepEqual(ciMessageProblems('ci.productmd-compose.test.complete', composeComplete('passed')), []);
+  });
+
+  it('report a failed test as complete/failed and a broken test host as error', () => {
+    const full = composeComplete('passed') as unknown as CiComplete;
+    const { result: _result, ...test } = full.test;
+    const base: CiMessageBase = { contact: full.contact, run: full.run, artifact: full.artifact, pipeline: full.pipeline, test, system: full.system, generatedAt: full.generated_at };
+    const failed = ciFinishedMessage(base, { kind: 'result', result: 'failed' });
+    assert.equal(failed.topic, 'ci.productmd-compose.test.complete');
+    assert.equal((failed.body as { test: { result: string } }).test.result, 'failed');
+    assert.deepEqual(ciMessageProblems(failed.topic, failed.body), []);
+    const broken = ciFinishedMessage(base, { kind: 'infrastructure-error', reason: 'qemu could not start: no space left on device' });
+    assert.equal(broken.topic, 'ci.productmd-compose.test.error');
+    assert.deepEqual(ciMessageProblems(broken.topic, broken.body), []);
+    assert.equal('system' in broken.body, false);
   });
 
   it('name what is missing or wrong', () => {

@@ -171,3 +171,33 @@ export function ciMessageProblems(topicSuffix: string, body: unknown): string[] 
   }
   return [];
 }
+
+/** How a test ended, as the CI spec separates it: the artifact's fault or the infrastructure's. */
+export type CiOutcome =
+  | { readonly kind: 'result'; readonly result: CiResult }
+  | { readonly kind: 'infrastructure-error'; readonly reason: string };
+
+export interface CiMessageBase {
+  readonly contact: CiQueued['contact'];
+  readonly run: CiQueued['run'];
+  readonly artifact: CiArtifact;
+  readonly pipeline: CiQueued['pipeline'];
+  readonly test: CiQueued['test'];
+  readonly system: readonly z.infer<typeof CiSystemSchema>[];
+  readonly generatedAt: string;
+}
+
+/**
+ * The message for a finished test: a test that ran and failed is `complete` with result
+ * `failed`; a test that could not run (no VM, download broke) is `error` with the reason.
+ */
+export function ciFinishedMessage(base: CiMessageBase, outcome: CiOutcome): { topic: string; body: CiComplete | CiError } {
+  const common = { contact: base.contact, run: base.run, artifact: base.artifact, pipeline: base.pipeline, generated_at: base.generatedAt, version: CI_MESSAGE_VERSION };
+  if (outcome.kind === 'result') {
+    return {
+      topic: `ci.${base.artifact.type}.test.complete`,
+      body: { ...common, test: { ...base.test, result: outcome.result }, system: [...base.system] },
+    };
+  }
+  return { topic: `ci.${base.artifact.type}.test.error`, body: { ...common, test: base.test, error: { reason: outcome.reason } } };
+}
