@@ -56,11 +56,15 @@ printf 'root:x:0:0:root:/root:/bin/sh\nfedora:x:0:0:cloud user:/home/fedora:/bin
 printf 'root::0:0:99999:7:::\nfedora::0:0:99999:7:::\n' > $initrd/etc/shadow
 printf 'root:x:0:\n' > $initrd/etc/group
 printf '/bin/sh\n' > $initrd/etc/shells
-printf '#!/bin/sh\nexec "$@"\n' > $initrd/usr/bin/sudo && chmod 755 $initrd/usr/bin/sudo
-# `reboot` must work with a shell as PID 1
+# sudo runs the command as is. busybox's shell prefers its own applets to files on PATH, so
+# reboot and poweroff are named by path here to reach the scripts below.
+printf '#!/bin/sh\ncase "$1" in reboot|poweroff) cmd=/sbin/$1; shift; exec "$cmd" "$@";; esac\nexec "$@"\n' > $initrd/usr/bin/sudo
+chmod 755 $initrd/usr/bin/sudo
+# As on Fedora, rebooting stops sshd first (init does it on SIGTERM/SIGUSR2, see init), so the
+# SSH session running `sudo reboot` is cut, which is why Tunir plans write `@@ sudo reboot`.
 rm -f $initrd/bin/reboot $initrd/bin/poweroff
-printf '#!/bin/sh\nsync\n(sleep 1; /bin/busybox reboot -f) >/dev/null 2>&1 &\n' > $initrd/sbin/reboot
-printf '#!/bin/sh\nsync\n(sleep 1; /bin/busybox poweroff -f) >/dev/null 2>&1 &\n' > $initrd/sbin/poweroff
+printf '#!/bin/sh\nsync\nkill -TERM 1\nsleep 60\n' > $initrd/sbin/reboot
+printf '#!/bin/sh\nsync\nkill -USR2 1\nsleep 60\n' > $initrd/sbin/poweroff
 chmod 755 $initrd/sbin/reboot $initrd/sbin/poweroff
 (cd $initrd && find . | "$work/root/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -9) > initrd.img
 
