@@ -7,9 +7,9 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { constants, accessSync, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../common/ports.js';
 
 const run = promisify(execFile);
 
@@ -40,17 +40,6 @@ export function detectAccelerator(qemu = 'qemu-system-x86_64'): Promise<Accelera
     });
   })();
   return accelerator;
-}
-
-async function freeLocalPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface VmSpec {
@@ -106,7 +95,7 @@ export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise
   }
   const seed = await writeSeed(spec);
   const accel = await detectAccelerator(qemu);
-  const sshPort = await freeLocalPort();
+  const sshPort = await freePort();
   const serialLog = join(spec.workDir, 'serial.log');
   const qemuLog = createWriteStream(join(spec.workDir, 'qemu.log'));
   const args = [

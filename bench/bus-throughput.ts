@@ -17,7 +17,7 @@ import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
 import { prepareNamespace } from '../devstack/temporal-namespace.js';
 import { resolveTemporalCli, startTemporalDevServer } from '../devstack/temporal-dev-server.js';
 import { startSandbox } from '../sandbox/server.js';
-import { freePort } from '../devstack/ports.js';
+import { freePort } from '../common/ports.js';
 
 const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 500);
 const CONCURRENCY = Number(process.env['BENCH_CLIENT_CONCURRENCY'] ?? 8);

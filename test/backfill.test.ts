@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { BusService } from '../bus/service.js';
+import type { BusService } from '../bus/service.js';
 import { readCheckpoint } from '../bus/inbox.js';
-import { createLogger } from '../common/logger.js';
 import { BusGateway } from '../sandbox/bus-gateway.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
-import { testRouter } from './helpers/bus.js';
+import { testBusService } from './helpers/bus.js';
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
@@ -19,15 +18,7 @@ let respin = 0;
 const TOPIC = 'org.fedoraproject.prod.pungi.compose.status.change';
 
 function service(): BusService {
-  return new BusService({
-    pool: db.pool,
-    client: env.client,
-    log: createLogger('test', 'silent'),
-    router: testRouter(),
-    endpoints: [sandbox.busEndpoint],
-    datagrepperUrl: sandbox.urls.datagrepper,
-    maxMessageBytes: 1024 * 1024,
-    retryDelayMs: 100,
+  return testBusService({ pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, {
     backfill: { overlapMs: 60_000, topicPrefixes: ['org.fedoraproject.prod'], checkpointIntervalMs: 200 },
   });
 }

@@ -9,9 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { pendingCount } from '../bus/inbox.js';
 import { renderMetrics } from '../bus/metrics.js';
-import { BusService } from '../bus/service.js';
-import { createLogger } from '../common/logger.js';
-import { testRouter } from './helpers/bus.js';
+import { testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startTcpProxy, type TcpProxy } from './helpers/tcp-proxy.js';
@@ -39,15 +37,8 @@ describe('bus backpressure', () => {
   });
 
   it('holds back at the high-water mark and loses nothing', async () => {
-    const service = new BusService({
-      pool: db.pool,
-      client: new Client({ connection, namespace: env.namespace ?? 'default' }),
-      log: createLogger('test', 'silent'),
-      router: testRouter(),
-      endpoints: [sandbox.busEndpoint],
-      datagrepperUrl: sandbox.urls.datagrepper,
-      maxMessageBytes: 1024 * 1024,
-      retryDelayMs: 100,
+    const client = new Client({ connection, namespace: env.namespace ?? 'default' });
+    const service = testBusService({ pool: db.pool, client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, {
       maxRetryDelayMs: 500,
       backfill: { overlapMs: 60_000, topicPrefixes: ['org.fedoraproject.prod'], checkpointIntervalMs: 200 },
       backpressure: { highWater: HIGH_WATER, lowWater: 5, receiveQueue: 1000 },

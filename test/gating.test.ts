@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { KojiClient } from '../activities/koji.js';
-import { BusService } from '../bus/service.js';
-import { createLogger } from '../common/logger.js';
+import type { BusService } from '../bus/service.js';
 import { CI_MESSAGE_VERSION } from '../common/schemas/ci.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { gateBuildStatusQuery, type GateBuildResult } from '../workflows/index.js';
-import { BusSpy, testRouter } from './helpers/bus.js';
+import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
@@ -78,15 +77,7 @@ describe('gating: buildsys.tag opens a gate, CI results decide it', () => {
     koji = new KojiClient(sandbox.urls.kojiHub, 5_000);
     worker = await startRelengWorker(env, db.pool, { kojiHubUrl: sandbox.urls.kojiHub });
     spy = new BusSpy(worker.publishEndpoint);
-    service = new BusService({
-      pool: db.pool,
-      client: env.client,
-      log: createLogger('test', 'silent'),
-      router: testRouter(),
-      endpoints: [sandbox.busEndpoint],
-      datagrepperUrl: sandbox.urls.datagrepper,
-      maxMessageBytes: 1024 * 1024,
-      retryDelayMs: 100,
+    service = testBusService({ pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, {
       backfill: { overlapMs: 60_000, topicPrefixes: ['org.fedoraproject.prod', 'org.centos.prod'], checkpointIntervalMs: 500 },
     });
     service.start();

@@ -1,11 +1,34 @@
 /** The bus pieces tests share: the router the default configuration builds, and a bus spy. */
 import { Subscriber } from 'zeromq';
+import type { Client } from '@temporalio/client';
 import { routerFromConfig, type Router } from '../../bus/router.js';
+import { BusService, type BusServiceOptions } from '../../bus/service.js';
+import type { Pool } from '../../common/db.js';
+import { createLogger } from '../../common/logger.js';
 import { loadConfig } from '../../common/config.js';
 
 /** The routing table and gating lanes of the default configuration (the sandbox's f29 lane). */
 export function testRouter(): Router {
   return routerFromConfig(loadConfig({}));
+}
+
+/** A bus service as the listener process builds it, on test servers, quick to retry and checkpoint. */
+export function testBusService(
+  base: { pool: Pool; client: Client; endpoint: string; datagrepperUrl: string },
+  overrides: Partial<BusServiceOptions> = {},
+): BusService {
+  return new BusService({
+    pool: base.pool,
+    client: base.client,
+    log: createLogger('test', 'silent'),
+    router: testRouter(),
+    endpoints: [base.endpoint],
+    datagrepperUrl: base.datagrepperUrl,
+    maxMessageBytes: 1024 * 1024,
+    retryDelayMs: 100,
+    backfill: { overlapMs: 60_000, topicPrefixes: ['org.fedoraproject.prod', 'org.centos.prod'], checkpointIntervalMs: 200 },
+    ...overrides,
+  });
 }
 
 export interface ReceivedMessage {

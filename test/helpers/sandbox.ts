@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { materializeCompose, type ComposeSpec } from '../../sandbox/compose-factory.js';
 import { FIXTURE_COMPOSES_DIR } from '../../sandbox/seed.js';
 import { startSandbox, type Sandbox } from '../../sandbox/server.js';
-import { freePort } from '../../devstack/ports.js';
+import { freePort } from '../../common/ports.js';
 
 export { freePort };
 

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 
-/** A TCP port free on loopback right now (for tests and benchmarks that start their own servers). */
+/** A TCP port free on loopback right now (a VM's forwarded SSH port; tests and benchmarks that start servers). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
