@@ -8,6 +8,7 @@ import type { Pool } from '../common/db.js';
 import { verifyEnvelope, type VerifyOptions } from '../common/fedmsg-crypto.js';
 import type { Logger } from '../common/logger.js';
 import { FedmsgEnvelopeSchema, topicSuffix, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { issueLines } from '../common/schemas/issues.js';
 import { addDeadLetter, addToInbox, markAttemptFailed, markIgnored, markStarted, pendingInbox, type InboxRow } from './inbox.js';
 import { InvalidBodyError, type Router } from './router.js';
 
@@ -62,7 +63,7 @@ function decodeFrames(frames: readonly Buffer[], maxBytes: number): Decoded {
   const parsed = FedmsgEnvelopeSchema.safeParse(json);
   const msgId = typeof (json as { msg_id?: unknown })?.msg_id === 'string' ? (json as { msg_id: string }).msg_id : null;
   if (!parsed.success) {
-    const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(envelope)'}: ${i.message}`).join('; ');
+    const why = issueLines(parsed.error, '(envelope)').join('; ');
     return { ok: false, error: `invalid envelope: ${why}`, topic: topicFrame, msgId };
   }
   if (parsed.data.topic !== topicFrame) {

@@ -3,10 +3,11 @@
  * finds its routes, its body is checked against the topic's schema, and the first route whose
  * predicate holds decides what happens (bus/handlers.ts).
  */
+import type { z } from 'zod';
 import type { GatingLane } from '../common/config.js';
-import type { Route } from '../common/routing.js';
-import { routeMatches } from '../common/routing.js';
+import { routeMatches, type Route } from '../common/routing.js';
 import { topicSuffix, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { issueLines } from '../common/schemas/issues.js';
 import { HANDLERS, type Decision } from './handlers.js';
 import { bodySchemaFor } from './topics.js';
 
@@ -21,7 +22,8 @@ export class RoutingTableError extends Error {
 }
 
 export class Router {
-  private readonly byTopic = new Map<string, Route[]>();
+  /** Per routed topic: its body schema, looked up once, and its routes in table order. */
+  private readonly byTopic = new Map<string, { readonly schema: z.ZodType; readonly routes: Route[] }>();
 
   /** Throws RoutingTableError when a route names a topic without a schema or a handler that cannot read it. */
   constructor(
@@ -29,13 +31,14 @@ export class Router {
     private readonly lanes: readonly GatingLane[],
   ) {
     routes.forEach((route, index) => {
-      if (!bodySchemaFor(route.topic)) throw new RoutingTableError(`bus.routes[${index}]: no body schema is known for topic ${route.topic}`);
+      const schema = bodySchemaFor(route.topic);
+      if (!schema) throw new RoutingTableError(`bus.routes[${index}]: no body schema is known for topic ${route.topic}`);
       if (!HANDLERS[route.handler].accepts(route.topic)) {
         throw new RoutingTableError(`bus.routes[${index}]: handler ${route.handler} does not read ${route.topic} messages`);
       }
-      const list = this.byTopic.get(route.topic) ?? [];
-      list.push(route);
-      this.byTopic.set(route.topic, list);
+      const entry = this.byTopic.get(route.topic) ?? { schema, routes: [] };
+      entry.routes.push(route);
+      this.byTopic.set(route.topic, entry);
     });
   }
 
@@ -60,13 +63,11 @@ export class Router {
    */
   decide(envelope: FedmsgEnvelope): Decision | null {
     const topic = topicSuffix(envelope.topic);
-    const routes = this.byTopic.get(topic);
-    if (!routes) return null;
-    const parsed = bodySchemaFor(topic)!.safeParse(envelope.msg);
-    if (!parsed.success) {
-      throw new InvalidBodyError(`${topic} body: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
-    }
-    const route = routes.find((r) => routeMatches(r, parsed.data));
+    const entry = this.byTopic.get(topic);
+    if (!entry) return null;
+    const parsed = entry.schema.safeParse(envelope.msg);
+    if (!parsed.success) throw new InvalidBodyError(`${topic} body: ${issueLines(parsed.error).join('; ')}`);
+    const route = entry.routes.find((r) => routeMatches(r, parsed.data));
     return route ? HANDLERS[route.handler].decide(parsed.data, envelope, topic, { lanes: this.lanes }) : null;
   }
 }

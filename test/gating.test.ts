@@ -31,7 +31,9 @@ let koji: KojiClient;
 
 /** A Fedora CI result for a build, shaped as the 1.x spec wants it. */
 function ciResult(nvr: string, event: 'complete' | 'error', result: 'passed' | 'failed' = 'passed', testcase = REQUIRED) {
-  const [namespace, type, category] = [testcase.split('.').slice(0, -2).join('.'), testcase.split('.').at(-2)!, testcase.split('.').at(-1)!];
+  // ResultsDB's testcase name is namespace.type.category, and the namespace may contain dots.
+  const [category, type, ...namespaceParts] = testcase.split('.').reverse();
+  const namespace = namespaceParts.reverse().join('.');
   const body: Record<string, unknown> = {
     contact: { name: 'Fedora CI', team: 'fedora-ci', docs: 'https://docs.fedoraproject.org/en-US/ci/', email: 'ci@lists.fedoraproject.org' },
     run: { url: `https://osci-jenkins.example.org/job/fedora-ci/${nvr}/1/`, log: `https://osci-jenkins.example.org/job/fedora-ci/${nvr}/1/console` },

@@ -5,6 +5,7 @@
  * what the listener receives is checked before it reaches a run.
  */
 import { z } from 'zod';
+import { issueLines } from './issues.js';
 
 /** The spec tag our messages conform to; Fedora CI's pipelines send the same. */
 export const CI_MESSAGE_VERSION = '1.1.14';
@@ -165,7 +166,7 @@ export function ciMessageProblems(topicSuffix: string, body: unknown): string[] 
   const topic = parseCiTopic(topicSuffix);
   if (!topic) return [`${topicSuffix} is not a ci.<artifact>.test.<event> topic`];
   const parsed = CI_SCHEMAS[topic.event].safeParse(body);
-  if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  if (!parsed.success) return issueLines(parsed.error);
   if (parsed.data.artifact.type !== topic.artifact) {
     return [`artifact.type ${parsed.data.artifact.type} does not match the topic's ${topic.artifact}`];
   }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ciMessageProblems, parseCiTopic } from './ci.js';
+import { issueLines } from './issues.js';
 
 /** Our own topics live under this module name, as fedmsg's modname. */
 export const PROJECT_TOPIC = 'releng-o-tron';
@@ -36,5 +37,5 @@ export function outgoingMessageProblems(topic: string, body: unknown): string[] 
   const schema = PROJECT_SCHEMAS[topic];
   if (!schema) return [`releng-o-tron does not publish ${topic}`];
   const parsed = schema.safeParse(body);
-  return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  return parsed.success ? [] : issueLines(parsed.error);
 }
