@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export type ImageProvider = 'libvirt' | 'vbox';
+import type { ImageProvider } from '../common/compose-testing.js';
 
 export interface ToolReport {
   readonly command: string;

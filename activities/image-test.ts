@@ -1,30 +1,36 @@
 /**
- * One image, one Tunir plan, one throwaway VM: boot, run the plan's steps over SSH, keep every
- * command's output and exit code, and always tear the VM down. A test that ran and failed is a
- * result; a VM that would not boot or answer is an infrastructure fault (retried, maybe on
- * another worker) and never a verdict on the image.
+ * One image, one Tunir plan, one throwaway VM: fetch the image (verified, cached), boot it, run
+ * the plan's steps over SSH, keep every command's output and exit code, and always tear the VM
+ * down. A test that ran and failed is a result; a VM that would not boot or answer, a broken
+ * download or a lost host is an infrastructure fault (retried, maybe on another worker) and never
+ * a verdict on the image.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { commandPassed, parseTunirPlan, summarizePlan, TunirPlanError, type CommandOutcome, type PlanSummary } from '../common/tunir.js';
-import { bootVm, VmStartError, type Accelerator, type RunningVm } from './qemu.js';
+import type { ImageProvider } from '../common/compose-testing.js';
+import { commandPassed, parseTunirPlan, summarizePlan, TunirPlanError, type CommandOutcome, type PlanSummary, type TunirStep } from '../common/tunir.js';
+import { ChecksumMismatchError, ImageCache, ImageNotServedError, ImageUnusableError, type BootDisk, type DownloadProgress } from './image-cache.js';
+import { bootVm } from './qemu.js';
 import { runOverSsh, waitForSsh, type SshTarget } from './ssh.js';
+import { bootVirtualBoxVm } from './virtualbox.js';
+import { VmStartError, type Accelerator, type RunningVm } from './vm.js';
 
 const run = promisify(execFile);
 
 export const VM_UNAVAILABLE = 'VmUnavailable';
 export const TEST_PLAN_INVALID = 'TestPlanInvalid';
+export const IMAGE_CHECKSUM_MISMATCH = 'ImageChecksumMismatch';
+export const IMAGE_NOT_SERVED = 'ImageNotServed';
+export const IMAGE_UNUSABLE = 'ImageUnusable';
+export const HOST_DISK_FULL = 'HostDiskFull';
 
-export interface RunImageTestInput {
-  /** Names the VM (hostname, instance-id) and the work directory. */
-  readonly jobId: string;
-  /** A verified local copy of the image. */
-  readonly image: string;
-  readonly format: 'qcow2' | 'raw';
+/** How a plan runs, whatever the image. */
+export interface PlanRunSettings {
   /** Tunir plan text: one command per line, `@@`, `##`, `SLEEP n`, `POLL`. */
   readonly plan: string;
   readonly user: string;
@@ -37,6 +43,14 @@ export interface RunImageTestInput {
   readonly pollIntervalMs: number;
 }
 
+export interface RunImageTestInput extends PlanRunSettings {
+  /** Names the VM (instance-id) and the work directory. */
+  readonly jobId: string;
+  /** A verified local copy of the image. */
+  readonly image: string;
+  readonly format: 'qcow2' | 'raw';
+}
+
 export interface RunImageTestResult {
   readonly accelerator: Accelerator;
   readonly bootMs: number;
@@ -44,86 +58,257 @@ export interface RunImageTestResult {
   readonly summary: PlanSummary;
 }
 
+export interface ImageUnderTest {
+  readonly url: string;
+  readonly sha256: string;
+  readonly sizeBytes: number;
+  readonly fileName: string;
+  /** productmd image type: qcow2, raw-xz, vagrant-libvirt, vagrant-virtualbox. */
+  readonly type: string;
+}
+
+export interface TestImageInput extends PlanRunSettings {
+  readonly jobId: number;
+  readonly image: ImageUnderTest;
+  readonly provider: ImageProvider;
+  /** A download that receives nothing for this long is given up (and retried). */
+  readonly downloadTimeoutMs: number;
+}
+
+export interface TestImageResult extends RunImageTestResult {
+  readonly host: string;
+  readonly attempt: number;
+  readonly download: { readonly bytes: number; readonly fromCache: boolean; readonly resumedFrom: number; readonly transferred: number };
+}
+
+/** Sent to the job's workflow when an attempt starts on a host, so the run shows where it is. */
+export interface HostReport {
+  readonly host: string;
+  readonly attempt: number;
+}
+
+export interface ImageTestDeps {
+  /** VM scratch space; one directory per job, removed at teardown (and swept at start). */
+  readonly workRoot: string;
+  readonly cache: ImageCache;
+  /** How this host names itself in job records. */
+  readonly host?: string;
+  /** Tells the job's workflow that an attempt started here; failures are logged, never fatal. */
+  readonly reportAttempt?: (workflowId: string, report: HostReport) => Promise<void>;
+}
+
 export interface ImageTestActivities {
+  /** The job: fetch, unpack, boot on this host's provider, run the plan. */
+  testImage(input: TestImageInput): Promise<TestImageResult>;
+  /** A plan on an image already on this host (used by tests and `relengotron vm try`). */
   runImageTest(input: RunImageTestInput): Promise<RunImageTestResult>;
 }
 
-export function createImageTestActivities(deps: { readonly workRoot: string }): ImageTestActivities {
+function planSteps(text: string): TunirStep[] {
+  try {
+    return parseTunirPlan(text);
+  } catch (err) {
+    if (err instanceof TunirPlanError) throw ApplicationFailure.nonRetryable(`test plan: ${err.message}`, TEST_PLAN_INVALID);
+    throw err;
+  }
+}
+
+/** Heartbeats with the latest details every few seconds, so a long command never looks like a dead host. */
+function heartbeater(context: Context) {
+  let details: unknown = { step: 'starting' };
+  context.heartbeat(details);
+  const timer = setInterval(() => context.heartbeat(details), 5000);
   return {
-    async runImageTest(input: RunImageTestInput): Promise<RunImageTestResult> {
-      let steps;
-      try {
-        steps = parseTunirPlan(input.plan);
-      } catch (err) {
-        if (err instanceof TunirPlanError) throw ApplicationFailure.nonRetryable(`test plan: ${err.message}`, TEST_PLAN_INVALID);
-        throw err;
+    beat(next: unknown) {
+      details = next;
+      context.heartbeat(details);
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+type Heartbeat = ReturnType<typeof heartbeater>;
+type Boot = (workDir: string, publicKey: string) => Promise<RunningVm>;
+
+/** The workDir carries the worker's pid so a later worker can sweep what a killed one left. */
+async function makeWorkDir(workRoot: string, jobId: string): Promise<string> {
+  await mkdir(workRoot, { recursive: true });
+  const dir = await mkdtemp(join(workRoot, `${jobId.replace(/[^A-Za-z0-9._-]/g, '_')}-`));
+  await writeFile(join(dir, 'owner.pid'), String(process.pid));
+  return dir;
+}
+
+/** Removes job directories whose worker process is gone (killed mid-test). */
+export async function sweepAbandonedWorkDirs(workRoot: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const entry of await readdir(workRoot).catch(() => [] as string[])) {
+    const dir = join(workRoot, entry);
+    const pid = Number(await readFile(join(dir, 'owner.pid'), 'utf8').catch(() => 'NaN'));
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = Number.isInteger(pid) && pid > 0;
+    } catch {
+      alive = false;
+    }
+    if (!alive) {
+      await rm(dir, { recursive: true, force: true });
+      removed.push(dir);
+    }
+  }
+  return removed;
+}
+
+async function runPlanInVm(steps: readonly TunirStep[], settings: PlanRunSettings, jobId: string, workRoot: string, boot: Boot, heartbeat: Heartbeat): Promise<RunImageTestResult> {
+  const context = Context.current();
+  const signal = context.cancellationSignal;
+  const workDir = await makeWorkDir(workRoot, jobId);
+  const keyFile = join(workDir, 'id_ed25519');
+  let vm: RunningVm | null = null;
+  try {
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `relengotron-${jobId}`, '-f', keyFile]);
+    const publicKey = await readFile(`${keyFile}.pub`, 'utf8');
+    const bootStart = Date.now();
+    heartbeat.beat({ step: 'booting' });
+    try {
+      vm = await boot(join(workDir, 'vm'), publicKey);
+    } catch (err) {
+      if (err instanceof VmStartError) throw ApplicationFailure.retryable(err.message, VM_UNAVAILABLE);
+      throw err;
+    }
+    const target: SshTarget = { host: '127.0.0.1', port: vm.sshPort, user: settings.user, keyFile };
+    heartbeat.beat({ step: 'waiting for SSH', accelerator: vm.accelerator });
+    const booted = await Promise.race([
+      waitForSsh(target, Math.ceil(settings.bootTimeoutMs / 2000), 2000, signal),
+      vm.exited.then(() => false),
+    ]);
+    if (signal.aborted) await context.cancelled;
+    if (!booted) {
+      throw ApplicationFailure.retryable(
+        `the VM did not answer on SSH within ${settings.bootTimeoutMs} ms (${vm.accelerator}); console:\n${await vm.consoleTail()}`,
+        VM_UNAVAILABLE,
+      );
+    }
+    const bootMs = Date.now() - bootStart;
+    const outcomes: CommandOutcome[] = [];
+    for (const step of steps) {
+      // Cancelled (the run was, or a newer compose won): leave through CancelledFailure.
+      if (signal.aborted) await context.cancelled;
+      heartbeat.beat({ step: `line ${step.line}`, kind: step.kind, done: outcomes.length, total: steps.length });
+      if (step.kind === 'sleep') {
+        await context.sleep(step.seconds * 1000);
+        continue;
       }
+      if (step.kind === 'poll') {
+        // After a reboot the old sshd may still answer for a moment: give it time to go.
+        await context.sleep(Math.min(settings.pollIntervalMs, 5000));
+        if (!(await waitForSsh(target, settings.pollAttempts, settings.pollIntervalMs, signal))) {
+          if (signal.aborted) await context.cancelled;
+          throw ApplicationFailure.retryable(`POLL at line ${step.line}: the VM did not come back; console:\n${await vm.consoleTail()}`, VM_UNAVAILABLE);
+        }
+        continue;
+      }
+      const started = Date.now();
+      const result = await runOverSsh(target, step.command, settings.commandTimeoutMs, signal);
+      if (signal.aborted) await context.cancelled;
+      const outcome: CommandOutcome = {
+        line: step.line,
+        command: step.command,
+        gating: step.gating,
+        expect: step.expect,
+        exitCode: result.exitCode,
+        timedOut: result.timedOut,
+        output: result.output,
+        durationMs: Date.now() - started,
+        passed: commandPassed(step, result.exitCode, result.timedOut),
+      };
+      outcomes.push(outcome);
+      if (step.gating && !outcome.passed) break;
+    }
+    return { accelerator: vm.accelerator, bootMs, outcomes, summary: summarizePlan(outcomes) };
+  } finally {
+    await vm?.destroy();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Kept per command in the run's history and the store; the tail is what explains a failure. */
+const MAX_OUTPUT_IN_RESULT = 64 * 1024;
+
+function trimOutputs(outcomes: readonly CommandOutcome[]): CommandOutcome[] {
+  return outcomes.map((o) =>
+    o.output.length <= MAX_OUTPUT_IN_RESULT ? o : { ...o, output: `[${o.output.length - MAX_OUTPUT_IN_RESULT} earlier characters cut]\n${o.output.slice(-MAX_OUTPUT_IN_RESULT)}` },
+  );
+}
+
+/** Download and unpack faults as Temporal failures: what a retry can fix is retryable. */
+function asFetchFailure(err: unknown): unknown {
+  if (err instanceof ChecksumMismatchError) return ApplicationFailure.retryable(err.message, IMAGE_CHECKSUM_MISMATCH);
+  if (err instanceof ImageNotServedError) return ApplicationFailure.nonRetryable(err.message, IMAGE_NOT_SERVED);
+  if (err instanceof ImageUnusableError) return ApplicationFailure.nonRetryable(err.message, IMAGE_UNUSABLE);
+  if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+    return ApplicationFailure.retryable(`no space left for the image on ${hostname()}: ${(err as Error).message}`, HOST_DISK_FULL);
+  }
+  return err;
+}
+
+export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivities {
+  const host = deps.host ?? `${hostname()}/${process.pid}`;
+  return {
+    async testImage(input: TestImageInput): Promise<TestImageResult> {
+      const steps = planSteps(input.plan);
       const context = Context.current();
-      const signal = context.cancellationSignal;
-      const workDir = await mkdtemp(join(deps.workRoot, `${input.jobId.replace(/[^A-Za-z0-9._-]/g, '_')}-`));
-      const keyFile = join(workDir, 'id_ed25519');
-      let vm: RunningVm | null = null;
+      const { attempt, workflowExecution } = context.info;
+      if (workflowExecution && deps.reportAttempt) {
+        await deps.reportAttempt(workflowExecution.workflowId, { host, attempt }).catch((err: Error) => {
+          context.log.warn('could not report the attempt to the workflow', { error: err.message });
+        });
+      }
+      // A worker killed mid-test left its VM directory behind (its qemu died with it).
+      await sweepAbandonedWorkDirs(deps.workRoot);
+      const heartbeat = heartbeater(context);
       try {
-        await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `relengotron-${input.jobId}`, '-f', keyFile]);
-        const publicKey = await readFile(`${keyFile}.pub`, 'utf8');
-        const bootStart = Date.now();
+        let fetched;
+        let disk: BootDisk;
         try {
-          vm = await bootVm({ image: input.image, format: input.format, workDir: join(workDir, 'vm'), hostname: 'relengotron-test', instanceId: input.jobId, publicKey, memoryMb: input.memoryMb, cpus: 1 });
+          fetched = await deps.cache.fetch(input.image, {
+            signal: context.cancellationSignal,
+            timeoutMs: input.downloadTimeoutMs,
+            onProgress: (progress: DownloadProgress) => heartbeat.beat(progress),
+          });
+          heartbeat.beat({ step: 'unpacking', type: input.image.type });
+          disk = await deps.cache.bootDisk(fetched, input.image.type);
         } catch (err) {
-          if (err instanceof VmStartError) throw ApplicationFailure.retryable(err.message, VM_UNAVAILABLE);
-          throw err;
+          if (context.cancellationSignal.aborted) await context.cancelled;
+          throw asFetchFailure(err);
         }
-        const target: SshTarget = { host: '127.0.0.1', port: vm.sshPort, user: input.user, keyFile };
-        context.heartbeat({ step: 'booting', accelerator: vm.accelerator });
-        const booted = await Promise.race([
-          waitForSsh(target, Math.ceil(input.bootTimeoutMs / 2000), 2000, signal),
-          vm.exited.then(() => false),
-        ]);
-        if (!booted) {
-          throw ApplicationFailure.retryable(
-            `the VM did not answer on SSH within ${input.bootTimeoutMs} ms (${vm.accelerator}); console:\n${await vm.consoleTail()}`,
-            VM_UNAVAILABLE,
-          );
-        }
-        const bootMs = Date.now() - bootStart;
-        const outcomes: CommandOutcome[] = [];
-        for (const step of steps) {
-          // Cancelled (the run was, or a newer compose won): leave through CancelledFailure.
-          if (signal.aborted) await context.cancelled;
-          context.heartbeat({ step: step.line, kind: step.kind, done: outcomes.length });
-          if (step.kind === 'sleep') {
-            await context.sleep(step.seconds * 1000);
-            continue;
+        const vmName = `relengotron-job-${input.jobId}-a${attempt}`;
+        const boot: Boot = (workDir, publicKey) => {
+          const seed = { workDir, hostname: 'relengotron-test', instanceId: vmName, publicKey, memoryMb: input.memoryMb, cpus: 1 };
+          if (input.provider === 'vbox') {
+            if (disk.kind !== 'ovf') throw ApplicationFailure.nonRetryable(`a ${input.image.type} image is not a VirtualBox appliance`, IMAGE_UNUSABLE);
+            return bootVirtualBoxVm({ ...seed, ovf: disk.path, name: vmName });
           }
-          if (step.kind === 'poll') {
-            // After a reboot the old sshd may still answer for a moment: give it time to go.
-            await context.sleep(Math.min(input.pollIntervalMs, 5000));
-            if (!(await waitForSsh(target, input.pollAttempts, input.pollIntervalMs, signal))) {
-              throw ApplicationFailure.retryable(`POLL at line ${step.line}: the VM did not come back; console:\n${await vm.consoleTail()}`, VM_UNAVAILABLE);
-            }
-            continue;
-          }
-          const started = Date.now();
-          const result = await runOverSsh(target, step.command, input.commandTimeoutMs, signal);
-          const outcome: CommandOutcome = {
-            line: step.line,
-            command: step.command,
-            gating: step.gating,
-            expect: step.expect,
-            exitCode: result.exitCode,
-            timedOut: result.timedOut,
-            output: result.output,
-            durationMs: Date.now() - started,
-            passed: commandPassed(step, result.exitCode, result.timedOut),
-          };
-          if (signal.aborted) await context.cancelled;
-          outcomes.push(outcome);
-          if (step.gating && !outcome.passed) break;
-        }
-        return { accelerator: vm.accelerator, bootMs, outcomes, summary: summarizePlan(outcomes) };
+          if (disk.kind !== 'disk') throw ApplicationFailure.nonRetryable(`a ${input.image.type} image needs VirtualBox, not qemu`, IMAGE_UNUSABLE);
+          return bootVm({ ...seed, image: disk.path, format: disk.format });
+        };
+        const result = await runPlanInVm(steps, input, `job-${input.jobId}`, deps.workRoot, boot, heartbeat);
+        const download = { bytes: fetched.bytes, fromCache: fetched.fromCache, resumedFrom: fetched.resumedFrom, transferred: fetched.transferred };
+        return { ...result, outcomes: trimOutputs(result.outcomes), host, attempt, download };
       } finally {
-        await vm?.destroy();
-        await rm(workDir, { recursive: true, force: true });
+        heartbeat.stop();
+      }
+    },
+
+    async runImageTest(input: RunImageTestInput): Promise<RunImageTestResult> {
+      const steps = planSteps(input.plan);
+      const heartbeat = heartbeater(Context.current());
+      try {
+        const boot: Boot = (workDir, publicKey) =>
+          bootVm({ image: input.image, format: input.format, workDir, hostname: 'relengotron-test', instanceId: input.jobId, publicKey, memoryMb: input.memoryMb, cpus: 1 });
+        return await runPlanInVm(steps, input, input.jobId, deps.workRoot, boot, heartbeat);
+      } finally {
+        heartbeat.stop();
       }
     },
   };

@@ -2,11 +2,15 @@
  * Activities by task queue. Each outside system has its own module; the factories take their
  * dependencies (pool, config) so workers wire them once and tests can build them against real servers.
  */
+import type { Client } from '@temporalio/client';
+import type { ComposeTestingConfig } from '../common/config.js';
 import type { Pool } from '../common/db.js';
 import type { FedmsgPublisher } from '../bus/publisher.js';
 import { createBusActivities, type BusActivities } from './bus.js';
 import { createComposeServerActivities, type ComposeServerActivities } from './compose-server.js';
+import type { ImageProvider } from '../common/compose-testing.js';
 import { createImageHostActivities, type ImageHostActivities } from './image-host.js';
+import { createImageTestActivities, type ImageTestActivities, type ImageTestDeps } from './image-test.js';
 import { createKojiActivities, type KojiActivities } from './koji.js';
 import { createResultsStoreActivities, type ResultsStoreActivities } from './results-store.js';
 
@@ -17,6 +21,10 @@ export interface RelengActivityDeps {
   readonly kojiPollIntervalMs: number;
   /** The bound PUB socket; only this worker publishes. */
   readonly publisher: FedmsgPublisher;
+  readonly composeTesting: ComposeTestingConfig;
+  readonly dashboardUrl: string;
+  /** For activities that signal other runs. */
+  readonly temporal: Client;
 }
 
 export type RelengActivities = ComposeServerActivities & ResultsStoreActivities & KojiActivities & BusActivities;
@@ -32,4 +40,10 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
 }
 
 /** Everything on an image-test task queue (`image-libvirt`, `image-vbox`). */
+export type ImageActivities = ImageHostActivities & ImageTestActivities;
+
+export function createImageActivities(provider: ImageProvider, deps: ImageTestDeps): ImageActivities {
+  return { ...createImageHostActivities(provider), ...createImageTestActivities(deps) };
+}
+
 export { createImageHostActivities, type ImageHostActivities };

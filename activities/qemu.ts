@@ -6,26 +6,25 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { constants, accessSync, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../common/ports.js';
+import { VmStartError, writeNoCloudSeed, type RunningVm } from './vm.js';
 
 const run = promisify(execFile);
 
-export type Accelerator = 'kvm' | 'tcg';
-
-let accelerator: Promise<Accelerator> | undefined;
+let accelerator: Promise<'kvm' | 'tcg'> | undefined;
 
 /** Probes once per process: KVM only if qemu can start a KVM machine and quit within 10 s. */
-export function detectAccelerator(qemu = 'qemu-system-x86_64'): Promise<Accelerator> {
-  accelerator ??= (async (): Promise<Accelerator> => {
+export function detectAccelerator(qemu = 'qemu-system-x86_64'): Promise<'kvm' | 'tcg'> {
+  accelerator ??= (async (): Promise<'kvm' | 'tcg'> => {
     try {
       accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
     } catch {
       return 'tcg';
     }
-    return new Promise<Accelerator>((resolve) => {
+    return new Promise<'kvm' | 'tcg'>((resolve) => {
       const probe = spawn(qemu, ['-accel', 'kvm', '-machine', 'q35', '-display', 'none', '-nodefaults', '-no-user-config', '-S', '-monitor', 'stdio'], { stdio: ['pipe', 'ignore', 'ignore'] });
       const timer = setTimeout(() => {
         probe.kill('SIGKILL');
@@ -55,36 +54,6 @@ export interface VmSpec {
   readonly cpus: number;
 }
 
-export interface RunningVm {
-  readonly sshPort: number;
-  readonly accelerator: Accelerator;
-  readonly serialLog: string;
-  /** Kills qemu and deletes the overlay, the seed and the work directory. Safe to call twice. */
-  destroy(): Promise<void>;
-  /** The last lines of the serial console, for error messages. */
-  consoleTail(lines?: number): Promise<string>;
-  readonly exited: Promise<number | null>;
-}
-
-export class VmStartError extends Error {
-  override name = 'VmStartError';
-}
-
-/** The NoCloud seed as cloud-init reads it: an ISO 9660 volume labelled cidata. */
-async function writeSeed(spec: VmSpec): Promise<string> {
-  const dir = join(spec.workDir, 'seed');
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'meta-data'), `instance-id: ${spec.instanceId}\nlocal-hostname: ${spec.hostname}\n`);
-  await writeFile(join(dir, 'user-data'), `#cloud-config\nssh_pwauth: false\nssh_authorized_keys:\n  - ${spec.publicKey.trim()}\n`);
-  const iso = join(spec.workDir, 'seed.iso');
-  try {
-    await run('genisoimage', ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', join(dir, 'user-data'), join(dir, 'meta-data')]);
-  } catch (err) {
-    throw new VmStartError(`cannot make the NoCloud seed (genisoimage): ${(err as Error).message}`);
-  }
-  return iso;
-}
-
 export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise<RunningVm> {
   await mkdir(spec.workDir, { recursive: true });
   const overlay = join(spec.workDir, 'overlay.qcow2');
@@ -93,7 +62,7 @@ export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise
   } catch (err) {
     throw new VmStartError(`cannot make an overlay on ${spec.image}: ${(err as Error).message}`);
   }
-  const seed = await writeSeed(spec);
+  const seed = await writeNoCloudSeed(spec);
   const accel = await detectAccelerator(qemu);
   const sshPort = await freePort();
   const serialLog = join(spec.workDir, 'serial.log');
@@ -108,7 +77,8 @@ export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise
   ];
   let child: ChildProcess;
   try {
-    child = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Killed with its worker: a worker that dies mid-test must not leave a VM running.
+    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', qemu, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     throw new VmStartError(`cannot run ${qemu}: ${(err as Error).message}`);
   }
@@ -122,7 +92,6 @@ export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise
   return {
     sshPort,
     accelerator: accel,
-    serialLog,
     exited,
     async consoleTail(lines = 20) {
       const text = await readFile(serialLog, 'utf8').catch(() => '');

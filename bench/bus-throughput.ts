@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { routerFromConfig } from '../bus/router.js';
+import { DISCOVERY_ONLY_ROUTES } from '../common/routing.js';
 import { loadConfig } from '../common/config.js';
 import { BusService } from '../bus/service.js';
 import { createPool, migrate } from '../common/db.js';
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
 
   // 2. Through the bus: publish → validate → Postgres inbox → start (order kept, one at a time).
   const service = new BusService({
-    pool, client, log: createLogger('bench', 'error'), router: routerFromConfig(loadConfig({})), endpoints: [busEndpoint], datagrepperUrl: sandbox.urls.datagrepper,
+    pool, client, log: createLogger('bench', 'error'), router: routerFromConfig(loadConfig({ RELENGOTRON_BUS_ROUTES: JSON.stringify(DISCOVERY_ONLY_ROUTES) })), endpoints: [busEndpoint], datagrepperUrl: sandbox.urls.datagrepper,
     maxMessageBytes: 1024 * 1024, retryDelayMs: 100,
     backfill: { overlapMs: 60_000, topicPrefixes: ['org.fedoraproject.prod'], checkpointIntervalMs: 10_000 },
   });

@@ -14,7 +14,7 @@ import type { ComposeStatusChange } from '../common/schemas/pungi.js';
 import type { GreenwaveDecision } from '../common/schemas/results.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { recordComposeStatusEvent } from '../activities/results-store.js';
-import { signalGate, startComposeDiscovery, type StartResult, type Trigger } from '../client/start.js';
+import { signalGate, startComposeDiscovery, startComposeTest, type StartResult, type Trigger } from '../client/start.js';
 import type { GateOutcome } from '../workflows/gating-policy.js';
 import { buildTaggedSignal, greenwaveDecisionSignal, testResultSignal } from '../workflows/index.js';
 
@@ -50,6 +50,14 @@ const isCiKojiResult = (topic: string): boolean => {
 };
 
 export const HANDLERS: Readonly<Record<RouteHandlerName, Handler>> = {
+  'test-compose': {
+    accepts: (topic) => topic === 'pungi.compose.status.change',
+    decide(body) {
+      const b = body as ComposeStatusChange;
+      const input = { composeId: b.compose_id, location: b.location, pungiStatus: b.status };
+      return { kind: 'start', workflowId: workflowIds.composeTest(b.compose_id), start: (client, trigger) => startComposeTest(client, input, trigger) };
+    },
+  },
   'discover-compose': {
     accepts: (topic) => topic === 'pungi.compose.status.change',
     decide(body) {

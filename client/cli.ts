@@ -15,7 +15,7 @@ import { defaultComposeDir, startSandbox } from '../sandbox/server.js';
 import { parseSince, replayBus, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { formatTable, listRuns, summarize } from './runs.js';
-import { manualTrigger, startComposeDiscovery } from './start.js';
+import { manualTrigger, startComposeDiscovery, startComposeTest } from './start.js';
 import { join } from 'node:path';
 
 const USAGE = `relengotron: release engineering on Temporal
@@ -28,6 +28,9 @@ Usage:
   relengotron sandbox              run the local Koji, Bodhi, PDC, datagrepper, compose server and bus
   relengotron runs list [--json] [--query <visibility query>]
   relengotron runs show <workflow-id> [--json]
+  relengotron compose test <compose URL or ID> [--wait]
+                                   test a compose's cloud images (compose-test/<id>); an ID is
+                                   looked for under COMPOSE_BASE_URL
   relengotron compose discover <compose URL> [--id <compose id>] [--status FINISHED] [--wait]
   relengotron bus tail [--topic <prefix>] [--json] [--count N]
                                    print live bus traffic from the configured endpoints
@@ -41,6 +44,21 @@ Settings come from the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DATABA
 an optional JSON file named by RELENGOTRON_CONFIG; see README.md.`;
 
 class UsageError extends Error {}
+
+/**
+ * A compose named by URL (`.../<compose id>/compose`) or by ID alone, which is looked for under
+ * services.composes (kojipkgs' /compose in production, the sandbox's locally).
+ */
+function composeTarget(arg: string, id: string | undefined, composesBase: string): { composeId: string; location: string } {
+  if (/^https?:\/\//.test(arg)) {
+    const location = arg.replace(/\/+$/, '');
+    const composeId = id ?? /\/([^/]+)\/compose$/.exec(location)?.[1];
+    if (!composeId) throw new UsageError(`cannot tell the compose ID from ${location}; pass --id`);
+    return { composeId, location };
+  }
+  if (!/^[A-Za-z0-9._-]+-\d{8}(\.(n|t|ci))?\.\d+$/.test(arg)) throw new UsageError(`${arg} is neither a compose URL nor a compose ID such as Fedora-Rawhide-20261123.n.0`);
+  return { composeId: arg, location: `${composesBase}/${arg}/compose` };
+}
 
 function waitForSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -126,12 +144,14 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         allowPositionals: true,
         options: { id: { type: 'string' }, status: { type: 'string', default: 'FINISHED' }, wait: { type: 'boolean' } },
       });
-      if (sub !== 'discover' || !positionals[0]) throw new UsageError('compose discover <compose URL>');
-      const location = positionals[0].replace(/\/+$/, '');
-      const composeId = values.id ?? /\/([^/]+)\/compose$/.exec(location)?.[1];
-      if (!composeId) throw new UsageError(`cannot tell the compose ID from ${location}; pass --id`);
+      if ((sub !== 'discover' && sub !== 'test') || !positionals[0]) throw new UsageError('compose discover <compose URL> | compose test <compose URL or ID>');
+      const { composeId, location } = composeTarget(positionals[0], values.id, config.services.composes);
+      const input = { composeId, location, pungiStatus: values.status };
       return withClient(config, async (client) => {
-        const { handle, started } = await startComposeDiscovery(client, { composeId, location, pungiStatus: values.status }, manualTrigger('compose.discover'));
+        const { handle, started } =
+          sub === 'test'
+            ? await startComposeTest(client, input, manualTrigger('compose.test'))
+            : await startComposeDiscovery(client, input, manualTrigger('compose.discover'));
         process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);
         if (values.wait) process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
         return 0;

@@ -8,7 +8,7 @@ import { MANUAL_TRIGGER, SEARCH_ATTRIBUTES } from '../common/search-attributes.j
 import { TASK_QUEUES } from '../common/task-queues.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import type { SignalDefinition } from '@temporalio/common';
-import { discoverCompose, gateBuild, type GateBuildInput } from '../workflows/index.js';
+import { composeTest, discoverCompose, gateBuild, type ComposeTestInput, type GateBuildInput } from '../workflows/index.js';
 import type { DiscoverComposeInput } from '../workflows/index.js';
 
 /** What caused a run: a bus message, or a person (msgId `manual`). */
@@ -80,6 +80,36 @@ export async function startComposeDiscovery(
       staticDetails:
         `Reads \`composeinfo.json\` and \`images.json\` under ${input.location}/metadata, checks them ` +
         `against the productmd schema and records the compose and its images in the results store.\n\n` +
+        `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
+    }),
+  );
+}
+
+export async function startComposeTest(
+  client: Client,
+  input: ComposeTestInput,
+  trigger: Trigger,
+): Promise<StartResult<WorkflowHandle<typeof composeTest>>> {
+  const workflowId = workflowIds.composeTest(input.composeId);
+  return startOnce(client, workflowId, () =>
+    client.workflow.start(composeTest, {
+      ...oncePerEvent(trigger),
+      workflowId,
+      taskQueue: TASK_QUEUES.releng,
+      args: [input],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.composeId, value: input.composeId },
+        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
+        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
+        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
+      ],
+      staticSummary: `Test compose ${input.composeId} (${input.pungiStatus})`,
+      staticDetails:
+        `Reads the compose's metadata under ${input.location}/metadata, chooses its cloud images by the ` +
+        `configured rules (composeTesting.rules) and tests each on its provider in a child run ` +
+        `(\`image-test/...\`): download with checksum, boot with a NoCloud seed, the Tunir plan over SSH. ` +
+        `Results: the results store, the dashboard, \`autocloud.*\` and \`ci.productmd-compose.test.*\` messages. ` +
+        `A newer compose of the same stream may supersede it (signal \`supersede\`).\n\n` +
         `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
     }),
   );

@@ -10,6 +10,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
+import { DEFAULT_SELECTION_RULES, DEFAULT_TEST_PLANS, SelectionRuleSchema, TestPlanSchema } from './compose-testing.js';
 import { DEFAULT_ROUTES, RouteSchema } from './routing.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -83,6 +84,9 @@ export const ConfigSchema = z.object({
       releng: z.object({ maxConcurrentActivities: z.number().int().min(1).default(20) }).prefault({}),
       imageLibvirt: z.object({ maxConcurrentActivities: z.number().int().min(1).default(2) }).prefault({}),
       imageVbox: z.object({ maxConcurrentActivities: z.number().int().min(1).default(1) }).prefault({}),
+      /** On an image-test host: downloaded images by checksum, and the VMs' scratch space. Default: under dataDir. */
+      imageCacheDir: z.string().min(1).optional(),
+      vmWorkDir: z.string().min(1).optional(),
     })
     .prefault({}),
   bus: z
@@ -138,6 +142,40 @@ export const ConfigSchema = z.object({
       kojiPollInterval: duration.default('2s'),
     })
     .prefault({}),
+  composeTesting: z
+    .object({
+      /** Which images of a finished compose are tested, and on which provider (common/compose-testing.ts). */
+      rules: z.array(SelectionRuleSchema).default(() => DEFAULT_SELECTION_RULES.map((r) => ({ ...r }))),
+      /** Image type → its Tunir plan and VM; every type a rule selects needs one. */
+      plans: z.record(z.string().min(1), TestPlanSchema).default(() => Object.fromEntries(Object.entries(DEFAULT_TEST_PLANS).map(([t, p]) => [t, TestPlanSchema.parse(p)]))),
+      /** A newer compose of the same stream finishes while an older one is testing. */
+      whenNewerComposeFinishes: z.enum(['cancel-older', 'finish-both']).default('cancel-older'),
+      commandTimeout: duration.default('10m'),
+      /** From qemu's start until SSH answers (a Fedora cloud image under TCG takes minutes). */
+      bootTimeout: duration.default('10m'),
+      /** POLL after a reboot: attempts × interval (Tunir: 30 × 10 s). */
+      pollAttempts: z.number().int().min(1).default(30),
+      pollInterval: duration.default('10s'),
+      /** A host silent this long is taken for dead and its test moves to another host. */
+      hostHeartbeatTimeout: duration.default('2m'),
+      /** A job no host of its provider has taken in this time is an error (no such worker running?). */
+      waitForHost: duration.default('12h'),
+      /** Tries per job: a VM that will not boot, a corrupt download or a lost host each cost one. */
+      attempts: z.number().int().min(1).default(3),
+    })
+    .refine((t) => t.rules.every((rule) => rule.types.every((type) => type in t.plans)), {
+      message: 'every image type a rule selects needs a plan in composeTesting.plans',
+      path: ['plans'],
+    })
+    .prefault({}),
+  dashboard: z
+    .object({
+      /** Where `relengotron dashboard` listens. */
+      listen: hostPort.default('127.0.0.1:8236'),
+      /** The dashboard's public address, for links in messages. */
+      url: httpUrl.default('http://127.0.0.1:8236'),
+    })
+    .prefault({}),
   services: z
     .object({
       kojiHub: httpUrl.default('http://127.0.0.1:8900/kojihub'),
@@ -162,6 +200,7 @@ export const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type GatingLane = z.infer<typeof GatingLaneSchema>;
+export type ComposeTestingConfig = Config['composeTesting'];
 
 type EnvKind = 'string' | 'int' | 'list' | 'bool' | 'json';
 interface EnvBinding {
@@ -197,7 +236,13 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   FEDMSG_BACKFILL_PREFIXES: { path: ['bus', 'backfill', 'topicPrefixes'], kind: 'list' },
   FEDMSG_BACKFILL_OVERLAP: { path: ['bus', 'backfill', 'overlap'], kind: 'string' },
   FEDMSG_CHECKPOINT_INTERVAL: { path: ['bus', 'backfill', 'checkpointInterval'], kind: 'string' },
+  RELENGOTRON_BUS_ROUTES: { path: ['bus', 'routes'], kind: 'json' },
   RELENGOTRON_GATING_LANES: { path: ['gating', 'lanes'], kind: 'json' },
+  RELENGOTRON_COMPOSE_TESTING: { path: ['composeTesting'], kind: 'json' },
+  RELENGOTRON_IMAGE_CACHE: { path: ['workers', 'imageCacheDir'], kind: 'string' },
+  RELENGOTRON_VM_DIR: { path: ['workers', 'vmWorkDir'], kind: 'string' },
+  RELENGOTRON_DASHBOARD_LISTEN: { path: ['dashboard', 'listen'], kind: 'string' },
+  RELENGOTRON_DASHBOARD_URL: { path: ['dashboard', 'url'], kind: 'string' },
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },
   BODHI_URL: { path: ['services', 'bodhi'], kind: 'string' },
   PDC_URL: { path: ['services', 'pdc'], kind: 'string' },

@@ -7,7 +7,9 @@ import { z } from 'zod';
 
 /** What a matching message does; each name is implemented in bus/handlers.ts. */
 export const ROUTE_HANDLERS = [
-  /** start `compose-discovery/<compose_id>` */
+  /** start `compose-test/<compose_id>`: read the metadata, test the cloud images */
+  'test-compose',
+  /** start `compose-discovery/<compose_id>`: read and record the metadata only */
   'discover-compose',
   /** record a compose status that starts nothing */
   'record-compose-status',
@@ -34,7 +36,7 @@ export const RouteSchema = z.object({
 export type Route = z.infer<typeof RouteSchema>;
 
 export const DEFAULT_ROUTES: readonly z.input<typeof RouteSchema>[] = [
-  { topic: 'pungi.compose.status.change', when: { status: ['FINISHED', 'FINISHED_INCOMPLETE'] }, handler: 'discover-compose' },
+  { topic: 'pungi.compose.status.change', when: { status: ['FINISHED', 'FINISHED_INCOMPLETE'] }, handler: 'test-compose' },
   { topic: 'pungi.compose.status.change', handler: 'record-compose-status' },
   { topic: 'buildsys.tag', handler: 'gate-build' },
   { topic: 'ci.koji-build.test.complete', handler: 'gate-ci-result' },
@@ -47,6 +49,14 @@ export const DEFAULT_ROUTES: readonly z.input<typeof RouteSchema>[] = [
   { topic: 'bodhi.update.request.stable', handler: 'note' },
   { topic: 'bodhi.update.request.testing', handler: 'note' },
 ];
+
+/**
+ * The default table for a deployment without image-test hosts: finished composes are read and
+ * recorded, not tested. The bus tests and the benchmark use it too: they measure delivery.
+ */
+export const DISCOVERY_ONLY_ROUTES: readonly z.input<typeof RouteSchema>[] = DEFAULT_ROUTES.map((route) =>
+  route.handler === 'test-compose' ? { ...route, handler: 'discover-compose' } : route,
+);
 
 /** A dotted path's value in a body, or undefined. */
 export function valueAt(body: unknown, path: string): unknown {

@@ -13,6 +13,10 @@ function part(value: string): string {
 
 export const workflowIds = {
   composeDiscovery: (composeId: string): string => `compose-discovery/${part(composeId)}`,
+  /** `compose-test/Fedora-Rawhide-20261123.n.0` */
+  composeTest: (composeId: string): string => `compose-test/${part(composeId)}`,
+  /** One job: `image-test/Fedora-Rawhide-20261123.n.0/Fedora-Cloud-Base-Rawhide-20261123.n.0.x86_64.qcow2@libvirt` */
+  imageTest: (composeId: string, fileName: string, provider: string): string => `image-test/${part(composeId)}/${part(fileName)}@${part(provider)}`,
   /** One gate per build and gate tag: `gate/f44-updates-testing-pending/bash-5.3.0-2.fc44`. */
   gateBuild: (gateTag: string, nvr: string): string => `gate/${part(gateTag)}/${part(nvr)}`,
 } as const;

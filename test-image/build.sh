@@ -31,7 +31,7 @@ export LD_LIBRARY_PATH="$work/root/usr/lib/x86_64-linux-gnu"
 
 # --- the initramfs: the whole guest system
 initrd=initrd
-mkdir -p $initrd/{bin,sbin,etc/dropbear,proc,sys,dev,tmp,run,mnt/seed,root/.ssh,home/fedora/.ssh,lib/modules,usr/bin,usr/sbin,var/log}
+mkdir -p $initrd/{bin,sbin,etc/dropbear,proc,sys,dev,tmp,run,mnt/seed,root/.ssh,home/fedora/.ssh,home/vagrant/.ssh,lib/modules,usr/bin,usr/sbin,var/log}
 cp root/bin/busybox $initrd/bin/busybox
 for applet in $(root/bin/busybox --list); do
   [ -e "$initrd/bin/$applet" ] || ln -s busybox "$initrd/bin/$applet"
@@ -51,9 +51,10 @@ done
 cp "$here/init" $initrd/init
 cp "$here/udhcpc.script" $initrd/etc/udhcpc.script
 chmod 755 $initrd/init $initrd/etc/udhcpc.script
-# cloud images log in as `fedora` with passwordless sudo; here that user is root itself
-printf 'root:x:0:0:root:/root:/bin/sh\nfedora:x:0:0:cloud user:/home/fedora:/bin/sh\n' > $initrd/etc/passwd
-printf 'root::0:0:99999:7:::\nfedora::0:0:99999:7:::\n' > $initrd/etc/shadow
+# cloud images log in as `fedora`, Vagrant boxes as `vagrant`, both with passwordless sudo;
+# here those users are root itself
+printf 'root:x:0:0:root:/root:/bin/sh\nfedora:x:0:0:cloud user:/home/fedora:/bin/sh\nvagrant:x:0:0:vagrant user:/home/vagrant:/bin/sh\n' > $initrd/etc/passwd
+printf 'root::0:0:99999:7:::\nfedora::0:0:99999:7:::\nvagrant::0:0:99999:7:::\n' > $initrd/etc/shadow
 printf 'root:x:0:\n' > $initrd/etc/group
 printf '/bin/sh\n' > $initrd/etc/shells
 # sudo runs the command as is. busybox's shell prefers its own applets to files on PATH, so

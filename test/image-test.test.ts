@@ -11,11 +11,12 @@ import { before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { createImageTestActivities, TEST_PLAN_INVALID, type RunImageTestInput, type RunImageTestResult } from '../activities/image-test.js';
+import { ImageCache } from '../activities/image-cache.js';
 import { ensureTestImage, type TestImage } from '../devstack/test-image.js';
 
 let image: TestImage;
 const workRoot = mkdtempSync(join(tmpdir(), 'relengotron-vms-'));
-const activities = createImageTestActivities({ workRoot });
+const activities = createImageTestActivities({ workRoot, cache: new ImageCache(mkdtempSync(join(tmpdir(), 'relengotron-cache-'))) });
 const runTest = (env: MockActivityEnvironment, i: RunImageTestInput): Promise<RunImageTestResult> => env.run((x: RunImageTestInput) => activities.runImageTest(x), i);
 
 function input(plan: string, overrides: Partial<RunImageTestInput> = {}): RunImageTestInput {

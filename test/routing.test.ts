@@ -22,10 +22,10 @@ function message(file: string, patch: (msg: Record<string, unknown>) => Record<s
 const router = routerFromConfig(loadConfig({}));
 
 describe('routing table', () => {
-  it('by default: finished composes start a discovery, other statuses are recorded', () => {
+  it('by default: finished composes start a compose test, other statuses are recorded', () => {
     const finished = router.decide(message('pungi.compose.status.change.FINISHED.json'));
     assert.equal(finished?.kind, 'start');
-    assert.equal(finished.kind === 'start' && finished.workflowId, 'compose-discovery/Fedora-24-20151208.n.7');
+    assert.equal(finished.kind === 'start' && finished.workflowId, 'compose-test/Fedora-24-20151208.n.7');
     const incomplete = router.decide(message('pungi.compose.status.change.FINISHED_INCOMPLETE.datanommer.json'));
     assert.equal(incomplete?.kind, 'start');
     const doomed = router.decide(message('pungi.compose.status.change.DOOMED.datanommer.json'));

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The orchestration worker: every workflow, and the activities that call APIs, the database and the bus.
 import { readFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
 import { createRelengActivities } from '../activities/index.js';
 import { FedmsgPublisher } from '../bus/publisher.js';
 import { createPool, migrate } from '../common/db.js';
@@ -23,6 +24,7 @@ runMain(log, async () => {
     signer: signing ? { certificate: readFileSync(signing.certificate, 'utf8'), key: readFileSync(signing.key, 'utf8') } : null,
   });
   log.info({ endpoint: publisher.endpoint, signed: Boolean(signing) }, 'publishing on the bus');
+  const connection = await Connection.connect({ address: config.temporal.address });
   try {
     await migrate(pool, log);
     await runWorker(context, {
@@ -34,10 +36,14 @@ runMain(log, async () => {
         requestTimeoutMs: durationToMs(config.services.requestTimeout),
         kojiHubUrl: config.services.kojiHub,
         kojiPollIntervalMs: durationToMs(config.gating.kojiPollInterval),
+        composeTesting: config.composeTesting,
+        dashboardUrl: config.dashboard.url,
+        temporal: new Client({ connection, namespace: config.temporal.namespace }),
       }),
       maxConcurrentActivities: config.workers.releng.maxConcurrentActivities,
     });
   } finally {
+    await connection.close();
     publisher.close();
     await pool.end();
   }

@@ -1,22 +1,45 @@
-/** The image-test workers differ only in provider; this is the whole of each. */
-import { createImageHostActivities } from '../activities/index.js';
-import type { ImageProvider } from '../activities/image-host.js';
+/**
+ * The image-test workers differ only in provider; this is the whole of each. A worker runs the
+ * image-test child workflows routed to its queue and their one activity (fetch, boot, test), at
+ * most `maxConcurrentActivities` VMs at a time, so busy hosts stop taking jobs and idle ones take them.
+ */
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { createImageActivities } from '../activities/index.js';
+import { ImageCache } from '../activities/image-cache.js';
+import { sweepAbandonedWorkDirs, type HostReport } from '../activities/image-test.js';
+import type { ImageProvider } from '../common/compose-testing.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
+import { attemptStartedSignal } from '../workflows/index.js';
 import { installTemporalRuntime, runMain, startProcess } from './process.js';
 import { runWorker } from './run-worker.js';
 
 export function runImageWorker(provider: ImageProvider): void {
   const context = startProcess(`worker-image-${provider}`);
-  runMain(context.log, async () => {
-    installTemporalRuntime(context.log);
-    await runWorker(context, {
-      taskQueue: provider === 'libvirt' ? TASK_QUEUES.imageLibvirt : TASK_QUEUES.imageVbox,
-      withWorkflows: false,
-      activities: createImageHostActivities(provider),
-      maxConcurrentActivities:
-        provider === 'libvirt'
-          ? context.config.workers.imageLibvirt.maxConcurrentActivities
-          : context.config.workers.imageVbox.maxConcurrentActivities,
-    });
+  const { config, log } = context;
+  runMain(log, async () => {
+    installTemporalRuntime(log);
+    const cacheDir = config.workers.imageCacheDir ?? join(config.dataDir, 'image-cache');
+    const workRoot = config.workers.vmWorkDir ?? join(config.dataDir, 'vms');
+    const swept = await sweepAbandonedWorkDirs(workRoot);
+    if (swept.length > 0) log.warn({ swept }, 'removed VM directories a killed worker left behind');
+    const connection = await Connection.connect({ address: config.temporal.address });
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    try {
+      const slots = provider === 'libvirt' ? config.workers.imageLibvirt.maxConcurrentActivities : config.workers.imageVbox.maxConcurrentActivities;
+      await runWorker(context, {
+        taskQueue: provider === 'libvirt' ? TASK_QUEUES.imageLibvirt : TASK_QUEUES.imageVbox,
+        withWorkflows: true,
+        activities: createImageActivities(provider, {
+          workRoot,
+          cache: new ImageCache(cacheDir),
+          reportAttempt: (workflowId: string, report: HostReport) => client.workflow.getHandle(workflowId).signal(attemptStartedSignal, report),
+        }),
+        maxConcurrentActivities: slots,
+        maxHeartbeatThrottleInterval: '5s',
+      });
+    } finally {
+      await connection.close();
+    }
   });
 }

@@ -15,6 +15,11 @@ export interface RunWorkerOptions {
   /** Only the orchestration queue runs workflows; image queues run activities alone. */
   readonly withWorkflows: boolean;
   readonly maxConcurrentActivities: number;
+  /**
+   * Heartbeats reach the server at most this often. Image tests want it short: a cancelled
+   * test learns of it through its heartbeat, and its VM should go at once.
+   */
+  readonly maxHeartbeatThrottleInterval?: string;
 }
 
 export async function runWorker(context: ProcessContext, options: RunWorkerOptions): Promise<void> {
@@ -28,6 +33,7 @@ export async function runWorker(context: ProcessContext, options: RunWorkerOptio
       activities: options.activities,
       ...(options.withWorkflows ? { workflowsPath: WORKFLOWS_PATH } : {}),
       maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities,
+      ...(options.maxHeartbeatThrottleInterval ? { maxHeartbeatThrottleInterval: options.maxHeartbeatThrottleInterval } : {}),
       shutdownGraceTime: durationToMs(config.workers.shutdownGraceTime),
     });
     log.info(

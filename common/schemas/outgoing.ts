@@ -3,6 +3,7 @@
  * is not listed here, or whose body does not fit, never leaves: the publish activity refuses it.
  */
 import { z } from 'zod';
+import { AUTOCLOUD_SCHEMAS } from './autocloud.js';
 import { ciMessageProblems, parseCiTopic } from './ci.js';
 import { issueLines } from './issues.js';
 
@@ -29,6 +30,8 @@ export type GatingVerdictMessage = z.infer<typeof GatingVerdictMessageSchema>;
 const PROJECT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   [`${PROJECT_TOPIC}.gating.passed`]: GatingVerdictMessageSchema,
   [`${PROJECT_TOPIC}.gating.quarantined`]: GatingVerdictMessageSchema,
+  // Compose test results keep Autocloud's topics and bodies for the consumers that read them.
+  ...AUTOCLOUD_SCHEMAS,
 };
 
 /** Why a message may not be published, or an empty list when it may. */

@@ -6,10 +6,14 @@ import { BusService, type BusServiceOptions } from '../../bus/service.js';
 import type { Pool } from '../../common/db.js';
 import { createLogger } from '../../common/logger.js';
 import { loadConfig } from '../../common/config.js';
+import { DISCOVERY_ONLY_ROUTES } from '../../common/routing.js';
 
-/** The routing table and gating lanes of the default configuration (the sandbox's f29 lane). */
+/** Bus tests measure delivery: a finished compose starts the quick discovery run, not VM tests. */
+export const DELIVERY_TEST_ENV = { RELENGOTRON_BUS_ROUTES: JSON.stringify(DISCOVERY_ONLY_ROUTES) } as const;
+
+/** The default configuration's gating lanes (the sandbox's f29 lane) with the discovery-only routes. */
 export function testRouter(): Router {
-  return routerFromConfig(loadConfig({}));
+  return routerFromConfig(loadConfig(DELIVERY_TEST_ENV));
 }
 
 /** A bus service as the listener process builds it, on test servers, quick to retry and checkpoint. */

@@ -42,16 +42,17 @@ export interface NewCompose {
 /** A freshly finished compose in the sandbox, made from one of the real fixture trees. */
 export function newCompose(
   sandbox: TestSandbox,
-  options: { template: string; respin?: number } & Partial<Pick<ComposeSpec, 'release' | 'type' | 'keepImage'>>,
+  options: { template: string; respin?: number; date?: string } & Partial<Pick<ComposeSpec, 'release' | 'type' | 'keepImage' | 'contentFor'>>,
 ): NewCompose {
   const made = materializeCompose({
     templateDir: join(FIXTURE_COMPOSES_DIR, options.template),
     root: sandbox.composeDir,
     release: options.release ?? { short: 'Fedora', version: 'Rawhide' },
-    date: '20261123',
+    date: options.date ?? '20261123',
     type: options.type ?? 'nightly',
     respin: options.respin ?? 0,
     ...(options.keepImage ? { keepImage: options.keepImage } : {}),
+    ...(options.contentFor ? { contentFor: options.contentFor } : {}),
   });
   return { ...made, location: `${sandbox.urls.composes}/${made.composeId}/compose` };
 }

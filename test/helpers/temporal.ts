@@ -7,6 +7,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle
 import { createRelengActivities } from '../../activities/index.js';
 import { FedmsgPublisher } from '../../bus/publisher.js';
 import type { Signer } from '../../common/fedmsg-crypto.js';
+import { loadConfig, type ComposeTestingConfig } from '../../common/config.js';
 import type { Pool } from '../../common/db.js';
 import { TASK_QUEUES } from '../../common/task-queues.js';
 import { prepareNamespace } from '../../devstack/temporal-namespace.js';
@@ -48,6 +49,8 @@ export interface RelengWorkerOptions {
   /** The sandbox's Koji hub; by default an address where nothing listens. */
   readonly kojiHubUrl?: string;
   readonly signer?: Signer;
+  /** Compose-testing settings (rules, plans, timeouts); the default configuration's otherwise. */
+  readonly composeTesting?: ComposeTestingConfig;
 }
 
 /** The `releng` worker as workers/releng.ts builds it, on the test server and database. */
@@ -64,6 +67,9 @@ export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool
       requestTimeoutMs: 5_000,
       kojiHubUrl: options.kojiHubUrl ?? 'http://127.0.0.1:9/kojihub',
       kojiPollIntervalMs: 100,
+      composeTesting: options.composeTesting ?? loadConfig({}).composeTesting,
+      dashboardUrl: 'http://127.0.0.1:8236',
+      temporal: env.client,
     }),
   });
   const running = worker.run();

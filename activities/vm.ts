@@ -1,0 +1,51 @@
+/**
+ * What every VM provider gives an image test (qemu directly, VirtualBox): a VM booted with a
+ * cloud-init NoCloud seed carrying our SSH key, SSH forwarded to a local port, a console log,
+ * and a teardown that always leaves nothing behind.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export type Accelerator = 'kvm' | 'tcg' | 'virtualbox';
+
+export interface RunningVm {
+  readonly sshPort: number;
+  readonly accelerator: Accelerator;
+  /** Ends the VM and deletes everything it wrote. Safe to call twice. */
+  destroy(): Promise<void>;
+  /** The last lines of the serial console, for error messages. */
+  consoleTail(lines?: number): Promise<string>;
+  /** Settles when the VM stops by itself (crash, poweroff). */
+  readonly exited: Promise<number | null>;
+}
+
+/** The VM could not be started: the host's fault, never a verdict on the image. */
+export class VmStartError extends Error {
+  override name = 'VmStartError';
+}
+
+export interface SeedSpec {
+  readonly workDir: string;
+  readonly hostname: string;
+  readonly instanceId: string;
+  readonly publicKey: string;
+}
+
+/** The NoCloud seed as cloud-init reads it: an ISO 9660 volume labelled cidata. */
+export async function writeNoCloudSeed(spec: SeedSpec): Promise<string> {
+  const dir = join(spec.workDir, 'seed');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'meta-data'), `instance-id: ${spec.instanceId}\nlocal-hostname: ${spec.hostname}\n`);
+  await writeFile(join(dir, 'user-data'), `#cloud-config\nssh_pwauth: false\nssh_authorized_keys:\n  - ${spec.publicKey.trim()}\n`);
+  const iso = join(spec.workDir, 'seed.iso');
+  try {
+    await run('genisoimage', ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', join(dir, 'user-data'), join(dir, 'meta-data')]);
+  } catch (err) {
+    throw new VmStartError(`cannot make the NoCloud seed (genisoimage): ${(err as Error).message}`);
+  }
+  return iso;
+}
