@@ -20,7 +20,7 @@ export interface ComposeSpec {
   /** Which template images to keep (default: all). */
   readonly keepImage?: (variant: string, image: ProductmdImage) => boolean;
   /** The bytes of each image file; default: deterministic filler of 64 KiB, named after the image. */
-  readonly contentFor?: (variant: string, image: ProductmdImage) => Buffer;
+  readonly contentFor?: (variant: string, image: ProductmdImage) => Buffer | undefined;
   readonly status?: string;
 }
 

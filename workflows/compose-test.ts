@@ -27,7 +27,8 @@ import {
 } from '@temporalio/workflow';
 import type { RelengActivities } from '../activities/index.js';
 import type { ComposeMetadata } from '../activities/compose-server.js';
-import type { ComposeTestJob, ComposeTestPlan, FinishComposeTestResult } from '../activities/results-store.js';
+import type { ComposeTestCounts, ComposeTestJob, ComposeTestPlan, FinishComposeTestResult } from '../activities/results-store.js';
+import type { CiResult } from '../common/schemas/ci.js';
 import type { ComposeTestStatus as StoredStatus } from '../common/compose-testing.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
@@ -104,6 +105,13 @@ export function attemptTimeoutMs(settings: ComposeTestJob['settings']): number {
     // The host refuses the plan with its line number; the bound does not matter then.
   }
   return total;
+}
+
+/** A failed image fails the compose; a job that could not run (while others passed) asks for a look. */
+function ciResultOf(jobs: number, counts: ComposeTestCounts): CiResult {
+  if (jobs === 0) return 'not_applicable';
+  if (counts.failed > 0) return 'failed';
+  return counts.errored > 0 ? 'needs_inspection' : 'passed';
 }
 
 function failureReason(err: unknown): string {
@@ -193,7 +201,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
         });
         results.push(result);
         const key = result.status === 'success' ? 'success' : result.status;
-        status = { ...status, finished: { ...status.finished, [key]: status.finished[key as keyof ComposeTestStatus['finished']] + 1 } };
+        status = { ...status, finished: { ...status.finished, [key]: status.finished[key] + 1 } };
         return result;
       }),
     ),
@@ -202,7 +210,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
   await publishMessage({ msgId: newMsgId(), ...ciProgressMessage(ref, 'running') });
 
   let cancelledBy: string | null = null;
-  let operatorCancellation: unknown = null;
+  let operatorCancellation: Error | null = null;
   try {
     await Promise.race([children, condition(() => status.supersededBy !== null)]);
     if (status.supersededBy) {
@@ -214,7 +222,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
   } catch (err) {
     if (!isCancellation(err)) throw err;
     cancelledBy = 'cancelled by an operator';
-    operatorCancellation = err;
+    operatorCancellation = err as Error;
   }
 
   // Whatever happened above, the compose's record and its final messages must be written.
@@ -239,7 +247,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
         ? { kind: 'infrastructure-error' as const, reason: `${cancelledBy}; ${finished.aborted} of ${plan.jobs.length} jobs aborted` }
         : ran === 0 && plan.jobs.length > 0
           ? { kind: 'infrastructure-error' as const, reason: `none of the ${plan.jobs.length} jobs could run (${finished.errored} errors)` }
-          : { kind: 'result' as const, result: plan.jobs.length === 0 ? ('not_applicable' as const) : finished.failed + finished.errored === 0 ? ('passed' as const) : ('failed' as const) };
+          : { kind: 'result' as const, result: ciResultOf(plan.jobs.length, finished) };
     await publishMessage({ msgId: newMsgId(), ...ciComposeFinished(ref, plan.jobs, outcome) });
     const summary = `${finished.passed} passed, ${finished.failed} failed, ${finished.errored} errors, ${finished.aborted} aborted`;
     if (!cancelledBy) enter({ stage: 'done' }, summary);
