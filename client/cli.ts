@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../common/logger.js';
 import { PROCESSES, startStack, type ProcessName } from '../devstack/stack.js';
 import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
 import { defaultComposeDir, startSandbox } from '../sandbox/server.js';
+import { startDashboard } from '../dashboard/server.js';
 import { parseSince, replayBus, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { formatTable, listRuns, summarize } from './runs.js';
@@ -25,6 +26,8 @@ Usage:
                                    run the workers and the bus listener (embedded Temporal and
                                    Postgres when none is configured); Ctrl-C / SIGTERM stops
   relengotron demo [--keep]        the end-to-end demo on embedded defaults (npm run demo)
+  relengotron dashboard            the compose-test results (composes, jobs, output) on
+                                   RELENGOTRON_DASHBOARD_LISTEN; \`up\` runs it too
   relengotron sandbox              run the local Koji, Bodhi, PDC, datagrepper, compose server and bus
   relengotron runs list [--json] [--query <visibility query>]
   relengotron runs show <workflow-id> [--json]
@@ -86,10 +89,29 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       const unknown = wanted.filter((w) => !(PROCESSES as readonly string[]).includes(w));
       if (unknown.length) throw new UsageError(`unknown process ${unknown.join(', ')}; choose from ${PROCESSES.join(', ')}`);
       const stack = await startStack(config, log, { processes: wanted as ProcessName[], sandbox: values.sandbox ?? false });
-      if (stack.uiUrl) process.stdout.write(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n\n`);
+      if (stack.uiUrl) process.stdout.write(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`);
+      const pool = createPool(stack.databaseUrl, 4);
+      const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, temporalUi: stack.uiUrl ? `${stack.uiUrl}/namespaces/${config.temporal.namespace}` : undefined, log }).catch((err: Error) => {
+        log.warn({ err: err.message, listen: config.dashboard.listen }, 'the dashboard could not start; everything else runs');
+        return null;
+      });
+      if (dashboard) process.stdout.write(`Compose tests: ${dashboard.url}/composes\n`);
+      process.stdout.write('\n');
       const signal = await waitForSignal();
       log.info({ signal }, 'stopping');
+      await dashboard?.stop();
+      await pool.end();
       await stack.stop();
+      return 0;
+    }
+    case 'dashboard': {
+      if (!config.database.url) throw new UsageError('DATABASE_URL is not set (or run `relengotron up`, which starts the dashboard too)');
+      const pool = createPool(config.database.url, 4);
+      const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, log });
+      process.stdout.write(`${dashboard.url}/composes\n`);
+      await waitForSignal();
+      await dashboard.stop();
+      await pool.end();
       return 0;
     }
     case 'demo': {

@@ -5,11 +5,9 @@
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { join, normalize } from 'node:path';
+import { escapeHtml } from '../common/http-server.js';
 import { HttpError, sendText, type Request } from './http.js';
 
-function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 export class ComposeServer {
   constructor(private readonly roots: readonly string[]) {}

@@ -1,14 +1,8 @@
 /** Small HTTP helpers for the sandbox's services (node:http, no framework). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError } from '../common/http-server.js';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { HttpError, intParam, sendJson, sendText } from '../common/http-server.js';
 
 export interface Request {
   readonly method: string;
@@ -23,16 +17,7 @@ export interface Request {
 
 export type Service = (req: Request, res: ServerResponse) => Promise<void> | void;
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
 
-export function sendText(res: ServerResponse, status: number, text: string, type = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
 
 export async function readBody(req: IncomingMessage, limitBytes = 16 * 1024 * 1024): Promise<string> {
   const chunks: Buffer[] = [];
@@ -54,10 +39,3 @@ export async function readJson(req: Request): Promise<unknown> {
   }
 }
 
-/** Positive integer query parameter with a default and an upper bound. */
-export function intParam(query: URLSearchParams, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = query.get(name);
-  if (raw === null || raw === '') return fallback;
-  if (!/^-?\d+$/.test(raw)) throw new HttpError(400, `${name} must be an integer, got ${JSON.stringify(raw)}`);
-  return Math.min(Number(raw), max);
-}

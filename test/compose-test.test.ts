@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { routerFromConfig } from '../bus/router.js';
+import { startDashboard } from '../dashboard/server.js';
 import type { BusService } from '../bus/service.js';
 import { manualTrigger, startComposeTest } from '../client/start.js';
 import { DEFAULT_TEST_PLANS } from '../common/compose-testing.js';
@@ -290,6 +291,29 @@ describe('compose testing on real VMs', () => {
     const ci = bodiesOf(compose.composeId, 'ci.productmd-compose.test.complete')[0]!;
     assert.equal((ci['test'] as { result: string }).result, 'needs_inspection');
     assert.deepEqual(ci['artifact'], { type: 'productmd-compose', id: compose.composeId, compose_type: 'production' });
+
+    // The dashboard lists the compose, filters its jobs and shows each job's output line by line.
+    const dashboard = await startDashboard({ pool: db.pool, listen: '127.0.0.1:0', temporalUi: 'http://127.0.0.1:8233/namespaces/default' });
+    try {
+      const text = async (path: string) => {
+        const response = await fetch(`${dashboard.url}${path}`);
+        assert.equal(response.status, 200, path);
+        return response.text();
+      };
+      const composes = await text('/composes');
+      assert.match(composes, new RegExp(`${compose.composeId.replace(/\./g, '\\.')}</a></td><td><span class="complete">complete</span>`));
+      assert.match(composes, /✓ 3 ✗ 0 ⚠ 2 of 5/);
+      const errors = JSON.parse(await text('/api/jobs?status=error')) as { imageType: string }[];
+      assert.deepEqual(errors.map((j) => j.imageType).sort(), ['qcow2', 'vagrant-virtualbox']);
+      assert.match(await text('/jobs?provider=vbox'), /<option selected>vbox<\/option>/);
+      const output = await text(`/jobs/${qcow2.job_id}/output`);
+      assert.match(output, /<tr id="L1"><td class="n"><a href="#L1" data-lineno="1">1<\/a><\/td><td><pre>command: test &quot;\$\(hostname\)&quot; != localhost/);
+      assert.match(output, /status: False {4}\(exit 127/);
+      assert.match(output, /Non gating tests status:<\/pre><\/td><\/tr>\n<tr id="L\d+"><td class="n"><a href="#L\d+" data-lineno="\d+">\d+<\/a><\/td><td><pre>Total:1</);
+      assert.equal((await fetch(`${dashboard.url}/jobs/999999/output`)).status, 404);
+    } finally {
+      await dashboard.stop();
+    }
 
     // The run says what started it, and nothing is left running.
     const description = await handle.describe();
