@@ -2,7 +2,7 @@
  * `npm run demo`: the whole service on embedded defaults, fed real-format bus traffic through the
  * sandbox, with every run followed until it is done.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { Config } from '../common/config.js';
@@ -10,6 +10,9 @@ import { createPool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { startStack } from '../devstack/stack.js';
+import { ensureTestImageArtifacts, testImageFileFor } from '../devstack/test-image.js';
+import { startDashboard } from '../dashboard/server.js';
+import type { ComposeTestResult, ComposeTestStatus } from '../workflows/index.js';
 import { composeIdFor, materializeCompose } from '../sandbox/compose-factory.js';
 import { buildDemoStream } from '../sandbox/demo-stream.js';
 import type { Envelope } from '../sandbox/bus-gateway.js';
@@ -20,6 +23,10 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 function today(): string {
   return new Date().toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+function qemuNote(): string {
+  return existsSync('/dev/kvm') ? 'KVM if it answers, TCG otherwise' : 'no /dev/kvm here: TCG, about 10 s to boot';
 }
 
 /** Pungi's rule: the respin is the next one whose directory does not exist yet. */
@@ -40,6 +47,8 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     const sandbox = stack.sandbox!;
     const bus = sandbox.bus!;
     const { composeId, respin } = nextRawhideCompose(sandbox.composeDir);
+    say('building (or reusing) the test VM image from Debian packages...');
+    const testImage = await ensureTestImageArtifacts();
     const made = materializeCompose({
       templateDir: join(FIXTURE_COMPOSES_DIR, 'Fedora-28-20180425.0'),
       root: sandbox.composeDir,
@@ -47,7 +56,12 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
       date: today(),
       type: 'nightly',
       respin,
-      keepImage: (variant, image) => ['Cloud', 'AtomicHost'].includes(variant) && image.arch === 'x86_64',
+      keepImage: (variant, image) => variant === 'Cloud' && image.arch === 'x86_64',
+      // The sandbox serves the test image (built from Debian packages) as each cloud image type.
+      contentFor: (_variant, image) => {
+        const file = testImageFileFor(testImage, image.type);
+        return file ? readFileSync(file) : undefined;
+      },
     });
     say(`sandbox compose server: new compose ${made.composeId} with ${made.imageCount} images at ${sandbox.urls.composes}/${made.composeId}/compose`);
 
@@ -69,8 +83,14 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
       say(`  ${String(index + 1).padStart(2)}. ${item.label}`);
     }
 
-    const expected = [composeId, 'Fedora-Cloud-27-20180317.0', 'Fedora-24-20151130.n.2', 'Fedora-28-20180425.0'].map(workflowIds.composeDiscovery);
-    say(`\nfollowing ${expected.length} runs (open the Web UI to watch them too: ${stack.uiUrl ?? 'your Temporal UI'}):`);
+    const expected = [composeId, 'Fedora-Cloud-27-20180317.0', 'Fedora-24-20151130.n.2', 'Fedora-28-20180425.0'].map(workflowIds.composeTest);
+    const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, temporalUi: stack.uiUrl ? `${stack.uiUrl}/namespaces/${config.temporal.namespace}` : undefined, log }).catch((err: Error) => {
+      say(`(the dashboard could not listen on ${config.dashboard.listen}: ${err.message})`);
+      return null;
+    });
+    say(`\nfollowing ${expected.length} compose tests (Web UI: ${stack.uiUrl ?? 'your Temporal UI'}${dashboard ? `; results: ${dashboard.url}/composes` : ''}).`);
+    say(`${composeId}'s cloud images are the test image: its VMs boot for real (${qemuNote()}). The three real`);
+    say('composes have their real metadata but not their images in the sandbox, so their jobs end in `error` (HTTP 404).');
     const outcome = await followRuns(client, expected);
 
     const inbox = await pool.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM bus_inbox GROUP BY state ORDER BY state');
@@ -78,8 +98,18 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     const composes = await pool.query<{ compose_id: string; image_count: number; metadata_version: string }>(
       'SELECT compose_id, image_count, metadata_version FROM composes ORDER BY compose_id',
     );
+    const jobs = await pool.query<{ job_id: string; image_path: string; provider: string; status: string; host: string | null; accelerator: string | null; boot_ms: number | null; reason: string | null }>(
+      'SELECT job_id, image_path, provider, status, host, accelerator, boot_ms, reason FROM test_jobs WHERE compose_id = $1 ORDER BY job_id',
+      [composeId],
+    );
     say('\nresults store (Postgres):');
     for (const row of composes.rows) say(`  compose ${row.compose_id}: ${row.image_count} images (productmd ${row.metadata_version})`);
+    say(`  ${composeId}'s jobs:`);
+    for (const job of jobs.rows) {
+      const how = job.status === 'success' ? `on ${job.host} (${job.accelerator}, booted in ${((job.boot_ms ?? 0) / 1000).toFixed(1)} s)` : (job.reason ?? '');
+      say(`    ${job.job_id} ${job.image_path.split('/').pop()}@${job.provider}: ${job.status} ${how}`);
+      if (dashboard) say(`      output: ${dashboard.url}/jobs/${job.job_id}/output`);
+    }
     say(`  bus inbox: ${inbox.rows.map((r) => `${r.n} ${r.state}`).join(', ')}`);
     for (const row of dead.rows.reverse()) say(`  dead letter: ${row.reason}`);
 
@@ -87,7 +117,8 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     say(formatTable((await listRuns(client)).filter((r) => expected.includes(r.workflowId))));
     const ui = stack.uiUrl ?? '(the UI of the Temporal server at TEMPORAL_ADDRESS)';
     say(`\nTemporal Web UI: ${ui}/namespaces/${config.temporal.namespace}/workflows`);
-    say(`  one run: ${ui}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(workflowIds.composeDiscovery(composeId))}`);
+    say(`  one run: ${ui}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(workflowIds.composeTest(composeId))}`);
+    if (dashboard) say(`Compose tests: ${dashboard.url}/composes`);
     if (options.keep) {
       say('\nEverything keeps running so you can look around; Ctrl-C stops it.');
       await new Promise<void>((resolve) => {
@@ -95,6 +126,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
         process.once('SIGTERM', () => resolve());
       });
     }
+    await dashboard?.stop();
     return outcome ? 0 : 1;
   } finally {
     await pool.end();
@@ -104,7 +136,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
 }
 
 /** Prints each run's stage as it changes; true when all completed. */
-async function followRuns(client: Client, workflowIds: readonly string[], timeoutMs = 180_000): Promise<boolean> {
+async function followRuns(client: Client, workflowIds: readonly string[], timeoutMs = 20 * 60_000): Promise<boolean> {
   const last = new Map<string, string>();
   const done = new Map<string, string>();
   const deadline = Date.now() + timeoutMs;
@@ -117,11 +149,12 @@ async function followRuns(client: Client, workflowIds: readonly string[], timeou
         const description = await handle.describe();
         const status = description.status.name;
         if (status === 'RUNNING') {
-          const query = await handle.query<{ stage: string; imageCount: number | null }>('status').catch(() => null);
-          line = `running: ${query?.stage ?? 'scheduled'}${query?.imageCount != null ? ` (${query.imageCount} images)` : ''}`;
+          const query = await handle.query<ComposeTestStatus>('status').catch(() => null);
+          const finished = query ? Object.values(query.finished).reduce((a, b) => a + b, 0) : 0;
+          line = `running: ${query?.stage ?? 'scheduled'}${query?.jobs ? ` (${finished} of ${query.jobs} jobs done)` : ''}`;
         } else if (status === 'COMPLETED') {
-          const result = (await handle.result()) as { imageCount: number; release: string; metadataVersion: string };
-          line = `completed: ${result.release}, ${result.imageCount} images, productmd ${result.metadataVersion}`;
+          const result = (await handle.result()) as ComposeTestResult;
+          line = `completed: ${result.passed} passed, ${result.failed} failed, ${result.errored} errors, ${result.aborted} aborted`;
           done.set(id, status);
         } else {
           line = status.toLowerCase();
