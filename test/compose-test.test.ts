@@ -26,6 +26,7 @@ import { ensureTestImageArtifacts, testImageFileFor, type TestImageArtifacts } f
 import type { ComposeTestResult } from '../workflows/index.js';
 import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { saveHistoryIfRecording } from './helpers/histories.js';
 import { newCompose, startTestSandbox, type NewCompose, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
@@ -116,6 +117,7 @@ async function until<T>(what: string, probe: () => T | undefined | null | false 
 
 interface JobRow {
   job_id: string;
+  workflow_id: string;
   image_path: string;
   image_type: string;
   provider: string;
@@ -315,6 +317,9 @@ describe('compose testing on real VMs', () => {
       await dashboard.stop();
     }
 
+    await saveHistoryIfRecording('compose-test-complete', handle);
+    await saveHistoryIfRecording('image-test-success', env.client.workflow.getHandle(workflowIds.imageTest(compose.composeId, 'Fedora-Cloud-Base-28-20261123.0.x86_64.qcow2', 'libvirt')));
+
     // The run says what started it, and nothing is left running.
     const description = await handle.describe();
     assert.equal(description.searchAttributes['RelengTriggerMsgId']?.[0], envelope.msg_id);
@@ -347,6 +352,7 @@ describe('compose testing on real VMs', () => {
     assert.equal(result.passed, 1, survivor.output());
     const [job] = await jobsOf(compose.composeId);
     assert.deepEqual({ status: job!.status, host: job!.host, attempts: job!.attempts }, { status: 'success', host: survivor.host, attempts: 2 });
+    await saveHistoryIfRecording('image-test-host-lost', env.client.workflow.getHandle(job!.workflow_id));
     // The killed host's VM died with it, and the next attempt swept its directory.
     assert.deepEqual(qemuProcesses(), []);
     assert.deepEqual(readdirSync(vmRoot), []);
@@ -370,6 +376,7 @@ describe('compose testing on real VMs', () => {
         assert.match(err.cause?.message ?? '', reason);
         return true;
       });
+      if (compose === broken) await saveHistoryIfRecording('compose-test-bad-metadata', handle);
       const { rows } = await db.pool.query<{ status: string; reason: string }>('SELECT status, reason FROM compose_tests WHERE compose_id = $1', [compose.composeId]);
       assert.equal(rows[0]?.status, 'error');
       assert.match(rows[0].reason, reason);
@@ -415,6 +422,8 @@ describe('compose testing on real VMs', () => {
     assert.deepEqual(qemuProcesses(`job-${olderJob.job_id}-`), [], 'the older job\'s VM is gone');
     const [aborted] = await jobsOf(older.composeId);
     assert.equal(aborted!.status, 'aborted');
+    await saveHistoryIfRecording('compose-test-superseded', olderRun);
+    await saveHistoryIfRecording('image-test-aborted', env.client.workflow.getHandle(aborted!.workflow_id));
     const { rows } = await db.pool.query('SELECT status, superseded_by, aborted FROM compose_tests WHERE compose_id = $1', [older.composeId]);
     assert.deepEqual(rows[0], { status: 'aborted', superseded_by: newer.composeId, aborted: 1 });
     await until('autocloud.image.aborted', () => bodiesOf(older.composeId, 'autocloud.image.aborted')[0], 15_000);
