@@ -16,10 +16,11 @@ import type { ImageProvider } from '../common/compose-testing.js';
 import { commandPassed, parseTunirPlan, summarizePlan, TunirPlanError, type CommandOutcome, type PlanSummary, type TunirStep } from '../common/tunir.js';
 import type { ImageCache} from './image-cache.js';
 import { ChecksumMismatchError, ImageNotServedError, ImageUnusableError, type BootDisk, type DownloadProgress } from './image-cache.js';
-import { bootVm } from './qemu.js';
+import { bootLibvirtVm, destroyLibvirtDomain, LIBVIRT_DOMAIN_FILE } from './libvirt.js';
+import { bootVm, type VmSpec } from './qemu.js';
 import { runOverSsh, waitForSsh, type SshTarget } from './ssh.js';
 import { bootVirtualBoxVm } from './virtualbox.js';
-import { VmStartError, type Accelerator, type RunningVm } from './vm.js';
+import { VmStartError, type Accelerator, type RunningVm, type VmBackendKind } from './vm.js';
 
 const run = promisify(execFile);
 
@@ -54,6 +55,7 @@ export interface RunImageTestInput extends PlanRunSettings {
 
 export interface RunImageTestResult {
   readonly accelerator: Accelerator;
+  readonly backend: VmBackendKind;
   readonly bootMs: number;
   readonly outcomes: readonly CommandOutcome[];
   readonly summary: PlanSummary;
@@ -88,9 +90,14 @@ export interface HostReport {
   readonly attempt: number;
 }
 
+/** How an `image-libvirt` host starts VMs: qemu directly (as Tunir's vm jobs), or through libvirtd. */
+export type VmBackend = { readonly kind: 'qemu' } | { readonly kind: 'libvirt'; readonly uri: string };
+
 export interface ImageTestDeps {
   /** VM scratch space; one directory per job, removed at teardown (and swept at start). */
   readonly workRoot: string;
+  /** Default: qemu directly. */
+  readonly vmBackend?: VmBackend;
   readonly cache: ImageCache;
   /** How this host names itself in job records. */
   readonly host?: string;
@@ -129,6 +136,10 @@ function heartbeater(context: Context) {
 }
 
 type Heartbeat = ReturnType<typeof heartbeater>;
+
+function bootWith(backend: VmBackend = { kind: 'qemu' }, spec: VmSpec): Promise<RunningVm> {
+  return backend.kind === 'libvirt' ? bootLibvirtVm({ ...spec, uri: backend.uri }) : bootVm(spec);
+}
 type Boot = (workDir: string, publicKey: string) => Promise<RunningVm>;
 
 /** The workDir carries the worker's pid so a later worker can sweep what a killed one left. */
@@ -139,7 +150,7 @@ async function makeWorkDir(workRoot: string, jobId: string): Promise<string> {
   return dir;
 }
 
-/** Removes job directories whose worker process is gone (killed mid-test). */
+/** Removes job directories whose worker process is gone (killed mid-test), and their libvirt domains. */
 export async function sweepAbandonedWorkDirs(workRoot: string): Promise<string[]> {
   const removed: string[] = [];
   for (const entry of await readdir(workRoot).catch(() => [] as string[])) {
@@ -153,6 +164,11 @@ export async function sweepAbandonedWorkDirs(workRoot: string): Promise<string[]
       alive = false;
     }
     if (!alive) {
+      const domain = await readFile(join(dir, 'vm', LIBVIRT_DOMAIN_FILE), 'utf8').catch(() => null);
+      if (domain) {
+        const [uri, name] = domain.trim().split('\n');
+        if (uri && name) await destroyLibvirtDomain(uri, name);
+      }
       await rm(dir, { recursive: true, force: true });
       removed.push(dir);
     }
@@ -226,7 +242,7 @@ async function runPlanInVm(steps: readonly TunirStep[], settings: PlanRunSetting
       outcomes.push(outcome);
       if (step.gating && !outcome.passed) break;
     }
-    return { accelerator: vm.accelerator, bootMs, outcomes, summary: summarizePlan(outcomes) };
+    return { accelerator: vm.accelerator, backend: vm.backend, bootMs, outcomes, summary: summarizePlan(outcomes) };
   } finally {
     await vm?.destroy();
     await rm(workDir, { recursive: true, force: true });
@@ -291,7 +307,7 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
             return bootVirtualBoxVm({ ...seed, ovf: disk.path, name: vmName });
           }
           if (disk.kind !== 'disk') throw ApplicationFailure.nonRetryable(`a ${input.image.type} image needs VirtualBox, not qemu`, IMAGE_UNUSABLE);
-          return bootVm({ ...seed, image: disk.path, format: disk.format });
+          return bootWith(deps.vmBackend, { ...seed, image: disk.path, format: disk.format });
         };
         const result = await runPlanInVm(steps, input, `job-${input.jobId}`, deps.workRoot, boot, heartbeat);
         const download = { bytes: fetched.bytes, fromCache: fetched.fromCache, resumedFrom: fetched.resumedFrom, transferred: fetched.transferred };
@@ -306,7 +322,7 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
       const heartbeat = heartbeater(Context.current());
       try {
         const boot: Boot = (workDir, publicKey) =>
-          bootVm({ image: input.image, format: input.format, workDir, hostname: 'relengotron-test', instanceId: input.jobId, publicKey, memoryMb: input.memoryMb, cpus: 1 });
+          bootWith(deps.vmBackend, { image: input.image, format: input.format, workDir, hostname: 'relengotron-test', instanceId: input.jobId, publicKey, memoryMb: input.memoryMb, cpus: 1 });
         return await runPlanInVm(steps, input, input.jobId, deps.workRoot, boot, heartbeat);
       } finally {
         heartbeat.stop();

@@ -4,15 +4,12 @@
  * user-mode networking with SSH forwarded to a local port, the serial console in a log file.
  * KVM when it really works (a /dev/kvm that exists may still hang), TCG otherwise.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, accessSync, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { freePort } from '../common/ports.js';
-import { VmStartError, writeNoCloudSeed, type RunningVm } from './vm.js';
-
-const run = promisify(execFile);
+import { consoleTail, createOverlay, VmStartError, writeNoCloudSeed, type RunningVm } from './vm.js';
 
 let accelerator: Promise<'kvm' | 'tcg'> | undefined;
 
@@ -55,13 +52,7 @@ export interface VmSpec {
 }
 
 export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise<RunningVm> {
-  await mkdir(spec.workDir, { recursive: true });
-  const overlay = join(spec.workDir, 'overlay.qcow2');
-  try {
-    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', spec.image, '-F', spec.format, overlay]);
-  } catch (err) {
-    throw new VmStartError(`cannot make an overlay on ${spec.image}: ${(err as Error).message}`);
-  }
+  const overlay = await createOverlay(spec.image, spec.format, spec.workDir);
   const seed = await writeNoCloudSeed(spec);
   const accel = await detectAccelerator(qemu);
   const sshPort = await freePort();
@@ -92,11 +83,9 @@ export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise
   return {
     sshPort,
     accelerator: accel,
+    backend: 'qemu',
     exited,
-    async consoleTail(lines = 20) {
-      const text = await readFile(serialLog, 'utf8').catch(() => '');
-      return text.split('\n').slice(-lines).join('\n');
-    },
+    consoleTail: (lines) => consoleTail(serialLog, lines),
     async destroy() {
       if (destroyed) return;
       destroyed = true;

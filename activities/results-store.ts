@@ -132,6 +132,7 @@ export interface JobResult {
   readonly reason: string | null;
   readonly host?: string;
   readonly accelerator?: string;
+  readonly backend?: string;
   readonly bootMs?: number;
   readonly outcomes?: readonly CommandOutcome[];
 }
@@ -218,7 +219,7 @@ export async function planComposeTest(pool: Pool, config: ComposeTestingConfig, 
       const job = await client.query<{ job_id: string }>(
         `INSERT INTO test_jobs (compose_id, image_path, image_url, image_name, variant, subvariant, family, arch, image_type, format, provider, workflow_id, status)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued')
-         ON CONFLICT (compose_id, image_path, provider) DO UPDATE SET status = 'queued', host = NULL, attempts = 0, accelerator = NULL,
+         ON CONFLICT (compose_id, image_path, provider) DO UPDATE SET status = 'queued', host = NULL, attempts = 0, accelerator = NULL, vm_backend = NULL,
            boot_ms = NULL, reason = NULL, queued_at = now(), started_at = NULL, finished_at = NULL
          RETURNING job_id`,
         [m.composeId, image.path, image.url, imageName(image.path, image.arch), image.variant, image.subvariant, imageFamily(image.subvariant),
@@ -283,8 +284,8 @@ export async function recordJobResult(pool: Pool, result: JobResult): Promise<vo
     await client.query('BEGIN');
     await client.query(
       `UPDATE test_jobs SET status = $2, reason = $3, host = COALESCE($4, host), accelerator = COALESCE($5, accelerator),
-         boot_ms = COALESCE($6, boot_ms), finished_at = now() WHERE job_id = $1`,
-      [result.jobId, result.status, result.reason, result.host ?? null, result.accelerator ?? null, result.bootMs ?? null],
+         boot_ms = COALESCE($6, boot_ms), vm_backend = COALESCE($7, vm_backend), finished_at = now() WHERE job_id = $1`,
+      [result.jobId, result.status, result.reason, result.host ?? null, result.accelerator ?? null, result.bootMs ?? null, result.backend ?? null],
     );
     await client.query('DELETE FROM test_job_commands WHERE job_id = $1', [result.jobId]);
     for (const o of result.outcomes ?? []) {

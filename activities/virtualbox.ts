@@ -6,12 +6,12 @@
  * VirtualBox cannot share a host with KVM, so this runs only on `image-vbox` workers.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../common/ports.js';
-import { VmStartError, writeNoCloudSeed, type RunningVm } from './vm.js';
+import { consoleTail, VmStartError, writeNoCloudSeed, type RunningVm } from './vm.js';
 
 const run = promisify(execFile);
 
@@ -86,11 +86,9 @@ export async function bootVirtualBoxVm(spec: VirtualBoxVmSpec): Promise<RunningV
   return {
     sshPort,
     accelerator: 'virtualbox',
+    backend: 'virtualbox',
     exited,
-    async consoleTail(lines = 20) {
-      const text = await readFile(serialLog, 'utf8').catch(() => '');
-      return text.split('\n').slice(-lines).join('\n');
-    },
+    consoleTail: (lines) => consoleTail(serialLog, lines),
     destroy,
   };
 }

@@ -4,17 +4,20 @@
  * and a teardown that always leaves nothing behind.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
 export type Accelerator = 'kvm' | 'tcg' | 'virtualbox';
+/** What started the VM. */
+export type VmBackendKind = 'qemu' | 'libvirt' | 'virtualbox';
 
 export interface RunningVm {
   readonly sshPort: number;
   readonly accelerator: Accelerator;
+  readonly backend: VmBackendKind;
   /** Ends the VM and deletes everything it wrote. Safe to call twice. */
   destroy(): Promise<void>;
   /** The last lines of the serial console, for error messages. */
@@ -48,4 +51,22 @@ export async function writeNoCloudSeed(spec: SeedSpec): Promise<string> {
     throw new VmStartError(`cannot make the NoCloud seed (genisoimage): ${(err as Error).message}`);
   }
   return iso;
+}
+
+/** The last lines of a serial console log, for error messages. */
+export async function consoleTail(serialLog: string, lines = 20): Promise<string> {
+  const text = await readFile(serialLog, 'utf8').catch(() => '');
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+/** A throwaway qcow2 overlay: the VM writes there, the cached image stays pristine. */
+export async function createOverlay(image: string, format: 'qcow2' | 'raw', workDir: string): Promise<string> {
+  await mkdir(workDir, { recursive: true });
+  const overlay = join(workDir, 'overlay.qcow2');
+  try {
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image, '-F', format, overlay]);
+  } catch (err) {
+    throw new VmStartError(`cannot make an overlay on ${image}: ${(err as Error).message}`);
+  }
+  return overlay;
 }

@@ -87,6 +87,9 @@ export const ConfigSchema = z.object({
       /** On an image-test host: downloaded images by checksum, and the VMs' scratch space. Default: under dataDir. */
       imageCacheDir: z.string().min(1).optional(),
       vmWorkDir: z.string().min(1).optional(),
+      /** How an image-libvirt host starts VMs: through libvirtd, qemu directly, or libvirt when it answers (auto). */
+      vmBackend: z.enum(['auto', 'libvirt', 'qemu']).default('auto'),
+      libvirtUri: z.string().min(1).default('qemu:///system'),
     })
     .prefault({}),
   bus: z
@@ -241,6 +244,8 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_COMPOSE_TESTING: { path: ['composeTesting'], kind: 'json' },
   RELENGOTRON_IMAGE_CACHE: { path: ['workers', 'imageCacheDir'], kind: 'string' },
   RELENGOTRON_VM_DIR: { path: ['workers', 'vmWorkDir'], kind: 'string' },
+  RELENGOTRON_VM_BACKEND: { path: ['workers', 'vmBackend'], kind: 'string' },
+  LIBVIRT_DEFAULT_URI: { path: ['workers', 'libvirtUri'], kind: 'string' },
   RELENGOTRON_DASHBOARD_LISTEN: { path: ['dashboard', 'listen'], kind: 'string' },
   RELENGOTRON_DASHBOARD_URL: { path: ['dashboard', 'url'], kind: 'string' },
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
+import { libvirtAnswers } from '../activities/libvirt.js';
 import { routerFromConfig } from '../bus/router.js';
 import { startDashboard } from '../dashboard/server.js';
 import type { BusService } from '../bus/service.js';
@@ -125,6 +126,7 @@ interface JobRow {
   host: string | null;
   attempts: number;
   accelerator: string | null;
+  vm_backend: string | null;
   reason: string | null;
   started_at: Date | null;
   finished_at: Date | null;
@@ -234,6 +236,8 @@ describe('compose testing on real VMs', () => {
       assert.equal(job.host, libvirt.host);
       assert.equal(job.attempts, 1);
       assert.match(job.accelerator ?? '', /^(kvm|tcg)$/);
+      // Image hosts use libvirt where libvirtd answers, qemu directly otherwise.
+      assert.equal(job.vm_backend, (await libvirtAnswers('qemu:///system')) ? 'libvirt' : 'qemu');
       assert.ok(job.started_at && job.finished_at && job.finished_at > job.started_at);
     }
     const atomic = byFile['Fedora-AtomicHost-28-20261123.0.x86_64.qcow2@libvirt']!;

@@ -3,17 +3,20 @@
  * a Tunir plan runs in it over SSH, and the VM is gone afterwards whatever happened.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
-import { createImageTestActivities, TEST_PLAN_INVALID, type RunImageTestInput, type RunImageTestResult } from '../activities/image-test.js';
+import { bootLibvirtVm, libvirtAnswers } from '../activities/libvirt.js';
+import { createImageTestActivities, sweepAbandonedWorkDirs, TEST_PLAN_INVALID, type RunImageTestInput, type RunImageTestResult } from '../activities/image-test.js';
 import { ImageCache } from '../activities/image-cache.js';
 import { ensureTestImage, type TestImage } from '../devstack/test-image.js';
 
+const run = promisify(execFile);
 let image: TestImage;
 const workRoot = mkdtempSync(join(tmpdir(), 'relengotron-vms-'));
 const activities = createImageTestActivities({ workRoot, cache: new ImageCache(mkdtempSync(join(tmpdir(), 'relengotron-cache-'))) });
@@ -96,5 +99,42 @@ describe('image tests in a real VM (qemu, NoCloud seed, SSH)', () => {
     await assert.rejects(running);
     assert.equal(qemuRunning(), false);
     assert.deepEqual(readdirSync(workRoot), []);
+  });
+
+  describe('through libvirt, where libvirtd runs', () => {
+    const uri = process.env['LIBVIRT_DEFAULT_URI'] ?? 'qemu:///system';
+    const domains = () => execFileSync('virsh', ['-q', '-c', uri, 'list', '--all', '--name'], { encoding: 'utf8' }).split('\n').filter((n) => n.startsWith('relengotron-'));
+    let answers = false;
+    before(async () => {
+      answers = await libvirtAnswers(uri);
+    });
+
+    it('runs the plan in a transient libvirt domain, reboot included, and leaves no domain behind', async (t) => {
+      if (!answers) return t.skip(`libvirtd does not answer at ${uri}`);
+      const viaLibvirt = createImageTestActivities({ workRoot, cache: new ImageCache(mkdtempSync(join(tmpdir(), 'relengotron-cache-'))), vmBackend: { kind: 'libvirt', uri } });
+      const env = new MockActivityEnvironment();
+      const plan = ['hostname', 'cat /proc/sys/kernel/random/boot_id', '@@ sudo reboot', 'POLL', 'cat /proc/sys/kernel/random/boot_id'].join('\n');
+      const result: RunImageTestResult = await env.run((i: RunImageTestInput) => viaLibvirt.runImageTest(i), input(plan));
+      assert.equal(result.summary.passed, true, JSON.stringify(result.outcomes));
+      assert.equal(result.outcomes[0]!.output.trim(), 'relengotron-test');
+      assert.notEqual(result.outcomes[1]!.output.trim(), result.outcomes[3]!.output.trim(), 'the domain rebooted');
+      assert.deepEqual(domains(), []);
+      assert.deepEqual(readdirSync(workRoot), []);
+    });
+
+    it('destroys the domain a killed worker left running, when the next job sweeps', async (t) => {
+      if (!answers) return t.skip(`libvirtd does not answer at ${uri}`);
+      // A job directory as a worker that died mid-test leaves it: its pid is gone, its domain runs.
+      const dead = spawn('true');
+      await new Promise((r) => dead.once('exit', r));
+      const jobDir = join(workRoot, 'job-orphan-x');
+      mkdirSync(jobDir, { recursive: true });
+      writeFileSync(join(jobDir, 'owner.pid'), String(dead.pid));
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(jobDir, 'key')]);
+      await bootLibvirtVm({ image: image.qcow2, format: 'qcow2', workDir: join(jobDir, 'vm'), hostname: 'orphan', instanceId: 'orphan', publicKey: readFileSync(join(jobDir, 'key.pub'), 'utf8'), memoryMb: 256, cpus: 1, uri });
+      assert.deepEqual(domains(), ['relengotron-orphan']);
+      assert.deepEqual(await sweepAbandonedWorkDirs(workRoot), [jobDir]);
+      assert.deepEqual(domains(), []);
+    });
   });
 });

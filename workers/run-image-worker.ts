@@ -7,12 +7,20 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createImageActivities } from '../activities/index.js';
 import { ImageCache } from '../activities/image-cache.js';
-import { sweepAbandonedWorkDirs, type HostReport } from '../activities/image-test.js';
+import { sweepAbandonedWorkDirs, type HostReport, type VmBackend } from '../activities/image-test.js';
+import { libvirtAnswers } from '../activities/libvirt.js';
 import type { ImageProvider } from '../common/compose-testing.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
 import { attemptStartedSignal } from '../workflows/index.js';
 import { installTemporalRuntime, runMain, startProcess } from './process.js';
 import { runWorker } from './run-worker.js';
+
+async function chooseVmBackend(provider: ImageProvider, wanted: 'auto' | 'libvirt' | 'qemu', uri: string): Promise<VmBackend> {
+  if (provider !== 'libvirt' || wanted === 'qemu') return { kind: 'qemu' };
+  if (await libvirtAnswers(uri)) return { kind: 'libvirt', uri };
+  if (wanted === 'libvirt') throw new Error(`workers.vmBackend is libvirt, but libvirtd does not answer at ${uri} (virsh -c ${uri} version)`);
+  return { kind: 'qemu' };
+}
 
 export function runImageWorker(provider: ImageProvider): void {
   const context = startProcess(`worker-image-${provider}`);
@@ -23,6 +31,8 @@ export function runImageWorker(provider: ImageProvider): void {
     const workRoot = config.workers.vmWorkDir ?? join(config.dataDir, 'vms');
     const swept = await sweepAbandonedWorkDirs(workRoot);
     if (swept.length > 0) log.warn({ swept }, 'removed VM directories a killed worker left behind');
+    const vmBackend = await chooseVmBackend(provider, config.workers.vmBackend, config.workers.libvirtUri);
+    if (provider === 'libvirt') log.info({ vmBackend }, 'starting VMs through this backend');
     const connection = await Connection.connect({ address: config.temporal.address });
     const client = new Client({ connection, namespace: config.temporal.namespace });
     try {
@@ -32,6 +42,7 @@ export function runImageWorker(provider: ImageProvider): void {
         withWorkflows: true,
         activities: createImageActivities(provider, {
           workRoot,
+          vmBackend,
           cache: new ImageCache(cacheDir),
           reportAttempt: (workflowId: string, report: HostReport) => client.workflow.getHandle(workflowId).signal(attemptStartedSignal, report),
         }),

@@ -165,12 +165,12 @@ export async function imageTest(input: ImageTestInput): Promise<ImageTestResult>
   testing = false;
   await recordAttempts;
   const { result } = outcome;
-  show({ status: outcome.status, reason: outcome.reason }, outcome.reason ?? `passed on ${result?.host} (${result?.accelerator}, booted in ${result?.bootMs} ms)`);
+  show({ status: outcome.status, reason: outcome.reason }, outcome.reason ?? `passed on ${result?.host} (${result?.backend}, ${result?.accelerator}, booted in ${result?.bootMs} ms)`);
   await recordJobResult({
     jobId: job.jobId,
     status: outcome.status,
     reason: outcome.reason,
-    ...(result ? { host: result.host, accelerator: result.accelerator, bootMs: result.bootMs, outcomes: result.outcomes } : {}),
+    ...(result ? { host: result.host, accelerator: result.accelerator, backend: result.backend, bootMs: result.bootMs, outcomes: result.outcomes } : {}),
   });
   // Autocloud has no `error` message: a job that could not run is reported failed, as it did.
   await publish(outcome.status === 'success' ? 'success' : 'failed');

@@ -41,6 +41,8 @@ CREATE TABLE test_jobs (
   host        text,
   attempts    integer     NOT NULL DEFAULT 0,
   accelerator text,
+  -- qemu, libvirt or virtualbox: what started the VM
+  vm_backend  text,
   boot_ms     integer,
   reason      text,
   queued_at   timestamptz NOT NULL DEFAULT now(),
