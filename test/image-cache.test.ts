@@ -4,10 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, truncateSync, copyFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createImageTestActivities, HOST_DISK_FULL, type TestImageInput } from '../activities/image-test.js';
 import { ChecksumMismatchError, ImageCache, ImageNotServedError, type DownloadProgress } from '../activities/image-cache.js';
 import { ensureTestImage, ensureTestImageArtifacts, testImageFileFor, type TestImageArtifacts } from '../devstack/test-image.js';
 import { newCompose, startTestSandbox, type NewCompose, type TestSandbox } from './helpers/sandbox.js';
@@ -117,5 +121,36 @@ describe('image cache: streamed, verified, resumable downloads', () => {
     const vbox = await cache.bootDisk(await cache.fetch(entry('vagrant-virtualbox'), { timeoutMs: 10_000 }), 'vagrant-virtualbox');
     assert.equal(vbox.kind, 'ovf');
     assert.match(readFileSync(vbox.path, 'utf8'), /ovf:href="box-disk1.vmdk"/);
+  });
+
+  it('a full disk on the host is the host\'s fault: the job fails retryably, saying so', async (t) => {
+    // A 4 MiB tmpfs as the image cache (root only; elsewhere the test says it was skipped).
+    const tiny = mkdtempSync(join(tmpdir(), 'relengotron-tiny-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', tiny], { stdio: 'ignore' });
+    } catch {
+      return t.skip('cannot mount a small tmpfs here (needs root)');
+    }
+    try {
+      const activities = createImageTestActivities({ workRoot: mkdtempSync(join(tmpdir(), 'relengotron-vms-')), cache: new ImageCache(tiny) });
+      const image = entry('qcow2');
+      const env = new MockActivityEnvironment();
+      await assert.rejects(
+        env.run((i: TestImageInput) => activities.testImage(i), {
+          jobId: 1, provider: 'libvirt' as const, downloadTimeoutMs: 10_000,
+          image: { url: image.url, sha256: image.sha256, sizeBytes: image.sizeBytes, fileName: image.fileName, type: 'qcow2' },
+          plan: 'true', user: 'fedora', memoryMb: 256, commandTimeoutMs: 10_000, bootTimeoutMs: 10_000, pollAttempts: 1, pollIntervalMs: 1000,
+        }),
+        (err: unknown) => {
+          assert.ok(err instanceof ApplicationFailure);
+          assert.equal(err.type, HOST_DISK_FULL);
+          assert.equal(err.nonRetryable, false);
+          assert.match(err.message, /^no space left for the image on \S+: ENOSPC/);
+          return true;
+        },
+      );
+    } finally {
+      execFileSync('umount', [tiny]);
+    }
   });
 });
