@@ -1,0 +1,65 @@
+/**
+ * Release sync into the master mirror tree: rsync with --delay-updates (new files appear only at
+ * the end, all at once) into a directory named for the push, then `latest` swapped to it with one
+ * rename. A sync killed midway leaves the tree `latest` points to untouched and served; the next
+ * attempt reuses what the killed one copied and completes.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readlinkSync } from 'node:fs';
+import { mkdir, rename, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface SyncTreeInput {
+  /** The composed, signed tree. */
+  readonly source: string;
+  /** The mirror's directory for this artifact stream, e.g. /pub/fedora/linux/updates/43/IoT. */
+  readonly mirrorRoot: string;
+  /** The new tree's name under mirrorRoot (the push's ID). */
+  readonly name: string;
+  /** The symlink clients follow; swapped last. */
+  readonly latest: string;
+  /** Optional rsync --bwlimit (KiB/s), to spare a shared uplink. */
+  readonly bandwidthLimitKiBs?: number;
+}
+
+export interface SyncTreeResult {
+  readonly dest: string;
+  readonly previous: string | null;
+  readonly latest: string;
+}
+
+export class SyncError extends Error {
+  override name = 'SyncError';
+}
+
+export function rsyncArgs(input: SyncTreeInput): string[] {
+  return [
+    '-rlptDH', '--delay-updates', '--delete-after', '--partial-dir=.rsync-partial', '--stats',
+    ...(input.bandwidthLimitKiBs ? [`--bwlimit=${input.bandwidthLimitKiBs}`] : []),
+    `${input.source.replace(/\/+$/, '')}/`,
+    `${join(input.mirrorRoot, input.name)}/`,
+  ];
+}
+
+/** Runs rsync; `onProgress` hears from it while it works (for heartbeats); `signal` stops it. */
+export async function syncTree(input: SyncTreeInput, options: { signal?: AbortSignal; onProgress?: () => void } = {}): Promise<SyncTreeResult> {
+  if (!existsSync(input.source)) throw new SyncError(`nothing to sync: ${input.source} does not exist`);
+  if (/[/\\]|^\.\.?$/.test(input.name) || /[/\\]|^\.\.?$/.test(input.latest)) throw new SyncError('name and latest must be plain directory names');
+  await mkdir(join(input.mirrorRoot, input.name), { recursive: true });
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('rsync', rsyncArgs(input), { stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
+    let stderr = '';
+    child.stdout.on('data', () => options.onProgress?.());
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', (err) => reject(new SyncError(`rsync: ${err.message}`)));
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new SyncError(`rsync into ${input.mirrorRoot}/${input.name} ended ${signal ?? `with exit ${code}`}: ${stderr.trim().split('\n').slice(-2).join(' ')}`))));
+  });
+  const link = join(input.mirrorRoot, input.latest);
+  const previous = existsSync(link) ? readlinkSync(link) : null;
+  // A new link beside the old, renamed over it: clients see the old tree or the new, never none.
+  const next = join(input.mirrorRoot, `.${input.latest}.${process.pid}.next`);
+  await rm(next, { force: true });
+  await symlink(input.name, next);
+  await rename(next, link);
+  return { dest: join(input.mirrorRoot, input.name), previous, latest: link };
+}

@@ -1,0 +1,86 @@
+/**
+ * OSTree repositories with the real `ostree` tool: a commit from a composed tree onto a ref, the
+ * summary updated. A commit carries the step that made it, so a retried step finds its commit
+ * instead of making a second one.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** The metadata key naming the run step that made a commit. */
+export const STEP_METADATA_KEY = 'releng-o-tron.step';
+
+export interface OstreeCommitInput {
+  /** An archive-mode repository; created when missing. */
+  readonly repo: string;
+  /** e.g. fedora/43/x86_64/iot */
+  readonly ref: string;
+  /** The directory whose content becomes the commit's tree. */
+  readonly tree: string;
+  readonly subject: string;
+  /** The `version` metadata clients show (43.20261123.0). */
+  readonly version: string;
+  /** Unique per run and artifact; makes the commit idempotent. */
+  readonly stepId: string;
+}
+
+export interface OstreeCommit {
+  readonly repo: string;
+  readonly ref: string;
+  readonly commit: string;
+  readonly version: string;
+  readonly parent: string | null;
+  /** False when a retry found the commit an earlier attempt made. */
+  readonly createdNow: boolean;
+}
+
+export class OstreeError extends Error {
+  override name = 'OstreeError';
+}
+
+async function ostree(args: readonly string[]): Promise<string> {
+  try {
+    return (await run('ostree', [...args], { maxBuffer: 16 * 1024 * 1024 })).stdout.trim();
+  } catch (err) {
+    throw new OstreeError(`ostree ${args[0]}: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`);
+  }
+}
+
+export async function ensureRepo(repo: string): Promise<void> {
+  if (!existsSync(join(repo, 'config'))) await ostree(['init', `--repo=${repo}`, '--mode=archive']);
+}
+
+export async function refCommit(repo: string, ref: string): Promise<string | null> {
+  return ostree(['rev-parse', `--repo=${repo}`, ref]).catch(() => null);
+}
+
+async function metadataOf(repo: string, commit: string, key: string): Promise<string | null> {
+  const value = await ostree(['show', `--repo=${repo}`, `--print-metadata-key=${key}`, commit]).catch(() => null);
+  // GVariant text: 'value'
+  return value ? value.replace(/^'(.*)'$/, '$1') : null;
+}
+
+export async function commitTree(input: OstreeCommitInput): Promise<OstreeCommit> {
+  if (!existsSync(input.tree)) throw new OstreeError(`the tree to commit does not exist: ${input.tree}`);
+  await ensureRepo(input.repo);
+  const parent = await refCommit(input.repo, input.ref);
+  if (parent && (await metadataOf(input.repo, parent, STEP_METADATA_KEY)) === input.stepId) {
+    const grandparent = await ostree(['rev-parse', `--repo=${input.repo}`, `${parent}^`]).catch(() => null);
+    return { repo: input.repo, ref: input.ref, commit: parent, version: input.version, parent: grandparent, createdNow: false };
+  }
+  const commit = await ostree([
+    'commit', `--repo=${input.repo}`, `--branch=${input.ref}`, `--subject=${input.subject}`,
+    `--add-metadata-string=version=${input.version}`, `--add-metadata-string=${STEP_METADATA_KEY}=${input.stepId}`,
+    `--tree=dir=${input.tree}`,
+  ]);
+  await ostree(['summary', `--repo=${input.repo}`, '--update']);
+  return { repo: input.repo, ref: input.ref, commit, version: input.version, parent, createdNow: true };
+}
+
+/** Regenerates the summary (after signing, so clients see the signed commit). */
+export async function updateSummary(repo: string): Promise<void> {
+  await ostree(['summary', `--repo=${repo}`, '--update']);
+}
