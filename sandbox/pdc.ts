@@ -18,6 +18,12 @@ export interface PdcBuildImage {
   releases: string[];
 }
 export type PdcCompose = Record<string, unknown> & { compose_id: string; release: string };
+export interface PdcComponentRelationship {
+  id: number;
+  type: string;
+  from_component: { release: string; name: string };
+  to_component: { release: string; name: string };
+}
 
 /** rpm NEVRA `name-epoch:version-release.arch` → its name. */
 function rpmName(nevra: string): string {
@@ -29,10 +35,12 @@ export class PdcServer {
   readonly components: PdcReleaseComponent[] = [];
   readonly buildImages: PdcBuildImage[] = [];
   readonly composes = new Map<string, PdcCompose>();
+  readonly relationships: PdcComponentRelationship[] = [];
   /** SRPM name of each binary RPM name, for component_name lookups. */
   readonly srpmOf = new Map<string, string>();
 
-  seed(data: { releases: PdcRelease[]; components: PdcReleaseComponent[]; buildImages: PdcBuildImage[]; composes: PdcCompose[]; srpmOf: Record<string, string> }): void {
+  seed(data: { releases: PdcRelease[]; components: PdcReleaseComponent[]; buildImages: PdcBuildImage[]; composes: PdcCompose[]; srpmOf: Record<string, string>; relationships?: PdcComponentRelationship[] }): void {
+    this.relationships.push(...(data.relationships ?? []));
     for (const r of data.releases) this.releases.set(r.release_id, r);
     this.components.push(...data.components);
     this.buildImages.push(...data.buildImages);
@@ -94,6 +102,20 @@ export class PdcServer {
         .filter((i) => req.query.getAll('image_format').length === 0 || req.query.getAll('image_format').includes(i.image_format))
         .filter((i) => req.query.getAll('release_id').length === 0 || i.releases.some((r) => req.query.getAll('release_id').includes(r)));
       return list(rows);
+    }
+    if (collection === 'release-component-relationships' && req.method === 'GET' && !id) {
+      const q = req.query;
+      const match = (value: string, name: string) => q.getAll(name).length === 0 || q.getAll(name).includes(value);
+      return list(
+        this.relationships.filter(
+          (r) =>
+            match(r.type, 'type') &&
+            match(r.from_component.release, 'from_component_release') &&
+            match(r.from_component.name, 'from_component_name') &&
+            match(r.to_component.release, 'to_component_release') &&
+            match(r.to_component.name, 'to_component_name'),
+        ),
+      );
     }
     if (collection === 'composes' && req.method === 'GET') {
       if (id) {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BodhiRelease, BodhiUpdate } from './bodhi.js';
 import type { KojiSeed } from './koji.js';
-import type { PdcBuildImage, PdcCompose, PdcRelease, PdcReleaseComponent } from './pdc.js';
+import type { PdcServer, PdcBuildImage, PdcCompose, PdcRelease, PdcReleaseComponent } from './pdc.js';
 import type { StoredMessage } from './datagrepper.js';
 
 export const FIXTURES_DIR = fileURLToPath(new URL('../../sandbox/fixtures/', import.meta.url));
@@ -31,7 +31,7 @@ const packageOf = (nvr: string) => nvr.replace(/-[^-]+-[^-]+$/, '');
 export interface SandboxSeed {
   readonly koji: KojiSeed;
   readonly bodhi: { releases: BodhiRelease[]; updates: BodhiUpdate[] };
-  readonly pdc: { releases: PdcRelease[]; components: PdcReleaseComponent[]; buildImages: PdcBuildImage[]; composes: PdcCompose[]; srpmOf: Record<string, string> };
+  readonly pdc: Parameters<PdcServer['seed']>[0];
   readonly datagrepper: StoredMessage[];
 }
 
@@ -103,7 +103,13 @@ export function buildSeed(): SandboxSeed {
   return {
     koji,
     bodhi: { releases: [release], updates },
-    pdc: { releases: pdcReleases, components, buildImages, composes, srpmOf: { 'kernel-core': 'kernel', 'kernel-headers': 'kernel' } },
+    pdc: {
+      releases: pdcReleases, components, buildImages, composes, srpmOf: { 'kernel-core': 'kernel', 'kernel-headers': 'kernel' },
+      // What the F29 IoT OSTree includes (PDC keeps no OSTree records; releng-o-tron reads this relationship).
+      relationships: ['kernel', 'earlyoom', 'libntirpc'].map((name, i) => ({
+        id: i + 1, type: 'OSTreeIncludesRPM', from_component: { release: 'fedora-29', name: 'fedora-iot' }, to_component: { release: 'fedora-29', name },
+      })),
+    },
     datagrepper: raw.raw_messages,
   };
 }

@@ -41,3 +41,37 @@ export const UpdateEventSchema = z.looseObject({
     request: z.string().nullable().optional(),
   }),
 });
+
+/** A release as Bodhi's REST API returns it: the tags a push moves builds between. */
+export const BodhiReleaseSchema = z.looseObject({
+  name: z.string().min(1),
+  long_name: z.string().optional(),
+  version: z.string().min(1),
+  dist_tag: z.string().min(1),
+  state: z.string(),
+  candidate_tag: z.string().min(1),
+  testing_tag: z.string().min(1),
+  stable_tag: z.string().min(1),
+  pending_testing_tag: z.string().nullable().optional(),
+  pending_stable_tag: z.string().nullable().optional(),
+  pending_signing_tag: z.string().nullable().optional(),
+});
+export type BodhiRelease = z.infer<typeof BodhiReleaseSchema>;
+
+/** An update in `GET /updates/`: what a push needs of it. */
+export const BodhiUpdateSchema = z.looseObject({
+  alias: z.string().min(1),
+  title: z.string().optional(),
+  status: z.string(),
+  request: z.string().nullable(),
+  type: z.string().optional(),
+  builds: z.array(z.looseObject({ nvr: z.string().min(1), signed: z.boolean().optional() })),
+  release: z.looseObject({ name: z.string().min(1) }),
+});
+
+export const BodhiUpdatesPageSchema = z.looseObject({
+  updates: z.array(BodhiUpdateSchema),
+  page: z.number().int(),
+  pages: z.number().int(),
+  total: z.number().int(),
+});

@@ -1,0 +1,65 @@
+/**
+ * Bodhi's REST API: the batch a push carries (the release's tags, the updates requested for
+ * testing or stable and their builds). Docs: ../shared/docs/fedora-apis.md §5.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { z } from 'zod';
+import { BodhiReleaseSchema, BodhiUpdatesPageSchema, type BodhiRelease } from '../common/schemas/bodhi.js';
+import { issueLines } from '../common/schemas/issues.js';
+import { activityCancellation, getJson } from './http.js';
+
+export const BODHI_RESPONSE_INVALID = 'BodhiResponseInvalid';
+export const BODHI_UNSIGNED_BUILDS = 'BodhiUnsignedBuilds';
+
+export interface PushBatchInput {
+  /** Bodhi's release name, e.g. F29. */
+  readonly release: string;
+  readonly request: 'testing' | 'stable';
+}
+
+export interface PushUpdate {
+  readonly alias: string;
+  readonly type: string;
+  readonly builds: readonly string[];
+}
+
+export interface PushBatch {
+  readonly release: BodhiRelease;
+  readonly request: 'testing' | 'stable';
+  readonly updates: readonly PushUpdate[];
+  /** Updates left out, and why (Bodhi's push skips updates with unsigned builds). */
+  readonly skipped: readonly { readonly alias: string; readonly reason: string }[];
+}
+
+export interface BodhiActivities {
+  fetchPushBatch(input: PushBatchInput): Promise<PushBatch>;
+}
+
+function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw ApplicationFailure.nonRetryable(`Bodhi ${what}: ${issueLines(result.error).join('; ')}`, BODHI_RESPONSE_INVALID);
+  return result.data;
+}
+
+export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonly requestTimeoutMs: number }): BodhiActivities {
+  const base = deps.bodhiUrl.replace(/\/+$/, '');
+  const get = (path: string) => getJson(`${base}${path}`, { timeoutMs: deps.requestTimeoutMs, signal: activityCancellation() });
+  return {
+    async fetchPushBatch(input: PushBatchInput): Promise<PushBatch> {
+      const release = parsed(BodhiReleaseSchema, await get(`/releases/${encodeURIComponent(input.release)}`), `release ${input.release}`);
+      const updates: PushUpdate[] = [];
+      const skipped: { alias: string; reason: string }[] = [];
+      for (let page = 1, pages = 1; page <= pages; page++) {
+        const query = new URLSearchParams({ releases: release.name, request: input.request, rows_per_page: '100', page: String(page) });
+        const body = parsed(BodhiUpdatesPageSchema, await get(`/updates/?${query.toString()}`), `updates of ${release.name} (page ${page})`);
+        pages = body.pages;
+        for (const update of body.updates) {
+          const unsigned = update.builds.filter((b) => b.signed === false).map((b) => b.nvr);
+          if (unsigned.length > 0) skipped.push({ alias: update.alias, reason: `unsigned builds: ${unsigned.join(', ')}` });
+          else updates.push({ alias: update.alias, type: update.type ?? 'unspecified', builds: update.builds.map((b) => b.nvr) });
+        }
+      }
+      return { release, request: input.request, updates, skipped };
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * What an artifact kind of the push pipeline is: how it is composed, what tests it needs, how it
+ * is signed and where it syncs. One module per kind in this folder, one line in index.ts.
+ * Pure data and functions: workflows read it to plan a push, activities to carry it out.
+ */
+export interface ArtifactKind {
+  /** Names the kind in runs, messages and config. */
+  readonly kind: string;
+  readonly description: string;
+  /**
+   * How PDC knows which builds it contains: build-images of these formats (`build-images/?
+   * component_name=`), or release-component relationships of this type (`from_component` is
+   * the artifact, `to_component` the package).
+   */
+  readonly impact:
+    | { readonly by: 'build-images'; readonly imageFormats: readonly string[] }
+    | { readonly by: 'relationship'; readonly type: string };
+  /** OSTree commits from the mashed content, or an image task in Koji. */
+  readonly compose: { readonly method: 'ostree' } | { readonly method: 'koji-image'; readonly format: string };
+  /** The compose-testing image type whose plan and provider test it; null: no VM test. */
+  readonly testImageType: string | null;
+  readonly sign: 'checksum' | 'ostree-commit';
+  /** Where it syncs, under the mirror root. */
+  mirrorPath(release: string, arch: string): string;
+}
+
+/** An image Koji builds (image-build / livemedia), checksummed and synced beside its kind. */
+export function kojiImage(spec: {
+  kind: string;
+  description: string;
+  /** Koji's image format, also the compose-testing image type unless `tested` says otherwise. */
+  format: string;
+  /** PDC build-image formats; default: the Koji format. */
+  pdcFormats?: readonly string[];
+  /** The compose-testing image type; null when no VM test applies. */
+  tested?: string | null;
+  /** Under `<release>/`: the mirror directory of the arch. */
+  mirrorDir: (arch: string) => string;
+}): ArtifactKind {
+  return {
+    kind: spec.kind,
+    description: spec.description,
+    impact: { by: 'build-images', imageFormats: spec.pdcFormats ?? [spec.format] },
+    compose: { method: 'koji-image', format: spec.format },
+    testImageType: spec.tested === undefined ? spec.format : spec.tested,
+    sign: 'checksum',
+    mirrorPath: (release, arch) => `${release}/${spec.mirrorDir(arch)}`,
+  };
+}
