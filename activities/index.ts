@@ -3,15 +3,20 @@
  * dependencies (pool, config) so workers wire them once and tests can build them against real servers.
  */
 import type { Client } from '@temporalio/client';
-import type { ComposeTestingConfig } from '../common/config.js';
+import type { ComposeTestingConfig, PushPaths } from '../common/config.js';
 import type { Pool } from '../common/db.js';
 import type { FedmsgPublisher } from '../bus/publisher.js';
+import { createBodhiActivities, type BodhiActivities } from './bodhi.js';
 import { createBusActivities, type BusActivities } from './bus.js';
 import { createComposeServerActivities, type ComposeServerActivities } from './compose-server.js';
 import type { ImageProvider } from '../common/compose-testing.js';
 import { createImageHostActivities, type ImageHostActivities } from './image-host.js';
 import { createImageTestActivities, type ImageTestActivities, type ImageTestDeps } from './image-test.js';
 import { createKojiActivities, type KojiActivities } from './koji.js';
+import { createMirrorActivities, type MirrorActivities } from './mirror.js';
+import { createOstreeActivities, type OstreeActivities } from './ostree.js';
+import { createPdcActivities, type PdcActivities } from './pdc.js';
+import { createSigningActivities, type SigningActivities } from './signing.js';
 import { createResultsStoreActivities, type ResultsStoreActivities } from './results-store.js';
 
 export interface RelengActivityDeps {
@@ -25,9 +30,21 @@ export interface RelengActivityDeps {
   readonly dashboardUrl: string;
   /** For activities that signal other runs. */
   readonly temporal: Client;
+  readonly bodhiUrl: string;
+  readonly pdcUrl: string;
+  /** Where pushes commit, compose, sync; and the key they sign with (paths only). */
+  readonly push: PushPaths;
 }
 
-export type RelengActivities = ComposeServerActivities & ResultsStoreActivities & KojiActivities & BusActivities;
+export type RelengActivities = ComposeServerActivities &
+  ResultsStoreActivities &
+  KojiActivities &
+  BusActivities &
+  BodhiActivities &
+  PdcActivities &
+  OstreeActivities &
+  SigningActivities &
+  MirrorActivities;
 
 /** Everything on the `releng` task queue. */
 export function createRelengActivities(deps: RelengActivityDeps): RelengActivities {
@@ -36,6 +53,11 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
     ...createResultsStoreActivities(deps),
     ...createKojiActivities(deps),
     ...createBusActivities(deps),
+    ...createBodhiActivities(deps),
+    ...createPdcActivities(deps),
+    ...createOstreeActivities({ repo: deps.push.ostreeRepo, workDir: deps.push.workDir }),
+    ...createSigningActivities({ key: deps.push.signingKey }),
+    ...createMirrorActivities({ mirrorRoot: deps.push.mirrorRoot }),
   };
 }
 

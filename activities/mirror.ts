@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
 
 export interface SyncTreeInput {
   /** The composed, signed tree. */
@@ -62,4 +63,26 @@ export async function syncTree(input: SyncTreeInput, options: { signal?: AbortSi
   await symlink(input.name, next);
   await rename(next, link);
   return { dest: join(input.mirrorRoot, input.name), previous, latest: link };
+}
+
+export interface MirrorActivities {
+  /** rsync into `<mirrorRoot>/<path>/<name>`, then `latest` swapped; heartbeats while rsync works. */
+  syncToMirror(input: { readonly source: string; readonly path: string; readonly name: string }): Promise<SyncTreeResult>;
+}
+
+export function createMirrorActivities(deps: { readonly mirrorRoot: string }): MirrorActivities {
+  return {
+    async syncToMirror(input) {
+      const context = Context.current();
+      const timer = setInterval(() => context.heartbeat({ syncing: input.name }), 5000);
+      try {
+        return await syncTree(
+          { source: input.source, mirrorRoot: join(deps.mirrorRoot, input.path), name: input.name, latest: 'latest' },
+          { signal: context.cancellationSignal, onProgress: () => context.heartbeat({ syncing: input.name }) },
+        );
+      } finally {
+        clearInterval(timer);
+      }
+    },
+  };
 }

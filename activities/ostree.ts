@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -50,7 +51,9 @@ async function ostree(args: readonly string[]): Promise<string> {
 }
 
 export async function ensureRepo(repo: string): Promise<void> {
-  if (!existsSync(join(repo, 'config'))) await ostree(['init', `--repo=${repo}`, '--mode=archive']);
+  if (existsSync(join(repo, 'config'))) return;
+  await mkdir(repo, { recursive: true });
+  await ostree(['init', `--repo=${repo}`, '--mode=archive']);
 }
 
 export async function refCommit(repo: string, ref: string): Promise<string | null> {
@@ -83,4 +86,48 @@ export async function commitTree(input: OstreeCommitInput): Promise<OstreeCommit
 /** Regenerates the summary (after signing, so clients see the signed commit). */
 export async function updateSummary(repo: string): Promise<void> {
   await ostree(['summary', `--repo=${repo}`, '--update']);
+}
+
+export interface ComposeOstreeInput {
+  readonly ref: string;
+  /** The release's version (29) and the push's ID, for the commit's version and subject. */
+  readonly releaseVersion: string;
+  readonly pushId: string;
+  /** The builds mashed into the release by this push. */
+  readonly builds: readonly string[];
+  readonly stepId: string;
+}
+
+export interface OstreeActivities {
+  composeOstree(input: ComposeOstreeInput): Promise<OstreeCommit>;
+}
+
+/**
+ * The tree committed for a push: its os-release and the manifest of builds the push mashed.
+ * rpm-ostree (which would install the RPMs themselves) is not available here; the commit, the
+ * ref, the summary, signing and sync are the real ostree's.
+ */
+export function createOstreeActivities(deps: { readonly repo: string; readonly workDir: string }): OstreeActivities {
+  return {
+    async composeOstree(input: ComposeOstreeInput): Promise<OstreeCommit> {
+      const tree = join(deps.workDir, input.stepId.replace(/[^A-Za-z0-9._-]/g, '_'), 'tree');
+      await rm(tree, { recursive: true, force: true });
+      await mkdir(join(tree, 'usr/lib'), { recursive: true });
+      await mkdir(join(tree, 'usr/share/releng-o-tron'), { recursive: true });
+      await writeFile(join(tree, 'usr/lib/os-release'), `NAME=Fedora\nVERSION_ID=${input.releaseVersion}\nOSTREE_VERSION=${input.releaseVersion}.${input.pushId}\n`);
+      await writeFile(join(tree, 'usr/share/releng-o-tron/builds.txt'), `${[...input.builds].sort().join('\n')}\n`);
+      try {
+        return await commitTree({
+          repo: deps.repo,
+          ref: input.ref,
+          tree,
+          subject: `push ${input.pushId}: ${input.builds.length} builds`,
+          version: `${input.releaseVersion}.${input.pushId}`,
+          stepId: input.stepId,
+        });
+      } finally {
+        await rm(join(tree, '..'), { recursive: true, force: true });
+      }
+    },
+  };
 }

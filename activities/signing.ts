@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ApplicationFailure } from '@temporalio/common';
 
 const run = promisify(execFile);
 
@@ -143,4 +144,24 @@ export async function ostreeSignatureStatus(key: SigningKey, repo: string, commi
   } finally {
     await rm(keyring, { recursive: true, force: true });
   }
+}
+
+export interface SigningActivities {
+  /** Signs (once) and verifies an OSTree commit with the configured key. */
+  signOstreeCommit(input: { readonly repo: string; readonly commit: string }): Promise<{ readonly signedNow: boolean; readonly keyId: string }>;
+}
+
+export const SIGNING_NOT_CONFIGURED = 'SigningNotConfigured';
+
+/** The key is the worker's configuration: only paths and the key ID exist here, never the passphrase. */
+export function createSigningActivities(deps: { readonly key: SigningKey | undefined }): SigningActivities {
+  return {
+    async signOstreeCommit(input) {
+      if (!deps.key) {
+        throw ApplicationFailure.nonRetryable('no signing key is configured (push.signing / RELENGOTRON_SIGNING_*)', SIGNING_NOT_CONFIGURED);
+      }
+      const result = await signOstreeCommit(deps.key, input.repo, input.commit);
+      return { ...result, keyId: deps.key.keyId };
+    },
+  };
 }

@@ -16,7 +16,7 @@ import { startDashboard } from '../dashboard/server.js';
 import { parseSince, replayBus, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { formatTable, listRuns, summarize } from './runs.js';
-import { manualTrigger, startComposeDiscovery, startComposeTest } from './start.js';
+import { manualTrigger, startComposeDiscovery, startComposeTest, startPush } from './start.js';
 import { join } from 'node:path';
 
 const USAGE = `relengotron: release engineering on Temporal
@@ -34,6 +34,8 @@ Usage:
   relengotron compose test <compose URL or ID> [--wait]
                                    test a compose's cloud images (compose-test/<id>); an ID is
                                    looked for under COMPOSE_BASE_URL
+  relengotron push start --release F43 --request stable|testing [--id <push id>] [--wait]
+                                   push a release's updates (push/<release>-<request>/<id>)
   relengotron compose discover <compose URL> [--id <compose id>] [--status FINISHED] [--wait]
   relengotron bus tail [--topic <prefix>] [--json] [--count N]
                                    print live bus traffic from the configured endpoints
@@ -174,6 +176,20 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
           sub === 'test'
             ? await startComposeTest(client, input, manualTrigger('compose.test'))
             : await startComposeDiscovery(client, input, manualTrigger('compose.discover'));
+        process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);
+        if (values.wait) process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
+        return 0;
+      });
+    }
+    case 'push': {
+      const { values } = parseArgs({ args: rest, options: { release: { type: 'string' }, request: { type: 'string' }, id: { type: 'string' }, wait: { type: 'boolean' } } });
+      if (sub !== 'start' || !values.release || (values.request !== 'testing' && values.request !== 'stable')) {
+        throw new UsageError('push start --release F43 --request stable|testing [--id <push id>] [--wait]');
+      }
+      const pushId = values.id ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const input = { release: values.release, request: values.request, pushId, ostreeRef: config.push.ostreeRef, sign: Boolean(config.push.signing) } as const;
+      return withClient(config, async (client) => {
+        const { handle, started } = await startPush(client, input, manualTrigger('push.start'));
         process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);
         if (values.wait) process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
         return 0;

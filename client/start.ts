@@ -8,7 +8,7 @@ import { MANUAL_TRIGGER, SEARCH_ATTRIBUTES } from '../common/search-attributes.j
 import { TASK_QUEUES } from '../common/task-queues.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import type { SignalDefinition } from '@temporalio/common';
-import { composeTest, discoverCompose, gateBuild, type ComposeTestInput, type GateBuildInput } from '../workflows/index.js';
+import { composeTest, discoverCompose, gateBuild, push, type ComposeTestInput, type GateBuildInput, type PushInput } from '../workflows/index.js';
 import type { DiscoverComposeInput } from '../workflows/index.js';
 
 /** What caused a run: a bus message, or a person (msgId `manual`). */
@@ -111,6 +111,30 @@ export async function startComposeTest(
         `Results: the results store, the dashboard, \`autocloud.*\` and \`ci.productmd-compose.test.*\` messages. ` +
         `A newer compose of the same stream may supersede it (signal \`supersede\`).\n\n` +
         `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
+    }),
+  );
+}
+
+/** A push of one release's updates; its ID is the push's (`push/F29-stable/20261123T120000Z`). */
+export async function startPush(client: Client, input: PushInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof push>>> {
+  const workflowId = workflowIds.push(input.release, input.request, input.pushId);
+  return startOnce(client, workflowId, () =>
+    client.workflow.start(push, {
+      ...oncePerEvent(trigger),
+      workflowId,
+      taskQueue: TASK_QUEUES.releng,
+      args: [input],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.release, value: input.release },
+        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
+        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
+        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
+      ],
+      staticSummary: `Push ${input.release} ${input.request} (${input.pushId})`,
+      staticDetails:
+        `Takes the updates Bodhi has requested for ${input.request} in ${input.release}, moves their builds in Koji, asks PDC ` +
+        `which artifacts contain them and composes, signs (${input.sign ? 'gpg' : 'no key configured: unsigned'}) and syncs those ` +
+        `in child runs, then publishes \`releng-o-tron.push.complete\`.\n\nTrigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
     }),
   );
 }

@@ -171,6 +171,20 @@ export const ConfigSchema = z.object({
       path: ['plans'],
     })
     .prefault({}),
+  push: z
+    .object({
+      /** The archive-mode OSTree repository pushes commit to. Default: under dataDir. */
+      ostreeRepo: z.string().min(1).optional(),
+      /** The ref a release's tree goes to; `{version}` is the release's version. */
+      ostreeRef: z.string().min(1).default('fedora/{version}/x86_64/iot'),
+      /** The master mirror tree rsync writes into. Default: under dataDir. */
+      mirrorRoot: z.string().min(1).optional(),
+      /** Scratch space for composed trees. Default: under dataDir. */
+      workDir: z.string().min(1).optional(),
+      /** The gpg key pushes sign with; unset: nothing is signed (the push says so). */
+      signing: z.object({ homedir: z.string().min(1), keyId: z.string().min(1), passphraseFile: z.string().min(1).optional() }).optional(),
+    })
+    .prefault({}),
   dashboard: z
     .object({
       /** Where `relengotron dashboard` listens. */
@@ -204,6 +218,24 @@ export const ConfigSchema = z.object({
 export type Config = z.infer<typeof ConfigSchema>;
 export type GatingLane = z.infer<typeof GatingLaneSchema>;
 export type ComposeTestingConfig = Config['composeTesting'];
+export type PushConfig = Config['push'];
+
+export interface PushPaths {
+  readonly ostreeRepo: string;
+  readonly workDir: string;
+  readonly mirrorRoot: string;
+  readonly signingKey: PushConfig['signing'];
+}
+
+/** The push's directories, defaulted under the data directory, and its signing key. */
+export function pushPaths(config: Pick<Config, 'push' | 'dataDir'>): PushPaths {
+  return {
+    ostreeRepo: config.push.ostreeRepo ?? join(config.dataDir, 'ostree', 'repo'),
+    workDir: config.push.workDir ?? join(config.dataDir, 'push'),
+    mirrorRoot: config.push.mirrorRoot ?? join(config.dataDir, 'mirror'),
+    signingKey: config.push.signing,
+  };
+}
 
 type EnvKind = 'string' | 'int' | 'list' | 'bool' | 'json';
 interface EnvBinding {
@@ -246,6 +278,11 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_VM_DIR: { path: ['workers', 'vmWorkDir'], kind: 'string' },
   RELENGOTRON_VM_BACKEND: { path: ['workers', 'vmBackend'], kind: 'string' },
   LIBVIRT_DEFAULT_URI: { path: ['workers', 'libvirtUri'], kind: 'string' },
+  RELENGOTRON_OSTREE_REPO: { path: ['push', 'ostreeRepo'], kind: 'string' },
+  RELENGOTRON_MIRROR_ROOT: { path: ['push', 'mirrorRoot'], kind: 'string' },
+  RELENGOTRON_SIGNING_HOMEDIR: { path: ['push', 'signing', 'homedir'], kind: 'string' },
+  RELENGOTRON_SIGNING_KEY: { path: ['push', 'signing', 'keyId'], kind: 'string' },
+  RELENGOTRON_SIGNING_PASSPHRASE_FILE: { path: ['push', 'signing', 'passphraseFile'], kind: 'string' },
   RELENGOTRON_DASHBOARD_LISTEN: { path: ['dashboard', 'listen'], kind: 'string' },
   RELENGOTRON_DASHBOARD_URL: { path: ['dashboard', 'url'], kind: 'string' },
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },

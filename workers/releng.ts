@@ -7,6 +7,7 @@ import { FedmsgPublisher } from '../bus/publisher.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
+import { pushPaths } from '../common/config.js';
 import { installTemporalRuntime, requireDatabaseUrl, runMain, startProcess } from './process.js';
 import { runWorker } from './run-worker.js';
 
@@ -39,6 +40,9 @@ runMain(log, async () => {
         composeTesting: config.composeTesting,
         dashboardUrl: config.dashboard.url,
         temporal: new Client({ connection, namespace: config.temporal.namespace }),
+        bodhiUrl: config.services.bodhi,
+        pdcUrl: config.services.pdc,
+        push: pushPaths(config),
       }),
       maxConcurrentActivities: config.workers.releng.maxConcurrentActivities,
     });

@@ -4,3 +4,4 @@ export * from './discover-compose.js';
 export * from './gate-build.js';
 export * from './compose-test.js';
 export * from './image-test.js';
+export * from './push.js';

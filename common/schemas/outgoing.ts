@@ -27,7 +27,31 @@ export const GatingVerdictMessageSchema = z.object({
 });
 export type GatingVerdictMessage = z.infer<typeof GatingVerdictMessageSchema>;
 
+export const PUSH_ARTIFACT_STATES = ['composed', 'unchanged', 'not-composed'] as const;
+
+/** `releng-o-tron.push.complete`: what a push moved, composed, signed and synced, and why. */
+export const PushCompleteMessageSchema = z.object({
+  push_id: z.string().min(1),
+  release: z.string().min(1),
+  request: z.enum(['testing', 'stable']),
+  workflow_id: z.string().min(1),
+  updates: z.array(z.object({ alias: z.string().min(1), builds: z.array(z.string().min(1)) })),
+  artifacts: z.array(
+    z.object({
+      kind: z.string().min(1),
+      state: z.enum(PUSH_ARTIFACT_STATES),
+      reasons: z.array(z.string()),
+      commit: z.string().optional(),
+      signed_by: z.string().nullable().optional(),
+      mirror: z.string().optional(),
+    }),
+  ),
+  tests: z.array(z.object({ artifact: z.string(), testcase: z.string(), outcome: z.string() })),
+});
+export type PushCompleteMessage = z.infer<typeof PushCompleteMessageSchema>;
+
 const PROJECT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  [`${PROJECT_TOPIC}.push.complete`]: PushCompleteMessageSchema,
   [`${PROJECT_TOPIC}.gating.passed`]: GatingVerdictMessageSchema,
   [`${PROJECT_TOPIC}.gating.quarantined`]: GatingVerdictMessageSchema,
   // Compose test results keep Autocloud's topics and bodies for the consumers that read them.

@@ -4,10 +4,13 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createRelengActivities } from '../../activities/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRelengActivities, type RelengActivityDeps } from '../../activities/index.js';
 import { FedmsgPublisher } from '../../bus/publisher.js';
 import type { Signer } from '../../common/fedmsg-crypto.js';
-import { loadConfig, type ComposeTestingConfig } from '../../common/config.js';
+import { loadConfig, pushPaths, type ComposeTestingConfig } from '../../common/config.js';
 import type { Pool } from '../../common/db.js';
 import { TASK_QUEUES } from '../../common/task-queues.js';
 import { prepareNamespace } from '../../devstack/temporal-namespace.js';
@@ -51,6 +54,9 @@ export interface RelengWorkerOptions {
   readonly signer?: Signer;
   /** Compose-testing settings (rules, plans, timeouts); the default configuration's otherwise. */
   readonly composeTesting?: ComposeTestingConfig;
+  /** The sandbox's services and the push's directories and key. */
+  readonly services?: { readonly bodhiUrl: string; readonly pdcUrl: string };
+  readonly push?: RelengActivityDeps['push'];
 }
 
 /** The `releng` worker as workers/releng.ts builds it, on the test server and database. */
@@ -70,6 +76,9 @@ export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool
       composeTesting: options.composeTesting ?? loadConfig({}).composeTesting,
       dashboardUrl: 'http://127.0.0.1:8236',
       temporal: env.client,
+      bodhiUrl: options.services?.bodhiUrl ?? 'http://127.0.0.1:9/bodhi',
+      pdcUrl: options.services?.pdcUrl ?? 'http://127.0.0.1:9/pdc',
+      push: options.push ?? pushPaths({ push: loadConfig({}).push, dataDir: mkdtempSync(join(tmpdir(), 'relengotron-data-')) }),
     }),
   });
   const running = worker.run();

@@ -1,0 +1,193 @@
+/**
+ * A Bodhi push, step by durable step: the batch from Bodhi, the builds moved in Koji as Bodhi's
+ * composer moves them, PDC's word on which artifacts those builds are in, each affected artifact
+ * composed, signed and synced in a child run of its own, and `releng-o-tron.push.complete`.
+ *
+ * Built so far: OSTree artifacts end to end. Image kinds are looked up and reported, and are
+ * composed once Koji image tasks are wired (issue 5); the operator gate, compensation and
+ * telling Bodhi come with them.
+ */
+import {
+  ApplicationFailure,
+  defineQuery,
+  executeChild,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RelengActivities } from '../activities/index.js';
+import type { ArtifactImpact } from '../activities/pdc.js';
+import { artifactKind } from '../common/artifacts/index.js';
+import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
+import { PROJECT_TOPIC, type PushCompleteMessage } from '../common/schemas/outgoing.js';
+import { workflowIds } from '../common/workflow-ids.js';
+import { newMsgId } from './messages.js';
+
+const { fetchPushBatch, lookupImpact } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '5 minutes',
+  // Bodhi or PDC away: retry; a 4xx or a body that does not fit is final (non-retryable).
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 20 },
+  summary: 'ask Bodhi or PDC',
+});
+
+const { moveBuild } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+  summary: 'ask Koji to move a build between tags',
+});
+
+const { waitForKojiTask } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', maximumInterval: '1 minute' },
+  summary: 'watch the Koji task',
+});
+
+const { composeOstree } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '2 hours',
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5 },
+  summary: 'commit the OSTree',
+});
+
+const { signOstreeCommit } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '10 seconds', maximumInterval: '5 minutes', maximumAttempts: 5 },
+  summary: 'sign with gpg and verify',
+});
+
+const { syncToMirror } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '30 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 10 },
+  summary: 'rsync to the master mirror, swap latest',
+});
+
+const { publishMessage } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
+  summary: 'announce the push',
+});
+
+export interface PushInput {
+  /** Bodhi's release name, e.g. F29. */
+  readonly release: string;
+  readonly request: 'testing' | 'stable';
+  /** Names this push among the release's pushes: `20261123T120000Z`. */
+  readonly pushId: string;
+  /** The OSTree ref; `{version}` becomes the release's version. */
+  readonly ostreeRef: string;
+  /** Whether a signing key is configured; without one nothing is signed and the message says so. */
+  readonly sign: boolean;
+}
+
+export type PushStage = 'batch' | 'mash' | 'impact' | 'compose' | 'announce' | 'done' | 'failed';
+
+export interface PushStatus {
+  readonly stage: PushStage;
+  readonly updates: number;
+  readonly builds: number;
+  readonly moved: number;
+  readonly impact: readonly ArtifactImpact[];
+  readonly artifacts: PushCompleteMessage['artifacts'];
+}
+
+export const pushStatusQuery = defineQuery<PushStatus>('status');
+
+export interface ComposeArtifactInput {
+  readonly kind: string;
+  readonly pushId: string;
+  readonly releaseVersion: string;
+  readonly ref: string;
+  readonly builds: readonly string[];
+  readonly reasons: readonly string[];
+  readonly sign: boolean;
+}
+
+/** One artifact of a push: compose, sign, sync. */
+export async function composeArtifact(input: ComposeArtifactInput): Promise<PushCompleteMessage['artifacts'][number]> {
+  const kind = artifactKind(input.kind);
+  if (kind.compose.method !== 'ostree') {
+    return { kind: kind.kind, state: 'not-composed', reasons: [...input.reasons, `composing ${kind.kind} through Koji image tasks is not built yet`] };
+  }
+  setCurrentDetails(`**composing** ${input.ref}`);
+  const commit = await composeOstree({ ref: input.ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: input.builds, stepId: `${workflowInfo().workflowId}/compose` });
+  let signedBy: string | null = null;
+  if (input.sign) {
+    setCurrentDetails(`**signing** ${commit.commit}`);
+    signedBy = (await signOstreeCommit({ repo: commit.repo, commit: commit.commit })).keyId;
+  }
+  setCurrentDetails(`**syncing** ${commit.commit} to the mirror`);
+  const synced = await syncToMirror({ source: commit.repo, path: kind.mirrorPath(input.releaseVersion, 'x86_64'), name: input.pushId });
+  setCurrentDetails(`**done**: ${input.ref} → ${commit.commit}, ${signedBy ? `signed by ${signedBy}` : 'unsigned'}, mirror ${synced.dest}`);
+  return { kind: kind.kind, state: 'composed', reasons: [...input.reasons], commit: commit.commit, signed_by: signedBy, mirror: synced.dest };
+}
+
+const componentOf = (nvr: string): string => nvr.replace(/-[^-]+-[^-]+$/, '');
+
+export async function push(input: PushInput): Promise<PushCompleteMessage> {
+  const { workflowId } = workflowInfo();
+  let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [] };
+  setHandler(pushStatusQuery, () => status, { description: 'Stage, updates and builds, builds moved, PDC impact with reasons, artifacts.' });
+  const enter = (next: Partial<PushStatus>, details: string) => {
+    status = { ...status, ...next };
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: status.stage }]);
+    setCurrentDetails(`**${status.stage}**: ${details}`);
+  };
+
+  enter({}, `asking Bodhi for ${input.release}'s updates requested for ${input.request}`);
+  const batch = await fetchPushBatch({ release: input.release, request: input.request });
+  const builds = batch.updates.flatMap((u) => u.builds);
+  for (const skipped of batch.skipped) log.warn('update left out of the push', skipped);
+  if (builds.length === 0) throw ApplicationFailure.nonRetryable(`${input.release} has no updates requested for ${input.request}`, 'EmptyPush');
+
+  // Bodhi's composer: stable builds leave the testing tag; testing builds leave the pending tags.
+  const fromTag = input.request === 'stable' ? batch.release.testing_tag : (batch.release.pending_testing_tag ?? batch.release.candidate_tag);
+  const toTag = input.request === 'stable' ? batch.release.stable_tag : batch.release.testing_tag;
+  enter({ stage: 'mash', updates: batch.updates.length, builds: builds.length }, `moving ${builds.length} builds from ${fromTag} to ${toTag}`);
+  let moved = 0;
+  await Promise.all(
+    builds.map(async (nvr) => {
+      const { taskId } = await moveBuild({ nvr, fromTag, toTag });
+      if (taskId !== null) await waitForKojiTask(taskId);
+      moved++;
+      status = { ...status, moved };
+    }),
+  );
+
+  enter({ stage: 'impact' }, 'asking PDC which artifacts contain these builds');
+  const impact = await lookupImpact({ pdcRelease: `fedora-${batch.release.version}`, builds: builds.map((nvr) => ({ nvr, component: componentOf(nvr) })) });
+  const affected = impact.filter((i) => i.affected);
+  enter({ stage: 'compose', impact }, `${affected.length} of ${impact.length} artifact kinds changed: ${affected.map((i) => i.kind).join(', ') || 'none'}`);
+
+  const composed = await Promise.all(
+    affected.map((i) =>
+      executeChild(composeArtifact, {
+        workflowId: workflowIds.pushArtifact(workflowId, i.kind),
+        args: [{ kind: i.kind, pushId: input.pushId, releaseVersion: batch.release.version, ref: input.ostreeRef.replaceAll('{version}', batch.release.version), builds, reasons: i.reasons, sign: input.sign }],
+        staticSummary: `${i.kind} for push ${input.pushId} of ${input.release} ${input.request}`,
+        staticDetails: `Why: ${i.reasons.join('; ')}`,
+      }),
+    ),
+  );
+  const artifacts: PushCompleteMessage['artifacts'] = [
+    ...composed,
+    ...impact.filter((i) => !i.affected).map((i) => ({ kind: i.kind, state: 'unchanged' as const, reasons: [...i.reasons] })),
+  ];
+
+  enter({ stage: 'announce', artifacts }, 'publishing releng-o-tron.push.complete');
+  const message: PushCompleteMessage = {
+    push_id: input.pushId,
+    release: input.release,
+    request: input.request,
+    workflow_id: workflowId,
+    updates: batch.updates.map((u) => ({ alias: u.alias, builds: [...u.builds] })),
+    artifacts,
+    tests: [],
+  };
+  await publishMessage({ msgId: newMsgId(), topic: `${PROJECT_TOPIC}.push.complete`, body: message });
+  enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${composed.filter((a) => a.state === 'composed').length} artifacts composed`);
+  return message;
+}
