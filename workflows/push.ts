@@ -165,7 +165,8 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   const composed = await Promise.all(
     affected.map((i) =>
       executeChild(composeArtifact, {
-        workflowId: workflowIds.pushArtifact(workflowId, i.kind),
+        // From the input, not workflowInfo(): the same ID however the run is replayed.
+        workflowId: workflowIds.pushArtifact(workflowIds.push(input.release, input.request, input.pushId), i.kind),
         args: [{ kind: i.kind, pushId: input.pushId, releaseVersion: batch.release.version, ref: input.ostreeRef.replaceAll('{version}', batch.release.version), builds, reasons: i.reasons, sign: input.sign }],
         staticSummary: `${i.kind} for push ${input.pushId} of ${input.release} ${input.request}`,
         staticDetails: `Why: ${i.reasons.join('; ')}`,
