@@ -17,6 +17,8 @@ import { parseSince, replayBus, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { formatTable, listRuns, summarize } from './runs.js';
 import { manualTrigger, startComposeDiscovery, startComposeTest, startPush } from './start.js';
+import { durationToMs } from '../common/duration.js';
+import { operatorDecisionSignal, type OperatorDecision } from '../workflows/index.js';
 import { join } from 'node:path';
 
 const USAGE = `relengotron: release engineering on Temporal
@@ -31,6 +33,8 @@ Usage:
   relengotron sandbox              run the local Koji, Bodhi, PDC, datagrepper, compose server and bus
   relengotron runs list [--json] [--query <visibility query>]
   relengotron runs show <workflow-id> [--json]
+  relengotron runs decide <workflow-id> retry|skip|abort [--reason "..."]
+                                   answer a run that waits for an operator
   relengotron compose test <compose URL or ID> [--wait]
                                    test a compose's cloud images (compose-test/<id>); an ID is
                                    looked for under COMPOSE_BASE_URL
@@ -137,7 +141,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { json: { type: 'boolean' }, query: { type: 'string' } },
+        options: { json: { type: 'boolean' }, query: { type: 'string' }, reason: { type: 'string' } },
       });
       if (sub === 'list') {
         const runs = await withClient(config, (client) => listRuns(client, values.query));
@@ -160,7 +164,15 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
         return 0;
       }
-      throw new UsageError('runs list | runs show <workflow-id>');
+      if (sub === 'decide' && positionals[0] && ['retry', 'skip', 'abort'].includes(positionals[1] ?? '')) {
+        const action = positionals[1] as 'retry' | 'skip' | 'abort';
+        if (action !== 'retry' && !values.reason) throw new UsageError(`runs decide ... ${action} needs --reason "..."`);
+        const decision: OperatorDecision = action === 'retry' ? { action } : { action, reason: values.reason! };
+        await withClient(config, (client) => client.workflow.getHandle(positionals[0]!).signal(operatorDecisionSignal, decision));
+        process.stdout.write(`sent ${action} to ${positionals[0]}\n`);
+        return 0;
+      }
+      throw new UsageError('runs list | runs show <workflow-id> | runs decide <workflow-id> retry|skip|abort [--reason "..."]');
     }
     case 'compose': {
       const { values, positionals } = parseArgs({
@@ -187,7 +199,10 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         throw new UsageError('push start --release F43 --request stable|testing [--id <push id>] [--wait]');
       }
       const pushId = values.id ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-      const input = { release: values.release, request: values.request, pushId, ostreeRef: config.push.ostreeRef, sign: Boolean(config.push.signing) } as const;
+      const input = {
+        release: values.release, request: values.request, pushId, ostreeRef: config.push.ostreeRef, sign: Boolean(config.push.signing),
+        operatorReminderMs: durationToMs(config.push.operatorReminder),
+      } as const;
       return withClient(config, async (client) => {
         const { handle, started } = await startPush(client, input, manualTrigger('push.start'));
         process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);

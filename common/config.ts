@@ -181,6 +181,8 @@ export const ConfigSchema = z.object({
       mirrorRoot: z.string().min(1).optional(),
       /** Scratch space for composed trees. Default: under dataDir. */
       workDir: z.string().min(1).optional(),
+      /** A push waiting for an operator reminds on the bus this often. */
+      operatorReminder: duration.default('1h'),
       /** The gpg key pushes sign with; unset: nothing is signed (the push says so). */
       signing: z.object({ homedir: z.string().min(1), keyId: z.string().min(1), passphraseFile: z.string().min(1).optional() }).optional(),
     })

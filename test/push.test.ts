@@ -5,7 +5,10 @@
  * with `latest` swapped, and `releng-o-tron.push.complete` on the bus.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { WorkflowFailedError } from '@temporalio/client';
 import { mkdtempSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,13 +17,26 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { KojiClient } from '../activities/koji.js';
 import { ostreeSignatureStatus } from '../activities/signing.js';
 import { manualTrigger, startPush } from '../client/start.js';
-import { pushStatusQuery } from '../workflows/index.js';
+import { operatorDecisionSignal, pushStatusQuery } from '../workflows/index.js';
 import { BusSpy } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { makeSigningKey, stopGpgAgents } from './helpers/gpg.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
+
+async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
@@ -44,19 +60,37 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     stopGpgAgents();
   });
 
-  it('moves the batch in Koji, recomposes only what PDC says changed, signs, syncs and announces', async () => {
+  it('moves the batch in Koji (waiting for an operator while the tag is locked), recomposes only what PDC says changed, signs, syncs and announces', async () => {
     const koji = new KojiClient(sandbox.urls.kojiHub, 5000);
     const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
     assert.deepEqual(await tagsOf('earlyoom-1.3-2.fc29'), ['f29-updates-testing']);
+    // Someone locked the stable tag: the moves fail with Koji's fault and the run waits for an operator.
+    await koji.call('editTag2', ['f29-updates'], { locked: true });
 
-    const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: '20261123T120000Z', ostreeRef: 'fedora/{version}/x86_64/iot', sign: true }, manualTrigger('push.start'));
+    const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: '20261123T120000Z', ostreeRef: 'fedora/{version}/x86_64/iot', sign: true, operatorReminderMs: 1000 }, manualTrigger('push.start'));
     assert.equal(handle.workflowId, 'push/F29-stable/20261123T120000Z');
+    const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator[0]);
+    assert.match(waiting.step, /^moving .+ to f29-updates$/);
+    assert.match(waiting.error, /tag f29-updates is locked/);
+    await until(async () => (await handle.describe()).searchAttributes['RelengAwaitingOperator']?.[0] === true);
+    const reminder = await spy.waitFor('releng-o-tron.push.waiting');
+    assert.equal(reminder.envelope.msg['workflow_id'], handle.workflowId);
+    assert.match(String(reminder.envelope.msg['decide']), /^relengotron runs decide push\/F29-stable\/20261123T120000Z retry\|skip\|abort/);
+    // Every build's move waits; the tag is unlocked and one `relengotron runs decide ... retry` answers them all.
+    const builds = (await until(async () => {
+      const status = await handle.query(pushStatusQuery);
+      return status.awaitingOperator.length === status.builds && status.builds > 0 && status;
+    })).builds;
+    await koji.call('editTag2', ['f29-updates'], { locked: false });
+    await run(process.execPath, [CLI, 'runs', 'decide', handle.workflowId, 'retry'], { env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn' } });
     const result = await handle.result();
+    assert.equal(result.updates.flatMap((u) => u.builds).length, builds);
+    assert.equal((await handle.describe()).searchAttributes['RelengAwaitingOperator']?.[0], false);
 
     // Koji: every build of the batch left updates-testing for updates, by task.
-    const builds = result.updates.flatMap((u) => u.builds);
-    assert.ok(builds.includes('earlyoom-1.3-2.fc29') && builds.length >= 4, builds.join(' '));
-    for (const nvr of builds) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], nvr);
+    const nvrs = result.updates.flatMap((u) => u.builds);
+    assert.ok(nvrs.includes('earlyoom-1.3-2.fc29') && nvrs.length >= 4, nvrs.join(' '));
+    for (const nvr of nvrs) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], nvr);
 
     // PDC: earlyoom is in the IoT tree and the Cloud qcow2; nothing of the batch is in the Vagrant box or an ISO.
     const byKind = Object.fromEntries(result.artifacts.map((a) => [a.kind, a]));
@@ -70,7 +104,7 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     const commit = byKind['ostree']!.commit!;
     assert.equal(execFileSync('ostree', ['rev-parse', `--repo=${paths.ostreeRepo}`, 'fedora/29/x86_64/iot'], { encoding: 'utf8' }).trim(), commit);
     const manifest = execFileSync('ostree', ['cat', `--repo=${paths.ostreeRepo}`, commit, '/usr/share/releng-o-tron/builds.txt'], { encoding: 'utf8' });
-    assert.deepEqual(manifest.trim().split('\n'), [...builds].sort());
+    assert.deepEqual(manifest.trim().split('\n'), [...nvrs].sort());
     assert.equal(byKind['ostree']!.signed_by, key.keyId);
     assert.deepEqual(await ostreeSignatureStatus(key, paths.ostreeRepo, commit), { signed: true, good: true });
 
@@ -89,5 +123,18 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     assert.equal(description.searchAttributes['RelengRelease']?.[0], 'F29');
     await saveHistoryIfRecording('push-ostree', handle);
     await saveHistoryIfRecording('push-artifact-ostree', env.client.workflow.getHandle(`${handle.workflowId}/ostree`));
+  });
+
+  it('an operator may abort a push whose step keeps failing', async () => {
+    const { handle } = await startPush(env.client, { release: 'F99', request: 'stable', pushId: 'abort-1', ostreeRef: 'fedora/{version}/x86_64/iot', sign: false, operatorReminderMs: 3_600_000 }, manualTrigger('push.start'));
+    const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator[0]);
+    assert.equal(waiting.step, 'fetching the batch from Bodhi');
+    assert.match(waiting.error, /404/);
+    await handle.signal(operatorDecisionSignal, { action: 'abort', reason: 'F99 does not exist' });
+    await assert.rejects(handle.result(), (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      assert.match(err.cause?.message ?? '', /aborted by an operator at fetching the batch from Bodhi: F99 does not exist/);
+      return true;
+    });
   });
 });

@@ -5,3 +5,4 @@ export * from './gate-build.js';
 export * from './compose-test.js';
 export * from './image-test.js';
 export * from './push.js';
+export * from './operator-gate.js';

@@ -25,6 +25,7 @@ import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type PushCompleteMessage } from '../common/schemas/outgoing.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { newMsgId } from './messages.js';
+import { ABORTED_BY_OPERATOR, OperatorGate, type AwaitingOperator } from './operator-gate.js';
 
 const { fetchPushBatch, lookupImpact } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '5 minutes',
@@ -81,6 +82,8 @@ export interface PushInput {
   readonly ostreeRef: string;
   /** Whether a signing key is configured; without one nothing is signed and the message says so. */
   readonly sign: boolean;
+  /** While the run waits for an operator, a reminder goes out on the bus this often. */
+  readonly operatorReminderMs: number;
 }
 
 export type PushStage = 'batch' | 'mash' | 'impact' | 'compose' | 'announce' | 'done' | 'failed';
@@ -92,6 +95,10 @@ export interface PushStatus {
   readonly moved: number;
   readonly impact: readonly ArtifactImpact[];
   readonly artifacts: PushCompleteMessage['artifacts'];
+  /** The failed steps the run waits on an operator for. */
+  readonly awaitingOperator: readonly AwaitingOperator[];
+  /** Steps an operator chose to skip, and why. */
+  readonly skipped: readonly string[];
 }
 
 export const pushStatusQuery = defineQuery<PushStatus>('status');
@@ -129,8 +136,23 @@ const componentOf = (nvr: string): string => nvr.replace(/-[^-]+-[^-]+$/, '');
 
 export async function push(input: PushInput): Promise<PushCompleteMessage> {
   const { workflowId } = workflowInfo();
-  let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [] };
-  setHandler(pushStatusQuery, () => status, { description: 'Stage, updates and builds, builds moved, PDC impact with reasons, artifacts.' });
+  let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [], awaitingOperator: [], skipped: [] };
+  const gate = new OperatorGate(input.operatorReminderMs, (waiting) =>
+    publishMessage({
+      msgId: newMsgId(),
+      topic: `${PROJECT_TOPIC}.push.waiting`,
+      body: {
+        push_id: input.pushId, release: input.release, request: input.request, workflow_id: workflowId, ...waiting,
+        decide: `relengotron runs decide ${workflowId} retry|skip|abort --reason "..."`,
+      },
+    }).then(() => undefined),
+  );
+  setHandler(pushStatusQuery, () => ({ ...status, awaitingOperator: gate.waiting }), {
+    description: 'Stage, updates and builds, builds moved, PDC impact with reasons, artifacts, and the step waiting for an operator.',
+  });
+  const skip = (what: string, reason: string) => {
+    status = { ...status, skipped: [...status.skipped, `${what}: ${reason}`] };
+  };
   const enter = (next: Partial<PushStatus>, details: string) => {
     status = { ...status, ...next };
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: status.stage }]);
@@ -138,7 +160,9 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   };
 
   enter({}, `asking Bodhi for ${input.release}'s updates requested for ${input.request}`);
-  const batch = await fetchPushBatch({ release: input.release, request: input.request });
+  const fetched = await gate.run('fetching the batch from Bodhi', () => fetchPushBatch({ release: input.release, request: input.request }));
+  if (fetched.kind === 'skipped') throw ApplicationFailure.nonRetryable(`a push cannot go on without its batch (${fetched.reason})`, ABORTED_BY_OPERATOR);
+  const batch = fetched.value;
   const builds = batch.updates.flatMap((u) => u.builds);
   for (const skipped of batch.skipped) log.warn('update left out of the push', skipped);
   if (builds.length === 0) throw ApplicationFailure.nonRetryable(`${input.release} has no updates requested for ${input.request}`, 'EmptyPush');
@@ -150,28 +174,40 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   let moved = 0;
   await Promise.all(
     builds.map(async (nvr) => {
-      const { taskId } = await moveBuild({ nvr, fromTag, toTag });
-      if (taskId !== null) await waitForKojiTask(taskId);
+      const outcome = await gate.run(`moving ${nvr} to ${toTag}`, async () => {
+        const { taskId } = await moveBuild({ nvr, fromTag, toTag });
+        if (taskId !== null) await waitForKojiTask(taskId);
+      });
+      if (outcome.kind === 'skipped') return skip(`moving ${nvr}`, outcome.reason);
       moved++;
       status = { ...status, moved };
     }),
   );
 
   enter({ stage: 'impact' }, 'asking PDC which artifacts contain these builds');
-  const impact = await lookupImpact({ pdcRelease: `fedora-${batch.release.version}`, builds: builds.map((nvr) => ({ nvr, component: componentOf(nvr) })) });
+  const looked = await gate.run('asking PDC what changed', () =>
+    lookupImpact({ pdcRelease: `fedora-${batch.release.version}`, builds: builds.map((nvr) => ({ nvr, component: componentOf(nvr) })) }),
+  );
+  if (looked.kind === 'skipped') skip('the impact lookup', `${looked.reason}; nothing recomposed`);
+  const impact = looked.kind === 'done' ? looked.value : [];
   const affected = impact.filter((i) => i.affected);
   enter({ stage: 'compose', impact }, `${affected.length} of ${impact.length} artifact kinds changed: ${affected.map((i) => i.kind).join(', ') || 'none'}`);
 
   const composed = await Promise.all(
-    affected.map((i) =>
-      executeChild(composeArtifact, {
-        // From the input, not workflowInfo(): the same ID however the run is replayed.
-        workflowId: workflowIds.pushArtifact(workflowIds.push(input.release, input.request, input.pushId), i.kind),
-        args: [{ kind: i.kind, pushId: input.pushId, releaseVersion: batch.release.version, ref: input.ostreeRef.replaceAll('{version}', batch.release.version), builds, reasons: i.reasons, sign: input.sign }],
-        staticSummary: `${i.kind} for push ${input.pushId} of ${input.release} ${input.request}`,
-        staticDetails: `Why: ${i.reasons.join('; ')}`,
-      }),
-    ),
+    affected.map(async (i) => {
+      const outcome = await gate.run(`composing ${i.kind}`, () =>
+        executeChild(composeArtifact, {
+          // From the input, not workflowInfo(): the same ID however the run is replayed.
+          workflowId: workflowIds.pushArtifact(workflowIds.push(input.release, input.request, input.pushId), i.kind),
+          args: [{ kind: i.kind, pushId: input.pushId, releaseVersion: batch.release.version, ref: input.ostreeRef.replaceAll('{version}', batch.release.version), builds, reasons: i.reasons, sign: input.sign }],
+          staticSummary: `${i.kind} for push ${input.pushId} of ${input.release} ${input.request}`,
+          staticDetails: `Why: ${i.reasons.join('; ')}`,
+        }),
+      );
+      if (outcome.kind === 'done') return outcome.value;
+      skip(`composing ${i.kind}`, outcome.reason);
+      return { kind: i.kind, state: 'not-composed' as const, reasons: [...i.reasons, `skipped by an operator: ${outcome.reason}`] };
+    }),
   );
   const artifacts: PushCompleteMessage['artifacts'] = [
     ...composed,

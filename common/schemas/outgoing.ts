@@ -50,7 +50,22 @@ export const PushCompleteMessageSchema = z.object({
 });
 export type PushCompleteMessage = z.infer<typeof PushCompleteMessageSchema>;
 
+/** `releng-o-tron.push.waiting`: a reminder that a push waits for an operator's decision. */
+export const PushWaitingMessageSchema = z.object({
+  push_id: z.string().min(1),
+  release: z.string().min(1),
+  request: z.enum(['testing', 'stable']),
+  workflow_id: z.string().min(1),
+  step: z.string().min(1),
+  error: z.string(),
+  since: z.string().min(1),
+  reminders: z.number().int().positive(),
+  decide: z.string().min(1),
+});
+export type PushWaitingMessage = z.infer<typeof PushWaitingMessageSchema>;
+
 const PROJECT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  [`${PROJECT_TOPIC}.push.waiting`]: PushWaitingMessageSchema,
   [`${PROJECT_TOPIC}.push.complete`]: PushCompleteMessageSchema,
   [`${PROJECT_TOPIC}.gating.passed`]: GatingVerdictMessageSchema,
   [`${PROJECT_TOPIC}.gating.quarantined`]: GatingVerdictMessageSchema,
