@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
-import { BodhiReleaseSchema, BodhiUpdatesPageSchema, type BodhiRelease } from '../common/schemas/bodhi.js';
+import { BodhiReleaseSchema, BodhiReleasesPageSchema, BodhiUpdatesPageSchema, type BodhiRelease } from '../common/schemas/bodhi.js';
 import { issueLines } from '../common/schemas/issues.js';
 import { activityCancellation, getJson } from './http.js';
 
@@ -33,6 +33,8 @@ export interface PushBatch {
 
 export interface BodhiActivities {
   fetchPushBatch(input: PushBatchInput): Promise<PushBatch>;
+  /** Bodhi's release names by the numeric IDs its push messages carry; null for an unknown ID. */
+  resolveBodhiReleases(ids: readonly number[]): Promise<Record<string, string | null>>;
 }
 
 function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -60,6 +62,16 @@ export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonl
         }
       }
       return { release, request: input.request, updates, skipped };
+    },
+
+    async resolveBodhiReleases(ids: readonly number[]): Promise<Record<string, string | null>> {
+      const byId = new Map<number, string>();
+      for (let page = 1, pages = 1; page <= pages; page++) {
+        const body = parsed(BodhiReleasesPageSchema, await get(`/releases/?rows_per_page=100&page=${page}`), `releases (page ${page})`);
+        pages = body.pages;
+        for (const release of body.releases) if (typeof release.id === 'number') byId.set(release.id, release.name);
+      }
+      return Object.fromEntries(ids.map((id) => [String(id), byId.get(id) ?? null]));
     },
   };
 }

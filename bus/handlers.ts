@@ -14,8 +14,10 @@ import type { ComposeStatusChange } from '../common/schemas/pungi.js';
 import type { GreenwaveDecision } from '../common/schemas/results.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { recordComposeStatusEvent } from '../activities/results-store.js';
-import { signalGate, startComposeDiscovery, startComposeTest, type StartResult, type Trigger } from '../client/start.js';
+import { signalGate, startBodhiPush, startComposeDiscovery, startComposeTest, type StartResult, type Trigger } from '../client/start.js';
+import type { ComposerStart } from '../common/schemas/bodhi.js';
 import type { GateOutcome } from '../workflows/gating-policy.js';
+import type { PushSettings } from '../workflows/index.js';
 import { buildTaggedSignal, greenwaveDecisionSignal, testResultSignal } from '../workflows/index.js';
 
 export type Decision =
@@ -30,6 +32,7 @@ export type Decision =
 
 export interface HandlerContext {
   readonly lanes: readonly GatingLane[];
+  readonly push: PushSettings;
 }
 
 export interface Handler {
@@ -125,6 +128,16 @@ export const HANDLERS: Readonly<Record<RouteHandlerName, Handler>> = {
         workflowId: workflowIds.gateBuild(lane.gateTag, nvr),
         start: (client, trigger) => signalGate(client, { nvr, lane }, greenwaveDecisionSignal, verdict, trigger),
       };
+    },
+  },
+  push: {
+    accepts: (topic) => topic === 'bodhi.composer.start',
+    decide(body, envelope, _topic, { push }) {
+      const b = body as ComposerStart;
+      // The push is named by when Bodhi started it: a replayed message names the same push.
+      const pushId = new Date(envelope.timestamp * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const input = { pushId, composes: b.composes, ...push };
+      return { kind: 'start', workflowId: workflowIds.bodhiPush(pushId), start: (client, trigger) => startBodhiPush(client, input, trigger) };
     },
   },
   note: {

@@ -4,11 +4,12 @@
  * predicate holds decides what happens (bus/handlers.ts).
  */
 import type { z } from 'zod';
-import type { GatingLane } from '../common/config.js';
+import { pushSettings } from '../client/start.js';
+import type { Config } from '../common/config.js';
 import { routeMatches, type Route } from '../common/routing.js';
 import { topicSuffix, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
 import { issueLines } from '../common/schemas/issues.js';
-import { HANDLERS, type Decision } from './handlers.js';
+import { HANDLERS, type Decision, type HandlerContext } from './handlers.js';
 import { bodySchemaFor } from './topics.js';
 
 export type { Decision } from './handlers.js';
@@ -28,7 +29,7 @@ export class Router {
   /** Throws RoutingTableError when a route names a topic without a schema or a handler that cannot read it. */
   constructor(
     routes: readonly Route[],
-    private readonly lanes: readonly GatingLane[],
+    private readonly context: HandlerContext,
   ) {
     routes.forEach((route, index) => {
       const schema = bodySchemaFor(route.topic);
@@ -68,11 +69,11 @@ export class Router {
     const parsed = entry.schema.safeParse(envelope.msg);
     if (!parsed.success) throw new InvalidBodyError(`${topic} body: ${issueLines(parsed.error).join('; ')}`);
     const route = entry.routes.find((r) => routeMatches(r, parsed.data));
-    return route ? HANDLERS[route.handler].decide(parsed.data, envelope, topic, { lanes: this.lanes }) : null;
+    return route ? HANDLERS[route.handler].decide(parsed.data, envelope, topic, this.context) : null;
   }
 }
 
 /** The router a process builds from its configuration. */
-export function routerFromConfig(config: { bus: { routes: readonly Route[] }; gating: { lanes: readonly GatingLane[] } }): Router {
-  return new Router(config.bus.routes, config.gating.lanes);
+export function routerFromConfig(config: Pick<Config, 'bus' | 'gating' | 'push'>): Router {
+  return new Router(config.bus.routes, { lanes: config.gating.lanes, push: pushSettings(config) });
 }

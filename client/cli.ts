@@ -16,8 +16,7 @@ import { startDashboard } from '../dashboard/server.js';
 import { parseSince, replayBus, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { formatTable, listRuns, summarize } from './runs.js';
-import { manualTrigger, startComposeDiscovery, startComposeTest, startPush } from './start.js';
-import { durationToMs } from '../common/duration.js';
+import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startPush } from './start.js';
 import { operatorDecisionSignal, type OperatorDecision } from '../workflows/index.js';
 import { join } from 'node:path';
 
@@ -199,10 +198,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         throw new UsageError('push start --release F43 --request stable|testing [--id <push id>] [--wait]');
       }
       const pushId = values.id ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-      const input = {
-        release: values.release, request: values.request, pushId, ostreeRef: config.push.ostreeRef, sign: Boolean(config.push.signing),
-        operatorReminderMs: durationToMs(config.push.operatorReminder),
-      } as const;
+      const input = { release: values.release, request: values.request, pushId, ...pushSettings(config) } as const;
       return withClient(config, async (client) => {
         const { handle, started } = await startPush(client, input, manualTrigger('push.start'));
         process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);

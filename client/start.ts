@@ -8,7 +8,9 @@ import { MANUAL_TRIGGER, SEARCH_ATTRIBUTES } from '../common/search-attributes.j
 import { TASK_QUEUES } from '../common/task-queues.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import type { SignalDefinition } from '@temporalio/common';
-import { composeTest, discoverCompose, gateBuild, push, type ComposeTestInput, type GateBuildInput, type PushInput } from '../workflows/index.js';
+import type { Config } from '../common/config.js';
+import { durationToMs } from '../common/duration.js';
+import { bodhiPush, composeTest, discoverCompose, gateBuild, push, type BodhiPushInput, type ComposeTestInput, type GateBuildInput, type PushInput, type PushSettings } from '../workflows/index.js';
 import type { DiscoverComposeInput } from '../workflows/index.js';
 
 /** What caused a run: a bus message, or a person (msgId `manual`). */
@@ -110,6 +112,34 @@ export async function startComposeTest(
         `(\`image-test/...\`): download with checksum, boot with a NoCloud seed, the Tunir plan over SSH. ` +
         `Results: the results store, the dashboard, \`autocloud.*\` and \`ci.productmd-compose.test.*\` messages. ` +
         `A newer compose of the same stream may supersede it (signal \`supersede\`).\n\n` +
+        `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
+    }),
+  );
+}
+
+/** How pushes are carried out, from the configuration. */
+export function pushSettings(config: Pick<Config, 'push'>): PushSettings {
+  return { ostreeRef: config.push.ostreeRef, sign: Boolean(config.push.signing), operatorReminderMs: durationToMs(config.push.operatorReminder) };
+}
+
+/** A Bodhi push message: one parent run, a child push per release and request. */
+export async function startBodhiPush(client: Client, input: BodhiPushInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof bodhiPush>>> {
+  const workflowId = workflowIds.bodhiPush(input.pushId);
+  return startOnce(client, workflowId, () =>
+    client.workflow.start(bodhiPush, {
+      ...oncePerEvent(trigger),
+      workflowId,
+      taskQueue: TASK_QUEUES.releng,
+      args: [input],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
+        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
+        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
+      ],
+      staticSummary: `Bodhi push ${input.pushId}: ${input.composes.length} compose(s)`,
+      staticDetails:
+        `Starts a push per release and request Bodhi named (rpm content): ` +
+        `${input.composes.map((c) => `release ${c.release_id} ${c.request} (${c.content_type})`).join(', ')}.\n\n` +
         `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
     }),
   );

@@ -19,6 +19,8 @@ export const ROUTE_HANDLERS = [
   'gate-ci-result',
   /** a Greenwave decision on a build: signal-with-start its gate */
   'gate-greenwave-decision',
+  /** start `bodhi-push/<time>` for a `bodhi.composer.start`: a push per release and request */
+  'push',
   /** validated and kept in the inbox; starts nothing (yet) */
   'note',
 ] as const;
@@ -43,7 +45,7 @@ export const DEFAULT_ROUTES: readonly z.input<typeof RouteSchema>[] = [
   { topic: 'ci.koji-build.test.error', handler: 'gate-ci-result' },
   { topic: 'greenwave.decision.update', when: { subject_type: ['koji_build'] }, handler: 'gate-greenwave-decision' },
   { topic: 'resultsdb.result.new', handler: 'note' },
-  { topic: 'bodhi.composer.start', handler: 'note' },
+  { topic: 'bodhi.composer.start', handler: 'push' },
   { topic: 'bodhi.compose.start', handler: 'note' },
   { topic: 'bodhi.compose.complete', handler: 'note' },
   { topic: 'bodhi.update.request.stable', handler: 'note' },

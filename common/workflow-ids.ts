@@ -17,6 +17,8 @@ export const workflowIds = {
   composeTest: (composeId: string): string => `compose-test/${part(composeId)}`,
   /** One job: `image-test/Fedora-Rawhide-20261123.n.0/Fedora-Cloud-Base-Rawhide-20261123.n.0.x86_64.qcow2@libvirt` */
   imageTest: (composeId: string, fileName: string, provider: string): string => `image-test/${part(composeId)}/${part(fileName)}@${part(provider)}`,
+  /** One Bodhi push (a `bodhi.composer.start`), parent of its releases' pushes: `bodhi-push/20190627T000005Z`. */
+  bodhiPush: (pushId: string): string => `bodhi-push/${part(pushId)}`,
   /** One push of a release's updates: `push/F29-stable/20261123T120000Z`. */
   push: (release: string, request: string, pushId: string): string => `push/${part(release)}-${part(request)}/${part(pushId)}`,
   /** One artifact of a push: `push/F29-stable/20261123T120000Z/ostree`. */

@@ -9,7 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
-import { mkdtempSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,8 +17,10 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { KojiClient } from '../activities/koji.js';
 import { ostreeSignatureStatus } from '../activities/signing.js';
 import { manualTrigger, startPush } from '../client/start.js';
-import { operatorDecisionSignal, pushStatusQuery } from '../workflows/index.js';
-import { BusSpy } from './helpers/bus.js';
+import { routerFromConfig } from '../bus/router.js';
+import { loadConfig } from '../common/config.js';
+import { operatorDecisionSignal, pushStatusQuery, type bodhiPush, type push } from '../workflows/index.js';
+import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { makeSigningKey, stopGpgAgents } from './helpers/gpg.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
@@ -49,7 +51,7 @@ const paths = { ostreeRepo: join(dataDir, 'ostree/repo'), workDir: join(dataDir,
 
 describe('push pipeline (OSTree artifacts end to end)', () => {
   before(async () => {
-    [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox({ withBus: false })]);
+    [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
     worker = await startRelengWorker(env, db.pool, { kojiHubUrl: sandbox.urls.kojiHub, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, push: paths });
     spy = new BusSpy(worker.publishEndpoint);
   });
@@ -123,6 +125,42 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     assert.equal(description.searchAttributes['RelengRelease']?.[0], 'F29');
     await saveHistoryIfRecording('push-ostree', handle);
     await saveHistoryIfRecording('push-artifact-ostree', env.client.workflow.getHandle(`${handle.workflowId}/ostree`));
+  });
+
+  it("Bodhi's push message starts a push per release and request it names; what releng-o-tron cannot push is said", async () => {
+    const service = testBusService({ pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, { router: routerFromConfig(loadConfig({})) });
+    service.start();
+    try {
+      assert.ok(await sandbox.bus!.waitForSubscribers(1, 10_000));
+      await new Promise((r) => setTimeout(r, 500));
+      const real = JSON.parse(readFileSync(fileURLToPath(new URL('../../sandbox/fixtures/messages/bodhi.composer.start.json', import.meta.url)), 'utf8')) as { topic: string; msg: Record<string, unknown>; timestamp: number };
+      await sandbox.bus!.publish({ topic: real.topic, msg: real.msg, timestamp: real.timestamp });
+      const handle = env.client.workflow.getHandle<typeof bodhiPush>('bodhi-push/20190627T000005Z');
+      await until(() => handle.describe().then(() => true, () => false));
+      const result = await handle.result();
+      // The sandbox's Bodhi has F29 (release 23): its rpm stable and testing pushes run; the rest is said.
+      assert.deepEqual(result.pushes.map((p) => [p.release, p.request, p.workflowId, p.outcome]), [
+        ['F29', 'stable', 'push/F29-stable/20190627T000005Z', 'complete'],
+        ['F29', 'testing', 'push/F29-testing/20190627T000005Z', 'complete'],
+      ]);
+      assert.deepEqual(
+        result.skipped.map((s) => `${s.release_id} ${s.request} ${s.content_type}: ${s.reason}`),
+        [
+          '8 stable rpm: Bodhi knows no release with id 8',
+          '28 stable rpm: Bodhi knows no release with id 28',
+          '29 stable module: module content is not pushed by releng-o-tron yet',
+          '24 stable module: module content is not pushed by releng-o-tron yet',
+          '28 testing rpm: Bodhi knows no release with id 28',
+          '31 testing flatpak: flatpak content is not pushed by releng-o-tron yet',
+          '8 testing rpm: Bodhi knows no release with id 8',
+        ],
+      );
+      await saveHistoryIfRecording('bodhi-push', handle);
+      const testing = await env.client.workflow.getHandle<typeof push>('push/F29-testing/20190627T000005Z').result();
+      assert.deepEqual({ updates: testing.updates, artifacts: testing.artifacts }, { updates: [], artifacts: [] });
+    } finally {
+      await service.stop();
+    }
   });
 
   it('an operator may abort a push whose step keeps failing', async () => {

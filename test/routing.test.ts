@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { pushSettings } from '../client/start.js';
 import { InvalidBodyError, Router, RoutingTableError, routerFromConfig } from '../bus/router.js';
 import { ConfigError, loadConfig } from '../common/config.js';
 import { RouteSchema } from '../common/routing.js';
@@ -20,6 +21,7 @@ function message(file: string, patch: (msg: Record<string, unknown>) => Record<s
 }
 
 const router = routerFromConfig(loadConfig({}));
+const NO_CONTEXT = { lanes: [], push: pushSettings(loadConfig({})) };
 
 describe('routing table', () => {
   it('by default: finished composes start a compose test, other statuses are recorded', () => {
@@ -30,6 +32,11 @@ describe('routing table', () => {
     assert.equal(incomplete?.kind, 'start');
     const doomed = router.decide(message('pungi.compose.status.change.DOOMED.datanommer.json'));
     assert.equal(doomed?.kind, 'record');
+  });
+
+  it('a Bodhi push message starts one push run, named by when Bodhi started it', () => {
+    const decision = router.decide(message('bodhi.composer.start.json'));
+    assert.equal(decision?.kind === 'start' && decision.workflowId, 'bodhi-push/20190627T000005Z');
   });
 
   it('gates builds tagged into a lane\'s gate tag, by NVR and tag', () => {
@@ -55,7 +62,7 @@ describe('routing table', () => {
     assert.equal(router.decide(message('greenwave.decision.update.json')), null);
     const onBuild = message('greenwave.decision.update.json', (m) => ({ ...m, subject_type: 'koji_build', subject_identifier: 'bash-5.3.0-1.fc29', decision_context: 'bodhi_update_push_stable' }));
     assert.equal(router.decide(onBuild)?.kind, 'ignore');
-    const withContext = new Router(loadConfig({}).bus.routes, [{ ...loadConfig({}).gating.lanes[0]!, greenwaveContext: 'bodhi_update_push_stable' }]);
+    const withContext = new Router(loadConfig({}).bus.routes, { lanes: [{ ...loadConfig({}).gating.lanes[0]!, greenwaveContext: 'bodhi_update_push_stable' }], push: pushSettings(loadConfig({})) });
     const decided = withContext.decide(onBuild);
     assert.equal(decided?.kind === 'start' && decided.workflowId, 'gate/f29-updates-testing-pending/bash-5.3.0-1.fc29');
   });
@@ -77,12 +84,12 @@ describe('routing table', () => {
   });
 
   it('refuses a table that cannot work, naming the entry', () => {
-    assert.throws(() => new Router([RouteSchema.parse({ topic: 'pungi.compose.phase.start', handler: 'note' })], []), (err: unknown) => {
+    assert.throws(() => new Router([RouteSchema.parse({ topic: 'pungi.compose.phase.start', handler: 'note' })], NO_CONTEXT), (err: unknown) => {
       assert.ok(err instanceof RoutingTableError);
       assert.equal(err.message, 'bus.routes[0]: no body schema is known for topic pungi.compose.phase.start');
       return true;
     });
-    assert.throws(() => new Router([RouteSchema.parse({ topic: 'buildsys.tag', handler: 'discover-compose' })], []), /bus.routes\[0\]: handler discover-compose does not read buildsys.tag messages/);
+    assert.throws(() => new Router([RouteSchema.parse({ topic: 'buildsys.tag', handler: 'discover-compose' })], NO_CONTEXT), /bus.routes\[0\]: handler discover-compose does not read buildsys.tag messages/);
     assert.throws(() => loadConfig({ RELENGOTRON_GATING_LANES: '[{"name":"f45"}]' }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, /gating\.lanes\.0\.gateTag \(from RELENGOTRON_GATING_LANES\)/);

@@ -25,9 +25,9 @@ import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type PushCompleteMessage } from '../common/schemas/outgoing.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { newMsgId } from './messages.js';
-import { ABORTED_BY_OPERATOR, OperatorGate, type AwaitingOperator } from './operator-gate.js';
+import { ABORTED_BY_OPERATOR, failureText, OperatorGate, type AwaitingOperator } from './operator-gate.js';
 
-const { fetchPushBatch, lookupImpact } = proxyActivities<RelengActivities>({
+const { fetchPushBatch, lookupImpact, resolveBodhiReleases } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '5 minutes',
   // Bodhi or PDC away: retry; a 4xx or a body that does not fit is final (non-retryable).
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 20 },
@@ -85,6 +85,9 @@ export interface PushInput {
   /** While the run waits for an operator, a reminder goes out on the bus this often. */
   readonly operatorReminderMs: number;
 }
+
+/** How pushes are carried out, from config; the same for every release in a Bodhi push. */
+export type PushSettings = Pick<PushInput, 'ostreeRef' | 'sign' | 'operatorReminderMs'>;
 
 export type PushStage = 'batch' | 'mash' | 'impact' | 'compose' | 'announce' | 'done' | 'failed';
 
@@ -165,7 +168,13 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   const batch = fetched.value;
   const builds = batch.updates.flatMap((u) => u.builds);
   for (const skipped of batch.skipped) log.warn('update left out of the push', skipped);
-  if (builds.length === 0) throw ApplicationFailure.nonRetryable(`${input.release} has no updates requested for ${input.request}`, 'EmptyPush');
+  if (builds.length === 0) {
+    // Nothing requested (or everything left out): a push with nothing to do, said plainly.
+    const empty: PushCompleteMessage = { push_id: input.pushId, release: input.release, request: input.request, workflow_id: workflowId, updates: [], artifacts: [], tests: [] };
+    await publishMessage({ msgId: newMsgId(), topic: `${PROJECT_TOPIC}.push.complete`, body: empty });
+    enter({ stage: 'done' }, `${input.release} has no updates requested for ${input.request}${batch.skipped.length ? ` (${batch.skipped.length} left out)` : ''}`);
+    return empty;
+  }
 
   // Bodhi's composer: stable builds leave the testing tag; testing builds leave the pending tags.
   const fromTag = input.request === 'stable' ? batch.release.testing_tag : (batch.release.pending_testing_tag ?? batch.release.candidate_tag);
@@ -227,4 +236,56 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   await publishMessage({ msgId: newMsgId(), topic: `${PROJECT_TOPIC}.push.complete`, body: message });
   enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${composed.filter((a) => a.state === 'composed').length} artifacts composed`);
   return message;
+}
+
+export interface BodhiPushInput extends PushSettings {
+  /** The push's ID, from the message's time: `20190627T000005Z`. */
+  readonly pushId: string;
+  /** `bodhi.composer.start`'s composes: one per release and request. */
+  readonly composes: readonly { readonly release_id: number; readonly request: string; readonly content_type: string; readonly security: boolean }[];
+}
+
+export interface BodhiPushResult {
+  readonly pushes: readonly { readonly release: string; readonly request: string; readonly workflowId: string; readonly outcome: 'complete' | 'failed'; readonly detail: string }[];
+  readonly skipped: readonly { readonly release_id: number; readonly request: string; readonly content_type: string; readonly reason: string }[];
+}
+
+/**
+ * One Bodhi push (`bodhi.composer.start`): a child push per release and request it names,
+ * in parallel, as Bodhi's composer ran one thread per compose.
+ */
+export async function bodhiPush(input: BodhiPushInput): Promise<BodhiPushResult> {
+  const names = await resolveBodhiReleases([...new Set(input.composes.map((c) => c.release_id))]);
+  const skipped: BodhiPushResult['skipped'][number][] = [];
+  const wanted: { release: string; request: 'testing' | 'stable' }[] = [];
+  for (const c of input.composes) {
+    const name = names[String(c.release_id)];
+    const reason =
+      c.content_type !== 'rpm' ? `${c.content_type} content is not pushed by releng-o-tron yet`
+      : c.request !== 'testing' && c.request !== 'stable' ? `request ${c.request} is not a push`
+      : !name ? `Bodhi knows no release with id ${c.release_id}`
+      : null;
+    if (reason || !name) skipped.push({ ...c, reason: reason ?? 'unknown release' });
+    else wanted.push({ release: name, request: c.request as 'testing' | 'stable' });
+  }
+  setCurrentDetails(`**pushing** ${wanted.map((w) => `${w.release} ${w.request}`).join(', ') || 'nothing'}; ${skipped.length} compose(s) not handled`);
+  const settled = await Promise.allSettled(
+    wanted.map((w) =>
+      executeChild(push, {
+        workflowId: workflowIds.push(w.release, w.request, input.pushId),
+        args: [{ release: w.release, request: w.request, pushId: input.pushId, ostreeRef: input.ostreeRef, sign: input.sign, operatorReminderMs: input.operatorReminderMs }],
+        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.release, value: w.release }],
+        staticSummary: `Push ${w.release} ${w.request} (${input.pushId})`,
+      }),
+    ),
+  );
+  const pushes = wanted.map((w, i) => {
+    const result = settled[i]!;
+    const workflowId = workflowIds.push(w.release, w.request, input.pushId);
+    return result.status === 'fulfilled'
+      ? { ...w, workflowId, outcome: 'complete' as const, detail: `${result.value.updates.length} updates, ${result.value.artifacts.filter((a) => a.state === 'composed').length} artifacts composed` }
+      : { ...w, workflowId, outcome: 'failed' as const, detail: failureText(result.reason) };
+  });
+  setCurrentDetails(`**done**: ${pushes.map((p) => `${p.release} ${p.request}: ${p.outcome}`).join(', ') || 'nothing pushed'}`);
+  return { pushes, skipped };
 }

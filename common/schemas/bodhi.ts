@@ -19,6 +19,8 @@ export const ComposerStartSchema = z.looseObject({
   ).min(1),
 });
 
+export type ComposerStart = z.infer<typeof ComposerStartSchema>;
+
 /** `bodhi.compose.start`: a push began; who asked. */
 export const ComposeStartSchema = z.looseObject({ agent: z.string().min(1) });
 
@@ -67,6 +69,12 @@ export const BodhiUpdateSchema = z.looseObject({
   type: z.string().optional(),
   builds: z.array(z.looseObject({ nvr: z.string().min(1), signed: z.boolean().optional() })),
   release: z.looseObject({ name: z.string().min(1) }),
+});
+
+export const BodhiReleasesPageSchema = z.looseObject({
+  releases: z.array(z.looseObject({ id: z.number().int().optional(), name: z.string().min(1) })),
+  page: z.number().int(),
+  pages: z.number().int(),
 });
 
 export const BodhiUpdatesPageSchema = z.looseObject({
