@@ -12,7 +12,7 @@ import { workflowIds } from '../common/workflow-ids.js';
 import { startStack } from '../devstack/stack.js';
 import { ensureTestImageArtifacts, testImageFileFor } from '../devstack/test-image.js';
 import { startDashboard } from '../dashboard/server.js';
-import type { ComposeTestResult, ComposeTestStatus } from '../workflows/index.js';
+import type { BodhiPushResult, ComposeTestResult, ComposeTestStatus } from '../workflows/index.js';
 import { composeIdFor, materializeCompose } from '../sandbox/compose-factory.js';
 import { buildDemoStream } from '../sandbox/demo-stream.js';
 import type { Envelope } from '../sandbox/bus-gateway.js';
@@ -91,7 +91,9 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     say(`\nfollowing ${expected.length} compose tests (Web UI: ${stack.uiUrl ?? 'your Temporal UI'}${dashboard ? `; results: ${dashboard.url}/composes` : ''}).`);
     say(`${composeId}'s cloud images are the test image: its VMs boot for real (${qemuNote()}). The three real`);
     say('composes have their real metadata but not their images in the sandbox, so their jobs end in `error` (HTTP 404).');
-    const outcome = await followRuns(client, expected);
+    // The real bodhi.composer.start in the stream names its push by when Bodhi sent it.
+    const bodhiPushId = workflowIds.bodhiPush('20190627T000005Z');
+    const outcome = await followRuns(client, [...expected, bodhiPushId]);
 
     const inbox = await pool.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM bus_inbox GROUP BY state ORDER BY state');
     const dead = await pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id DESC LIMIT 2');
@@ -113,8 +115,15 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     say(`  bus inbox: ${inbox.rows.map((r) => `${r.n} ${r.state}`).join(', ')}`);
     for (const row of dead.rows.reverse()) say(`  dead letter: ${row.reason}`);
 
+    const pushed = (await client.workflow.getHandle(bodhiPushId).result().catch(() => null)) as BodhiPushResult | null;
+    if (pushed) {
+      say(`\nBodhi push ${bodhiPushId}:`);
+      for (const p of pushed.pushes) say(`  ${p.workflowId}: ${p.outcome}, ${p.detail}`);
+      for (const s of pushed.skipped) say(`  not pushed: release ${s.release_id} ${s.request} (${s.content_type}): ${s.reason}`);
+    }
+
     say('\nruns:');
-    say(formatTable((await listRuns(client)).filter((r) => expected.includes(r.workflowId))));
+    say(formatTable((await listRuns(client)).filter((r) => expected.includes(r.workflowId) || r.workflowId.startsWith('push/') || r.workflowId === bodhiPushId)));
     const ui = stack.uiUrl ?? '(the UI of the Temporal server at TEMPORAL_ADDRESS)';
     say(`\nTemporal Web UI: ${ui}/namespaces/${config.temporal.namespace}/workflows`);
     say(`  one run: ${ui}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(workflowIds.composeTest(composeId))}`);
@@ -149,12 +158,15 @@ async function followRuns(client: Client, workflowIds: readonly string[], timeou
         const description = await handle.describe();
         const status = description.status.name;
         if (status === 'RUNNING') {
-          const query = await handle.query<ComposeTestStatus>('status').catch(() => null);
-          const finished = query ? Object.values(query.finished).reduce((a, b) => a + b, 0) : 0;
-          line = `running: ${query?.stage ?? 'scheduled'}${query?.jobs ? ` (${finished} of ${query.jobs} jobs done)` : ''}`;
+          const query = await handle.query<Partial<ComposeTestStatus>>('status').catch(() => null);
+          const finished = query?.finished ? Object.values(query.finished).reduce((a, b) => a + b, 0) : 0;
+          line = `running: ${query?.stage ?? 'started'}${query?.jobs ? ` (${finished} of ${query.jobs} jobs done)` : ''}`;
         } else if (status === 'COMPLETED') {
-          const result = (await handle.result()) as ComposeTestResult;
-          line = `completed: ${result.passed} passed, ${result.failed} failed, ${result.errored} errors, ${result.aborted} aborted`;
+          const result = (await handle.result()) as ComposeTestResult | BodhiPushResult;
+          line =
+            'pushes' in result
+              ? `completed: ${result.pushes.map((p) => `${p.release} ${p.request} ${p.outcome}`).join(', ')}; ${result.skipped.length} composes not for us`
+              : `completed: ${result.passed} passed, ${result.failed} failed, ${result.errored} errors, ${result.aborted} aborted`;
           done.set(id, status);
         } else {
           line = status.toLowerCase();

@@ -44,7 +44,7 @@ export function buildDemoStream(composeBase: string, newComposeId: string): Demo
     { label: 'Fedora-28-20180425.0 finished (real F28 GA metadata)', envelope: statusChange('Fedora-28-20180425.0', 'FINISHED') },
     { label: 'Fedora-Rawhide-20160404.n.0 doomed (real signed envelope, as sent)', envelope: doomed },
     { label: 'koji tagged a build outside any gating lane (kept, starts nothing)', envelope: { topic: tag.topic, msg: tag.msg } },
-    { label: 'bodhi composer start (kept; the push pipeline is not built yet)', envelope: { topic: composerStart.topic, msg: composerStart.msg } },
+    { label: 'bodhi composer start (real; F29 stable and testing are pushed, the releases the sandbox lacks are named)', envelope: { topic: composerStart.topic, msg: composerStart.msg, timestamp: composerStart['timestamp'] } },
     { label: `${newComposeId} finished, delivered again`, repeatOf: 1 },
     { label: 'malformed: frame 1 is not JSON', frames: [topic, '{"topic": "org.fedoraproject.prod.pungi.compose.status.change", '] },
     { label: 'invalid body: unknown compose status', envelope: statusChange('Fedora-Rawhide-20261123.n.9', 'EXPLODED') },
