@@ -268,6 +268,7 @@ export async function bodhiPush(input: BodhiPushInput): Promise<BodhiPushResult>
     if (reason || !name) skipped.push({ ...c, reason: reason ?? 'unknown release' });
     else wanted.push({ release: name, request: c.request as 'testing' | 'stable' });
   }
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: 'pushing' }]);
   setCurrentDetails(`**pushing** ${wanted.map((w) => `${w.release} ${w.request}`).join(', ') || 'nothing'}; ${skipped.length} compose(s) not handled`);
   const settled = await Promise.allSettled(
     wanted.map((w) =>
@@ -286,6 +287,7 @@ export async function bodhiPush(input: BodhiPushInput): Promise<BodhiPushResult>
       ? { ...w, workflowId, outcome: 'complete' as const, detail: `${result.value.updates.length} updates, ${result.value.artifacts.filter((a) => a.state === 'composed').length} artifacts composed` }
       : { ...w, workflowId, outcome: 'failed' as const, detail: failureText(result.reason) };
   });
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: 'done' }]);
   setCurrentDetails(`**done**: ${pushes.map((p) => `${p.release} ${p.request}: ${p.outcome}`).join(', ') || 'nothing pushed'}`);
   return { pushes, skipped };
 }
