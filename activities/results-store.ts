@@ -111,6 +111,8 @@ export interface ComposeTestPlan {
     readonly hostHeartbeatTimeoutMs: number;
     readonly waitForHostMs: number;
     readonly attempts: number;
+    /** Absent in runs planned before it was a setting (2 minutes then). */
+    readonly downloadStallTimeoutMs?: number;
   };
 }
 
@@ -255,6 +257,7 @@ export async function planComposeTest(pool: Pool, config: ComposeTestingConfig, 
         hostHeartbeatTimeoutMs: durationToMs(config.hostHeartbeatTimeout),
         waitForHostMs: durationToMs(config.waitForHost),
         attempts: config.attempts,
+        downloadStallTimeoutMs: durationToMs(config.downloadStallTimeout),
       },
     };
   } catch (err) {

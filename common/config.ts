@@ -163,6 +163,8 @@ export const ConfigSchema = z.object({
       hostHeartbeatTimeout: duration.default('2m'),
       /** A job no host of its provider has taken in this time is an error (no such worker running?). */
       waitForHost: duration.default('12h'),
+      /** A download that receives nothing for this long is given up, and retried. */
+      downloadStallTimeout: duration.default('2m'),
       /** Tries per job: a VM that will not boot, a corrupt download or a lost host each cost one. */
       attempts: z.number().int().min(1).default(3),
     })

@@ -143,7 +143,7 @@ export async function imageTest(input: ImageTestInput): Promise<ImageTestResult>
   await publish('queued');
   let outcome: { status: FinishedJobStatus; reason: string | null; result: TestImageResult | null };
   try {
-    const result = await testImage({ jobId: job.jobId, image: job.image, provider: job.provider, downloadTimeoutMs: 120_000, ...job.settings });
+    const result = await testImage({ jobId: job.jobId, image: job.image, provider: job.provider, downloadTimeoutMs: policy.downloadStallTimeoutMs ?? 120_000, ...job.settings });
     const failedAt = result.summary.failedAt;
     outcome = failedAt
       ? { status: 'failed', reason: `line ${failedAt.line} \`${failedAt.command}\` ${failedAt.timedOut ? 'timed out' : `exited ${failedAt.exitCode}`}`, result }
