@@ -68,6 +68,8 @@ export async function syncTree(input: SyncTreeInput, options: { signal?: AbortSi
 export interface MirrorActivities {
   /** rsync into `<mirrorRoot>/<path>/<name>`, then `latest` swapped; heartbeats while rsync works. */
   syncToMirror(input: { readonly source: string; readonly path: string; readonly name: string }): Promise<SyncTreeResult>;
+  /** Compensation: removes `<path>/<name>` unless `latest` points at it (then it is published and stays). */
+  removeUnpublishedTree(input: { readonly path: string; readonly name: string }): Promise<{ readonly removed: boolean }>;
 }
 
 export function createMirrorActivities(deps: { readonly mirrorRoot: string }): MirrorActivities {
@@ -83,6 +85,17 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
       } finally {
         clearInterval(timer);
       }
+    },
+
+    async removeUnpublishedTree(input) {
+      if (/[/\\]|^\.\.?$/.test(input.name)) throw new SyncError(`${input.name} is not a directory name`);
+      const root = join(deps.mirrorRoot, input.path);
+      const link = join(root, 'latest');
+      if (existsSync(link) && readlinkSync(link) === input.name) return { removed: false };
+      const tree = join(root, input.name);
+      if (!existsSync(tree)) return { removed: false };
+      await rm(tree, { recursive: true, force: true });
+      return { removed: true };
     },
   };
 }

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ApplicationFailure } from '@temporalio/common';
 
 const run = promisify(execFile);
 
@@ -37,6 +38,8 @@ export interface OstreeCommit {
   /** False when a retry found the commit an earlier attempt made. */
   readonly createdNow: boolean;
 }
+
+export const OSTREE_REPO_UNUSABLE = 'OstreeRepoUnusable';
 
 export class OstreeError extends Error {
   override name = 'OstreeError';
@@ -116,6 +119,12 @@ export function createOstreeActivities(deps: { readonly repo: string; readonly w
       await mkdir(join(tree, 'usr/share/releng-o-tron'), { recursive: true });
       await writeFile(join(tree, 'usr/lib/os-release'), `NAME=Fedora\nVERSION_ID=${input.releaseVersion}\nOSTREE_VERSION=${input.releaseVersion}.${input.pushId}\n`);
       await writeFile(join(tree, 'usr/share/releng-o-tron/builds.txt'), `${[...input.builds].sort().join('\n')}\n`);
+      try {
+        await ensureRepo(deps.repo);
+      } catch (err) {
+        // A repository path that cannot be one is the host's configuration: no retry mends it.
+        throw ApplicationFailure.nonRetryable(`the OSTree repository ${deps.repo} cannot be used: ${(err as Error).message}`, OSTREE_REPO_UNUSABLE);
+      }
       try {
         return await commitTree({
           repo: deps.repo,

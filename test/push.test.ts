@@ -9,7 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
-import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -174,5 +174,34 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
       assert.match(err.cause?.message ?? '', /aborted by an operator at fetching the batch from Bodhi: F99 does not exist/);
       return true;
     });
+  });
+
+  it('a push aborted after moving builds moves them back (compensation)', async () => {
+    const koji = new KojiClient(sandbox.urls.kojiHub, 5000);
+    const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
+    // The batch back where a stable push finds it, and an OSTree repository path that cannot be one.
+    const batch = (await env.client.workflow.getHandle<typeof push>('push/F29-stable/20261123T120000Z').result()).updates.flatMap((u) => u.builds);
+    for (const nvr of batch) {
+      const task = await koji.call('moveBuild', ['f29-updates', 'f29-updates-testing', nvr]);
+      assert.equal(typeof task, 'number');
+    }
+    renameSync(paths.ostreeRepo, `${paths.ostreeRepo}.kept`);
+    writeFileSync(paths.ostreeRepo, 'not a repository');
+    try {
+      const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: 'compensate-1', ostreeRef: 'fedora/{version}/x86_64/iot', sign: false, operatorReminderMs: 3_600_000 }, manualTrigger('push.start'));
+      const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator.find((w) => w.step === 'composing ostree'));
+      assert.match(waiting.error, /the OSTree repository .* cannot be used/);
+      for (const nvr of batch) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], `${nvr} was moved before the failure`);
+
+      await handle.signal(operatorDecisionSignal, { action: 'abort', reason: 'the OSTree host is broken' });
+      await assert.rejects(handle.result(), (err: unknown) => err instanceof WorkflowFailedError && /aborted by an operator at composing ostree: the OSTree host is broken/.test(err.cause?.message ?? ''));
+      for (const nvr of batch) assert.deepEqual(await tagsOf(nvr), ['f29-updates-testing'], `${nvr} is back`);
+      const status = await handle.query(pushStatusQuery);
+      assert.equal(status.stage, 'failed');
+      assert.ok(status.compensated.includes('earlyoom-1.3-2.fc29 moved back to f29-updates-testing'), status.compensated.join('; '));
+    } finally {
+      rmSync(paths.ostreeRepo, { force: true });
+      renameSync(`${paths.ostreeRepo}.kept`, paths.ostreeRepo);
+    }
   });
 });

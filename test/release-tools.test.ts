@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { commitTree, refCommit } from '../activities/ostree.js';
-import { syncTree, SyncError } from '../activities/mirror.js';
+import { createMirrorActivities, syncTree, SyncError } from '../activities/mirror.js';
 import { clearsignFile, ostreeSignatureStatus, signOstreeCommit, SigningError, verifyClearsigned } from '../activities/signing.js';
 import { makeSigningKey, stopGpgAgents, TEST_PASSPHRASE } from './helpers/gpg.js';
 
@@ -126,5 +126,16 @@ describe('release sync into the mirror tree', () => {
     assert.equal(done.previous, 'push-1');
     assert.equal(readlinkSync(join(mirror, 'latest')), 'push-2');
     for (const [path, content] of Object.entries(big)) assert.ok(readFileSync(join(mirror, 'latest', path)).equals(content), path);
+
+    // An aborted push removes the tree it left half-synced, never the published one.
+    const stop3 = new AbortController();
+    const third = syncTree({ source: v2, mirrorRoot: mirror, name: 'push-3', latest: 'latest', bandwidthLimitKiBs: 512 }, { signal: stop3.signal });
+    await new Promise((r) => setTimeout(r, 1000));
+    stop3.abort();
+    await assert.rejects(third);
+    const mirrorActivities = createMirrorActivities({ mirrorRoot: mirror });
+    assert.deepEqual(await mirrorActivities.removeUnpublishedTree({ path: '', name: 'push-3' }), { removed: true });
+    assert.deepEqual(await mirrorActivities.removeUnpublishedTree({ path: '', name: 'push-2' }), { removed: false });
+    assert.deepEqual(readdirSync(mirror).sort(), ['latest', 'push-1', 'push-2']);
   });
 });

@@ -9,6 +9,7 @@
  */
 import {
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
   executeChild,
   log,
@@ -72,6 +73,12 @@ const { publishMessage } = proxyActivities<RelengActivities>({
   summary: 'announce the push',
 });
 
+const { removeUnpublishedTree } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes' },
+  summary: 'remove a mirror tree the push left half-synced',
+});
+
 export interface PushInput {
   /** Bodhi's release name, e.g. F29. */
   readonly release: string;
@@ -89,7 +96,7 @@ export interface PushInput {
 /** How pushes are carried out, from config; the same for every release in a Bodhi push. */
 export type PushSettings = Pick<PushInput, 'ostreeRef' | 'sign' | 'operatorReminderMs'>;
 
-export type PushStage = 'batch' | 'mash' | 'impact' | 'compose' | 'announce' | 'done' | 'failed';
+export type PushStage = 'batch' | 'mash' | 'impact' | 'compose' | 'announce' | 'done' | 'compensating' | 'failed';
 
 export interface PushStatus {
   readonly stage: PushStage;
@@ -102,6 +109,8 @@ export interface PushStatus {
   readonly awaitingOperator: readonly AwaitingOperator[];
   /** Steps an operator chose to skip, and why. */
   readonly skipped: readonly string[];
+  /** What was undone after the push failed or was aborted. */
+  readonly compensated: readonly string[];
 }
 
 export const pushStatusQuery = defineQuery<PushStatus>('status');
@@ -139,7 +148,7 @@ const componentOf = (nvr: string): string => nvr.replace(/-[^-]+-[^-]+$/, '');
 
 export async function push(input: PushInput): Promise<PushCompleteMessage> {
   const { workflowId } = workflowInfo();
-  let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [], awaitingOperator: [], skipped: [] };
+  let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [], awaitingOperator: [], skipped: [], compensated: [] };
   const gate = new OperatorGate(input.operatorReminderMs, (waiting) =>
     publishMessage({
       msgId: newMsgId(),
@@ -180,62 +189,93 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   const fromTag = input.request === 'stable' ? batch.release.testing_tag : (batch.release.pending_testing_tag ?? batch.release.candidate_tag);
   const toTag = input.request === 'stable' ? batch.release.stable_tag : batch.release.testing_tag;
   enter({ stage: 'mash', updates: batch.updates.length, builds: builds.length }, `moving ${builds.length} builds from ${fromTag} to ${toTag}`);
-  let moved = 0;
-  await Promise.all(
-    builds.map(async (nvr) => {
-      const outcome = await gate.run(`moving ${nvr} to ${toTag}`, async () => {
-        const { taskId } = await moveBuild({ nvr, fromTag, toTag });
-        if (taskId !== null) await waitForKojiTask(taskId);
-      });
-      if (outcome.kind === 'skipped') return skip(`moving ${nvr}`, outcome.reason);
-      moved++;
-      status = { ...status, moved };
-    }),
-  );
-
-  enter({ stage: 'impact' }, 'asking PDC which artifacts contain these builds');
-  const looked = await gate.run('asking PDC what changed', () =>
-    lookupImpact({ pdcRelease: `fedora-${batch.release.version}`, builds: builds.map((nvr) => ({ nvr, component: componentOf(nvr) })) }),
-  );
-  if (looked.kind === 'skipped') skip('the impact lookup', `${looked.reason}; nothing recomposed`);
-  const impact = looked.kind === 'done' ? looked.value : [];
-  const affected = impact.filter((i) => i.affected);
-  enter({ stage: 'compose', impact }, `${affected.length} of ${impact.length} artifact kinds changed: ${affected.map((i) => i.kind).join(', ') || 'none'}`);
-
-  const composed = await Promise.all(
-    affected.map(async (i) => {
-      const outcome = await gate.run(`composing ${i.kind}`, () =>
-        executeChild(composeArtifact, {
-          // From the input, not workflowInfo(): the same ID however the run is replayed.
-          workflowId: workflowIds.pushArtifact(workflowIds.push(input.release, input.request, input.pushId), i.kind),
-          args: [{ kind: i.kind, pushId: input.pushId, releaseVersion: batch.release.version, ref: input.ostreeRef.replaceAll('{version}', batch.release.version), builds, reasons: i.reasons, sign: input.sign }],
-          staticSummary: `${i.kind} for push ${input.pushId} of ${input.release} ${input.request}`,
-          staticDetails: `Why: ${i.reasons.join('; ')}`,
+  // What this run changed, to undo if it fails or is aborted later (a saga's compensation).
+  const movedByThisRun: string[] = [];
+  const mirrorTrees: { path: string; name: string }[] = [];
+  try {
+    return await pushAfterBatch();
+  } catch (err) {
+    await CancellationScope.nonCancellable(async () => {
+      enter({ stage: 'compensating' }, `${failureText(err)}; undoing what this push changed`);
+      const undone: string[] = [];
+      await Promise.all(
+        movedByThisRun.map(async (nvr) => {
+          const { taskId } = await moveBuild({ nvr, fromTag: toTag, toTag: fromTag });
+          if (taskId !== null) await waitForKojiTask(taskId);
+          undone.push(`${nvr} moved back to ${fromTag}`);
         }),
       );
-      if (outcome.kind === 'done') return outcome.value;
-      skip(`composing ${i.kind}`, outcome.reason);
-      return { kind: i.kind, state: 'not-composed' as const, reasons: [...i.reasons, `skipped by an operator: ${outcome.reason}`] };
-    }),
-  );
-  const artifacts: PushCompleteMessage['artifacts'] = [
-    ...composed,
-    ...impact.filter((i) => !i.affected).map((i) => ({ kind: i.kind, state: 'unchanged' as const, reasons: [...i.reasons] })),
-  ];
+      for (const tree of mirrorTrees) {
+        if ((await removeUnpublishedTree(tree)).removed) undone.push(`half-synced ${tree.path}/${tree.name} removed`);
+      }
+      status = { ...status, compensated: undone };
+      enter({ stage: 'failed' }, `${failureText(err)}\n\nUndone: ${undone.join('; ') || 'nothing needed undoing'}`);
+    });
+    throw err;
+  }
 
-  enter({ stage: 'announce', artifacts }, 'publishing releng-o-tron.push.complete');
-  const message: PushCompleteMessage = {
-    push_id: input.pushId,
-    release: input.release,
-    request: input.request,
-    workflow_id: workflowId,
-    updates: batch.updates.map((u) => ({ alias: u.alias, builds: [...u.builds] })),
-    artifacts,
-    tests: [],
-  };
-  await publishMessage({ msgId: newMsgId(), topic: `${PROJECT_TOPIC}.push.complete`, body: message });
-  enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${composed.filter((a) => a.state === 'composed').length} artifacts composed`);
-  return message;
+  async function pushAfterBatch(): Promise<PushCompleteMessage> {
+    let moved = 0;
+    await Promise.all(
+      builds.map(async (nvr) => {
+        const outcome = await gate.run(`moving ${nvr} to ${toTag}`, async () => {
+          const { taskId } = await moveBuild({ nvr, fromTag, toTag });
+          if (taskId !== null) {
+            movedByThisRun.push(nvr);
+            await waitForKojiTask(taskId);
+          }
+        });
+        if (outcome.kind === 'skipped') return skip(`moving ${nvr}`, outcome.reason);
+        moved++;
+        status = { ...status, moved };
+      }),
+    );
+
+    enter({ stage: 'impact' }, 'asking PDC which artifacts contain these builds');
+    const looked = await gate.run('asking PDC what changed', () =>
+      lookupImpact({ pdcRelease: `fedora-${batch.release.version}`, builds: builds.map((nvr) => ({ nvr, component: componentOf(nvr) })) }),
+    );
+    if (looked.kind === 'skipped') skip('the impact lookup', `${looked.reason}; nothing recomposed`);
+    const impact = looked.kind === 'done' ? looked.value : [];
+    const affected = impact.filter((i) => i.affected);
+    enter({ stage: 'compose', impact }, `${affected.length} of ${impact.length} artifact kinds changed: ${affected.map((i) => i.kind).join(', ') || 'none'}`);
+
+    const composed = await Promise.all(
+      affected.map(async (i) => {
+        mirrorTrees.push({ path: artifactKind(i.kind).mirrorPath(batch.release.version, 'x86_64'), name: input.pushId });
+        const outcome = await gate.run(`composing ${i.kind}`, () =>
+          executeChild(composeArtifact, {
+            // From the input, not workflowInfo(): the same ID however the run is replayed.
+            workflowId: workflowIds.pushArtifact(workflowIds.push(input.release, input.request, input.pushId), i.kind),
+            args: [{ kind: i.kind, pushId: input.pushId, releaseVersion: batch.release.version, ref: input.ostreeRef.replaceAll('{version}', batch.release.version), builds, reasons: i.reasons, sign: input.sign }],
+            staticSummary: `${i.kind} for push ${input.pushId} of ${input.release} ${input.request}`,
+            staticDetails: `Why: ${i.reasons.join('; ')}`,
+          }),
+        );
+        if (outcome.kind === 'done') return outcome.value;
+        skip(`composing ${i.kind}`, outcome.reason);
+        return { kind: i.kind, state: 'not-composed' as const, reasons: [...i.reasons, `skipped by an operator: ${outcome.reason}`] };
+      }),
+    );
+    const artifacts: PushCompleteMessage['artifacts'] = [
+      ...composed,
+      ...impact.filter((i) => !i.affected).map((i) => ({ kind: i.kind, state: 'unchanged' as const, reasons: [...i.reasons] })),
+    ];
+
+    enter({ stage: 'announce', artifacts }, 'publishing releng-o-tron.push.complete');
+    const message: PushCompleteMessage = {
+      push_id: input.pushId,
+      release: input.release,
+      request: input.request,
+      workflow_id: workflowId,
+      updates: batch.updates.map((u) => ({ alias: u.alias, builds: [...u.builds] })),
+      artifacts,
+      tests: [],
+    };
+    await publishMessage({ msgId: newMsgId(), topic: `${PROJECT_TOPIC}.push.complete`, body: message });
+    enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${composed.filter((a) => a.state === 'composed').length} artifacts composed`);
+    return message;
+  }
 }
 
 export interface BodhiPushInput extends PushSettings {
