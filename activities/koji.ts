@@ -93,6 +93,8 @@ export interface KojiTaskOutcome {
 
 export interface KojiActivities {
   describeBuild(nvr: string): Promise<KojiBuildSummary>;
+  /** Starts the tag's repository of builds signed with `keys` (Koji's distRepo); returns the task. */
+  startDistRepo(input: { readonly tag: string; readonly keys: readonly string[] }): Promise<{ readonly taskId: number }>;
   moveBuild(input: MoveBuildInput): Promise<MoveBuildResult>;
   waitForKojiTask(taskId: number): Promise<KojiTaskOutcome>;
 }
@@ -144,6 +146,12 @@ export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
       if (tags.includes(input.toTag) && !tags.includes(input.fromTag)) return { taskId: null };
       const taskId = await koji.call('moveBuild', [input.fromTag, input.toTag, input.nvr]);
       if (typeof taskId !== 'number') throw ApplicationFailure.nonRetryable(`Koji moveBuild returned ${JSON.stringify(taskId)}, not a task ID`, 'KojiBadResponse');
+      return { taskId };
+    },
+
+    async startDistRepo(input: { readonly tag: string; readonly keys: readonly string[] }): Promise<{ readonly taskId: number }> {
+      const taskId = await koji.call('distRepo', [input.tag, [...input.keys]]);
+      if (typeof taskId !== 'number') throw ApplicationFailure.nonRetryable(`Koji distRepo returned ${JSON.stringify(taskId)}, not a task ID`, 'KojiBadResponse');
       return { taskId };
     },
 

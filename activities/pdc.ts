@@ -37,7 +37,11 @@ export interface ArtifactImpact {
 
 export interface PdcActivities {
   lookupImpact(input: ImpactInput): Promise<ArtifactImpact[]>;
+  /** The key a release's packages are signed with (PDC `releases/<id>/` sigkey). */
+  releaseSigkey(pdcRelease: string): Promise<string>;
 }
+
+const PdcReleaseSchema = z.looseObject({ release_id: z.string(), sigkey: z.string().regex(/^[0-9a-f]{8}$/, 'expected an 8-hex-digit key ID') });
 
 async function pdcList<T>(url: string, schema: z.ZodType<T>, timeoutMs: number): Promise<T[]> {
   const rows: T[] = [];
@@ -58,6 +62,13 @@ export function createPdcActivities(deps: { readonly pdcUrl: string; readonly re
   const base = deps.pdcUrl.replace(/\/+$/, '');
   const query = (path: string, params: Record<string, string>) => `${base}/${path}/?${new URLSearchParams({ ...params, page_size: '100' }).toString()}`;
   return {
+    async releaseSigkey(pdcRelease: string): Promise<string> {
+      const url = `${base}/releases/${encodeURIComponent(pdcRelease)}/`;
+      const release = PdcReleaseSchema.safeParse(await getJson(url, { timeoutMs: deps.requestTimeoutMs, signal: activityCancellation() }));
+      if (!release.success) throw ApplicationFailure.nonRetryable(`PDC ${url}: ${issueLines(release.error).join('; ')}`, PDC_RESPONSE_INVALID);
+      return release.data.sigkey;
+    },
+
     async lookupImpact(input: ImpactInput): Promise<ArtifactImpact[]> {
       const kinds: readonly ArtifactKind[] = input.kinds ? ARTIFACT_KINDS.filter((k) => input.kinds!.includes(k.kind)) : ARTIFACT_KINDS;
       const hits = new Map<string, string[]>(kinds.map((k) => [k.kind, []]));

@@ -339,6 +339,31 @@ export class KojiHub {
         return null;
       },
     },
+    distRepo: {
+      // kojihub distRepo(tag, keys, **task_opts): a task that writes the tag's repository of builds signed with `keys`.
+      params: ['tag', 'keys', 'event?', 'arch?', 'comp?', 'delta?', 'inherit?', 'latest?', 'multilib?', 'split_debuginfo?', 'skip_missing_signatures?', 'volume?', 'zck?', 'zck_dict_dir?', 'write_signed_rpms?'],
+      run: (p) => {
+        const tag = this.requireTag(p['tag']);
+        const keys = p['keys'];
+        if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string' && /^[0-9a-f]{8}$/.test(k))) {
+          throw fault(KOJI_FAULTS.ParameterError, `keys must be a list of 8-hex-digit signing key IDs, got ${JSON.stringify(keys)}`);
+        }
+        const task: KojiTask = {
+          id: this.nextId.task++, method: 'distRepo', state: TASK_STATES.FREE, owner: 'kojiadmin',
+          request: [tag.name, keys], result: null, fault: null, create_ts: Date.now() / 1000, completion_ts: null,
+        };
+        this.tasks.set(task.id, task);
+        const finish = () => {
+          if (task.state === TASK_STATES.CANCELED) return;
+          task.state = TASK_STATES.CLOSED;
+          task.result = [this.nextId.event++, this.nextId.event];
+          task.completion_ts = Date.now() / 1000;
+        };
+        if (this.taskDelayMs === 0) finish();
+        else setTimeout(finish, this.taskDelayMs).unref();
+        return task.id;
+      },
+    },
     getTaskInfo: {
       params: ['task_id', 'request?', 'strict?'],
       run: (p) => {

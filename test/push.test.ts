@@ -120,7 +120,12 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     // The bus, and the run's own account of itself.
     const announced = await spy.waitFor('releng-o-tron.push.complete');
     assert.deepEqual(announced.envelope.msg, result);
-    assert.equal((await handle.query(pushStatusQuery)).stage, 'done');
+    const finalStatus = await handle.query(pushStatusQuery);
+    assert.equal(finalStatus.stage, 'done');
+    // Koji wrote the updates repository with the release's key (PDC's fedora-29 sigkey).
+    assert.deepEqual({ tag: finalStatus.repository?.tag, key: finalStatus.repository?.key }, { tag: 'f29-updates', key: '429476b4' });
+    const repoTask = (await koji.call('getTaskInfo', [finalStatus.repository!.kojiTask], { request: true })) as { method: string; state: number; request: unknown[] };
+    assert.deepEqual({ method: repoTask.method, state: repoTask.state, request: repoTask.request }, { method: 'distRepo', state: 2, request: ['f29-updates', ['429476b4']] });
     const description = await handle.describe();
     assert.equal(description.searchAttributes['RelengRelease']?.[0], 'F29');
     await saveHistoryIfRecording('push-ostree', handle);

@@ -28,14 +28,14 @@ import { workflowIds } from '../common/workflow-ids.js';
 import { newMsgId } from './messages.js';
 import { ABORTED_BY_OPERATOR, failureText, OperatorGate, type AwaitingOperator } from './operator-gate.js';
 
-const { fetchPushBatch, lookupImpact, resolveBodhiReleases } = proxyActivities<RelengActivities>({
+const { fetchPushBatch, lookupImpact, resolveBodhiReleases, releaseSigkey } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '5 minutes',
   // Bodhi or PDC away: retry; a 4xx or a body that does not fit is final (non-retryable).
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 20 },
   summary: 'ask Bodhi or PDC',
 });
 
-const { moveBuild } = proxyActivities<RelengActivities>({
+const { moveBuild, startDistRepo } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
   summary: 'ask Koji to move a build between tags',
@@ -111,6 +111,8 @@ export interface PushStatus {
   readonly skipped: readonly string[];
   /** What was undone after the push failed or was aborted. */
   readonly compensated: readonly string[];
+  /** The repository Koji wrote for the target tag. */
+  readonly repository: { readonly tag: string; readonly key: string; readonly kojiTask: number } | null;
 }
 
 export const pushStatusQuery = defineQuery<PushStatus>('status');
@@ -148,7 +150,7 @@ const componentOf = (nvr: string): string => nvr.replace(/-[^-]+-[^-]+$/, '');
 
 export async function push(input: PushInput): Promise<PushCompleteMessage> {
   const { workflowId } = workflowInfo();
-  let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [], awaitingOperator: [], skipped: [], compensated: [] };
+  let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [], awaitingOperator: [], skipped: [], compensated: [], repository: null };
   const gate = new OperatorGate(input.operatorReminderMs, (waiting) =>
     publishMessage({
       msgId: newMsgId(),
@@ -230,6 +232,16 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
         status = { ...status, moved };
       }),
     );
+
+    // Bodhi's composer then had the repository written (pungi); here Koji's distRepo, with the release's key.
+    const repo = await gate.run(`writing the ${toTag} repository`, async () => {
+      const key = await releaseSigkey(`fedora-${batch.release.version}`);
+      const { taskId } = await startDistRepo({ tag: toTag, keys: [key] });
+      await waitForKojiTask(taskId);
+      return { key, taskId };
+    });
+    if (repo.kind === 'skipped') skip(`the ${toTag} repository`, repo.reason);
+    else status = { ...status, repository: { tag: toTag, key: repo.value.key, kojiTask: repo.value.taskId } };
 
     enter({ stage: 'impact' }, 'asking PDC which artifacts contain these builds');
     const looked = await gate.run('asking PDC what changed', () =>
