@@ -15,7 +15,7 @@ import {
   type FinishedJobStatus,
   type ImageProvider,
 } from '../common/compose-testing.js';
-import type { Pool } from '../common/db.js';
+import { withTransaction, type Pool } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
 import type { CommandOutcome } from '../common/tunir.js';
 import { workflowIds } from '../common/workflow-ids.js';
@@ -39,9 +39,7 @@ export interface ComposeStatusEvent {
 /** Idempotent: a retried activity or a re-run rewrites the same rows. */
 export async function recordCompose(pool: Pool, input: RecordComposeInput): Promise<void> {
   const { metadata: m } = input;
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     await client.query(
       `INSERT INTO composes (compose_id, release_short, release_version, compose_type, compose_date, respin, label,
                              location, pungi_status, metadata_version, image_count)
@@ -62,13 +60,7 @@ export async function recordCompose(pool: Pool, input: RecordComposeInput): Prom
           m.images.map((i) => i.sizeBytes), m.images.map((i) => i.sha256)],
       );
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export async function recordComposeStatusEvent(pool: Pool, event: ComposeStatusEvent): Promise<void> {
@@ -200,9 +192,7 @@ export async function planComposeTest(pool: Pool, config: ComposeTestingConfig, 
       pollIntervalMs: durationToMs(config.pollInterval),
     };
   };
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
     // A run started again by hand starts the compose's record afresh.
     const { rows } = await client.query<{ id: string }>(
       `INSERT INTO compose_tests (compose_id, stream, release, location, workflow_id, status)
@@ -243,7 +233,6 @@ export async function planComposeTest(pool: Pool, config: ComposeTestingConfig, 
         settings: settingsFor(image.type),
       });
     }
-    await client.query('COMMIT');
     return {
       composeJobId,
       dashboardUrl,
@@ -260,12 +249,7 @@ export async function planComposeTest(pool: Pool, config: ComposeTestingConfig, 
         downloadStallTimeoutMs: durationToMs(config.downloadStallTimeout),
       },
     };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export async function recordJobAttempt(pool: Pool, attempt: JobAttempt): Promise<void> {
@@ -282,9 +266,7 @@ export async function recordJobAttempt(pool: Pool, attempt: JobAttempt): Promise
 }
 
 export async function recordJobResult(pool: Pool, result: JobResult): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     await client.query(
       `UPDATE test_jobs SET status = $2, reason = $3, host = COALESCE($4, host), accelerator = COALESCE($5, accelerator),
          boot_ms = COALESCE($6, boot_ms), vm_backend = COALESCE($7, vm_backend), finished_at = now() WHERE job_id = $1`,
@@ -299,13 +281,7 @@ export async function recordJobResult(pool: Pool, result: JobResult): Promise<vo
         [result.jobId, o.line, o.command, o.gating, o.expect, o.exitCode, o.timedOut, o.passed, o.durationMs, o.output.replaceAll('\0', '')],
       );
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Counts come from the job rows, which the children wrote: the store is the source of truth. */

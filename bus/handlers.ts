@@ -52,23 +52,24 @@ const isCiKojiResult = (topic: string): boolean => {
   return ci !== null && (ci.artifact === 'koji-build' || ci.artifact === 'brew-build') && (ci.event === 'complete' || ci.event === 'error');
 };
 
+/** A finished compose starts one run about it, by compose ID. */
+function startsComposeRun(
+  workflowIdOf: (composeId: string) => string,
+  start: (client: Client, input: { composeId: string; location: string; pungiStatus: string }, trigger: Trigger) => Promise<StartResult>,
+): Handler {
+  return {
+    accepts: (topic) => topic === 'pungi.compose.status.change',
+    decide(body) {
+      const b = body as ComposeStatusChange;
+      const input = { composeId: b.compose_id, location: b.location, pungiStatus: b.status };
+      return { kind: 'start', workflowId: workflowIdOf(b.compose_id), start: (client, trigger) => start(client, input, trigger) };
+    },
+  };
+}
+
 export const HANDLERS: Readonly<Record<RouteHandlerName, Handler>> = {
-  'test-compose': {
-    accepts: (topic) => topic === 'pungi.compose.status.change',
-    decide(body) {
-      const b = body as ComposeStatusChange;
-      const input = { composeId: b.compose_id, location: b.location, pungiStatus: b.status };
-      return { kind: 'start', workflowId: workflowIds.composeTest(b.compose_id), start: (client, trigger) => startComposeTest(client, input, trigger) };
-    },
-  },
-  'discover-compose': {
-    accepts: (topic) => topic === 'pungi.compose.status.change',
-    decide(body) {
-      const b = body as ComposeStatusChange;
-      const input = { composeId: b.compose_id, location: b.location, pungiStatus: b.status };
-      return { kind: 'start', workflowId: workflowIds.composeDiscovery(b.compose_id), start: (client, trigger) => startComposeDiscovery(client, input, trigger) };
-    },
-  },
+  'test-compose': startsComposeRun(workflowIds.composeTest, startComposeTest),
+  'discover-compose': startsComposeRun(workflowIds.composeDiscovery, startComposeDiscovery),
   'record-compose-status': {
     accepts: (topic) => topic === 'pungi.compose.status.change',
     decide(body, envelope) {

@@ -45,12 +45,26 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
     });
 }
 
-/** Applies what is missing; returns the names applied now. */
-export async function migrate(pool: Pool, log?: Logger, migrations: Migration[] = loadMigrations()): Promise<string[]> {
+/** Runs `work` in one transaction on one connection: committed when it returns, rolled back when it throws. */
+export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
-  const applied: string[] = [];
   try {
     await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Applies what is missing; returns the names applied now. */
+export async function migrate(pool: Pool, log?: Logger, migrations: Migration[] = loadMigrations()): Promise<string[]> {
+  const applied: string[] = [];
+  await withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version    integer     PRIMARY KEY,
@@ -80,13 +94,7 @@ export async function migrate(pool: Pool, log?: Logger, migrations: Migration[] 
       ]);
       applied.push(migration.name);
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
   if (applied.length > 0) log?.info({ applied }, 'database migrations applied');
   return applied;
 }

@@ -35,7 +35,7 @@ import { TASK_QUEUES } from '../common/task-queues.js';
 import { parseTunirPlan } from '../common/tunir.js';
 import { ciComposeFinished, ciProgressMessage, composeCompleteMessage, composePage, composeProgressMessage, type ComposeRef } from './compose-test-messages.js';
 import { imageTest, type ImageTestResult } from './image-test.js';
-import { newMsgId } from './messages.js';
+import { publish } from './messages.js';
 
 const { fetchComposeMetadata } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '2 minutes',
@@ -54,12 +54,6 @@ const { supersedeOlderComposeTests } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
   summary: 'ask older composes of this stream to stop testing',
-});
-
-const { publishMessage } = proxyActivities<RelengActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
-  summary: 'publish the compose test status',
 });
 
 export interface ComposeTestInput {
@@ -159,7 +153,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
     // The compose type is in its ID when the metadata cannot say (Fedora-Rawhide-20261123.n.0 → nightly).
     const composeType = /\.n\.\d+$/.test(input.composeId) ? 'nightly' : /\.t\.\d+$/.test(input.composeId) ? 'test' : /\.ci\.\d+$/.test(input.composeId) ? 'ci' : 'production';
     const ref: ComposeRef = { composeId: input.composeId, composeType, workflowId, dashboardUrl: url };
-    await publishMessage({ msgId: newMsgId(), ...ciComposeFinished(ref, [], { kind: 'infrastructure-error', reason }) });
+    await publish(ciComposeFinished(ref, [], { kind: 'infrastructure-error', reason }));
     enter({ stage: 'failed', reason }, reason);
     throw ApplicationFailure.nonRetryable(`compose ${input.composeId}: ${reason}`, 'ComposeTestFailed');
   }
@@ -177,8 +171,8 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
     if (asked.length > 0) log.info('superseding older composes', { older: asked });
   }
 
-  await publishMessage({ msgId: newMsgId(), ...composeProgressMessage(plan, 'queued') });
-  await publishMessage({ msgId: newMsgId(), ...ciProgressMessage(ref, 'queued') });
+  await publish(composeProgressMessage(plan, 'queued'));
+  await publish(ciProgressMessage(ref, 'queued'));
   enter({ stage: 'testing', jobs: plan.jobs.length }, `${plan.jobs.length} jobs: ${plan.jobs.map((j) => `${j.image.fileName}@${j.provider}`).join(', ') || 'none'}`);
 
   const results: ImageTestResult[] = [];
@@ -206,8 +200,8 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
       }),
     ),
   );
-  if (plan.jobs.length > 0) await publishMessage({ msgId: newMsgId(), ...composeProgressMessage(plan, 'running') });
-  await publishMessage({ msgId: newMsgId(), ...ciProgressMessage(ref, 'running') });
+  if (plan.jobs.length > 0) await publish(composeProgressMessage(plan, 'running'));
+  await publish(ciProgressMessage(ref, 'running'));
 
   let cancelledBy: string | null = null;
   let operatorCancellation: Error | null = null;
@@ -240,7 +234,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
       reason: cancelledBy,
       supersededBy: status.supersededBy,
     });
-    await publishMessage({ msgId: newMsgId(), ...composeCompleteMessage(plan, finished, finished.jobs) });
+    await publish(composeCompleteMessage(plan, finished, finished.jobs));
     const ran = finished.passed + finished.failed;
     const outcome =
       cancelledBy !== null
@@ -248,7 +242,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
         : ran === 0 && plan.jobs.length > 0
           ? { kind: 'infrastructure-error' as const, reason: `none of the ${plan.jobs.length} jobs could run (${finished.errored} errors)` }
           : { kind: 'result' as const, result: ciResultOf(plan.jobs.length, finished) };
-    await publishMessage({ msgId: newMsgId(), ...ciComposeFinished(ref, plan.jobs, outcome) });
+    await publish(ciComposeFinished(ref, plan.jobs, outcome));
     const summary = `${finished.passed} passed, ${finished.failed} failed, ${finished.errored} errors, ${finished.aborted} aborted`;
     if (!cancelledBy) enter({ stage: 'done' }, summary);
     else enter({}, `${cancelledBy}; ${summary}`);

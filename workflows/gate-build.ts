@@ -23,7 +23,7 @@ import { durationToMs } from '../common/duration.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type GatingVerdict, type GatingVerdictMessage } from '../common/schemas/outgoing.js';
 import { evaluateGate, type GateResult, type GateVerdict, type GreenwaveVerdict } from './gating-policy.js';
-import { newMsgId } from './messages.js';
+import { newMsgId, publish } from './messages.js';
 
 const { describeBuild } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '1 minute',
@@ -44,12 +44,6 @@ const { waitForKojiTask } = proxyActivities<RelengActivities>({
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '5 seconds', maximumInterval: '1 minute' },
   summary: 'wait for the Koji tag task',
-});
-
-const { publishMessage } = proxyActivities<RelengActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
-  summary: 'tell the packager on the bus',
 });
 
 export interface GateBuildInput {
@@ -161,7 +155,7 @@ export async function gateBuild(input: GateBuildInput): Promise<GateBuildResult>
     results: [...results.values()].map((r) => ({ testcase: r.testcase, outcome: r.outcome, url: r.url })),
     workflow_id: workflowInfo().workflowId,
   };
-  await publishMessage({ msgId: notificationMsgId, topic: `${PROJECT_TOPIC}.gating.${gatingVerdict}`, body });
+  await publish({ topic: `${PROJECT_TOPIC}.gating.${gatingVerdict}`, body }, notificationMsgId);
 
   stage = 'done';
   show();

@@ -25,7 +25,7 @@ import type { FinishedJobStatus, JobStatus } from '../common/compose-testing.js'
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
 import { imageMessage } from './compose-test-messages.js';
-import { newMsgId } from './messages.js';
+import { publish } from './messages.js';
 
 // Failure types thrown by activities/image-test.ts that no retry can fix.
 const FINAL_IMAGE_FAULTS = ['TestPlanInvalid', 'ImageNotServed', 'ImageUnusable'];
@@ -35,13 +35,6 @@ const { recordJobAttempt, recordJobResult } = proxyActivities<RelengActivities>(
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
   summary: 'record the job in the results store',
-});
-
-const { publishMessage } = proxyActivities<RelengActivities>({
-  taskQueue: TASK_QUEUES.releng,
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
-  summary: 'publish the job status (autocloud.image.*)',
 });
 
 export interface ImageTestInput {
@@ -117,7 +110,7 @@ export async function imageTest(input: ImageTestInput): Promise<ImageTestResult>
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: status.status }]);
     setCurrentDetails(`**${status.status}** ${job.image.fileName} on ${job.provider}: ${details}\n\n[job ${job.jobId}](../jobs/${job.jobId}/output)`);
   };
-  const publish = (s: Parameters<typeof imageMessage>[3]) => publishMessage({ msgId: newMsgId(), ...imageMessage(input.composeId, input.release, job, s) });
+  const announce = (s: Parameters<typeof imageMessage>[3]) => publish(imageMessage(input.composeId, input.release, job, s));
 
   // Attempts report themselves from the host; each is recorded in order, the first announced.
   const reports: HostReport[] = [];
@@ -135,12 +128,12 @@ export async function imageTest(input: ImageTestInput): Promise<ImageTestResult>
         show({ status: 'running', host: report.host, attempt: report.attempt }, `attempt ${report.attempt} on ${report.host}`);
       }
       await recordJobAttempt({ jobId: job.jobId, host: report.host, attempt: report.attempt });
-      if (recorded === 1) await publish('running');
+      if (recorded === 1) await announce('running');
     }
   });
 
   show({}, `waiting for an image-${job.provider} host`);
-  await publish('queued');
+  await announce('queued');
   let outcome: { status: FinishedJobStatus; reason: string | null; result: TestImageResult | null };
   try {
     const result = await testImage({ jobId: job.jobId, image: job.image, provider: job.provider, downloadTimeoutMs: policy.downloadStallTimeoutMs ?? 120_000, ...job.settings });
@@ -156,7 +149,7 @@ export async function imageTest(input: ImageTestInput): Promise<ImageTestResult>
         await recordAttempts;
         show({ status: 'aborted', reason: 'cancelled' }, 'cancelled; the VM was torn down');
         await recordJobResult({ jobId: job.jobId, status: 'aborted', reason: 'the compose test was cancelled or superseded' });
-        await publish('aborted');
+        await announce('aborted');
       });
       throw err;
     }
@@ -173,6 +166,6 @@ export async function imageTest(input: ImageTestInput): Promise<ImageTestResult>
     ...(result ? { host: result.host, accelerator: result.accelerator, backend: result.backend, bootMs: result.bootMs, outcomes: result.outcomes } : {}),
   });
   // Autocloud has no `error` message: a job that could not run is reported failed, as it did.
-  await publish(outcome.status === 'success' ? 'success' : 'failed');
+  await announce(outcome.status === 'success' ? 'success' : 'failed');
   return { jobId: job.jobId, status: outcome.status, reason: outcome.reason };
 }

@@ -25,7 +25,7 @@ import { artifactKind } from '../common/artifacts/index.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type PushCompleteMessage } from '../common/schemas/outgoing.js';
 import { workflowIds } from '../common/workflow-ids.js';
-import { newMsgId } from './messages.js';
+import { publish } from './messages.js';
 import { ABORTED_BY_OPERATOR, failureText, OperatorGate, type AwaitingOperator } from './operator-gate.js';
 
 const { fetchPushBatch, lookupImpact, resolveBodhiReleases, releaseSigkey } = proxyActivities<RelengActivities>({
@@ -65,12 +65,6 @@ const { syncToMirror } = proxyActivities<RelengActivities>({
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '30 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 10 },
   summary: 'rsync to the master mirror, swap latest',
-});
-
-const { publishMessage } = proxyActivities<RelengActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute' },
-  summary: 'announce the push',
 });
 
 const { removeUnpublishedTree } = proxyActivities<RelengActivities>({
@@ -152,8 +146,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   const { workflowId } = workflowInfo();
   let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [], awaitingOperator: [], skipped: [], compensated: [], repository: null };
   const gate = new OperatorGate(input.operatorReminderMs, (waiting) =>
-    publishMessage({
-      msgId: newMsgId(),
+    publish({
       topic: `${PROJECT_TOPIC}.push.waiting`,
       body: {
         push_id: input.pushId, release: input.release, request: input.request, workflow_id: workflowId, ...waiting,
@@ -182,7 +175,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   if (builds.length === 0) {
     // Nothing requested (or everything left out): a push with nothing to do, said plainly.
     const empty: PushCompleteMessage = { push_id: input.pushId, release: input.release, request: input.request, workflow_id: workflowId, updates: [], artifacts: [], tests: [] };
-    await publishMessage({ msgId: newMsgId(), topic: `${PROJECT_TOPIC}.push.complete`, body: empty });
+    await publish({ topic: `${PROJECT_TOPIC}.push.complete`, body: empty });
     enter({ stage: 'done' }, `${input.release} has no updates requested for ${input.request}${batch.skipped.length ? ` (${batch.skipped.length} left out)` : ''}`);
     return empty;
   }
@@ -284,7 +277,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
       artifacts,
       tests: [],
     };
-    await publishMessage({ msgId: newMsgId(), topic: `${PROJECT_TOPIC}.push.complete`, body: message });
+    await publish({ topic: `${PROJECT_TOPIC}.push.complete`, body: message });
     enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${composed.filter((a) => a.state === 'composed').length} artifacts composed`);
     return message;
   }
