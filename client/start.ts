@@ -2,8 +2,8 @@
  * Typed start functions: the one place that knows a workflow's ID, task queue, search
  * attributes, summary and ID policies. The bus listener and the CLI both start runs through here.
  */
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Client, WorkflowHandle, WorkflowStartOptions } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair, type Workflow } from '@temporalio/common';
 import { MANUAL_TRIGGER, SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
 import { workflowIds } from '../common/workflow-ids.js';
@@ -60,61 +60,68 @@ async function startOnce<T extends WorkflowHandle>(
   }
 }
 
-export async function startComposeDiscovery(
+/**
+ * Starts a run on the `releng` queue once per domain event, with its trigger recorded in search
+ * attributes and details; the stage starts as `queued`.
+ */
+async function startForEvent<W extends Workflow>(
   client: Client,
-  input: DiscoverComposeInput,
-  trigger: Trigger,
-): Promise<StartResult<WorkflowHandle<typeof discoverCompose>>> {
-  const workflowId = workflowIds.composeDiscovery(input.composeId);
-  return startOnce(client, workflowId, () =>
-    client.workflow.start(discoverCompose, {
-      ...oncePerEvent(trigger),
-      workflowId,
-      taskQueue: TASK_QUEUES.releng,
-      args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.composeId, value: input.composeId },
-        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
-        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
-        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
-      ],
-      staticSummary: `Discover compose ${input.composeId} (${input.pungiStatus})`,
-      staticDetails:
-        `Reads \`composeinfo.json\` and \`images.json\` under ${input.location}/metadata, checks them ` +
-        `against the productmd schema and records the compose and its images in the results store.\n\n` +
-        `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
-    }),
-  );
+  workflow: W,
+  options: {
+    readonly workflowId: string;
+    readonly args: Parameters<W>;
+    readonly trigger: Trigger;
+    readonly attributes: readonly SearchAttributePair[];
+    readonly summary: string;
+    readonly details: string;
+  },
+): Promise<StartResult<WorkflowHandle<W>>> {
+  const { workflowId, trigger } = options;
+  // The SDK's option type is conditional on the workflow's arity, which a generic W leaves open.
+  const startOptions = {
+    ...oncePerEvent(trigger),
+    workflowId,
+    taskQueue: TASK_QUEUES.releng,
+    args: options.args,
+    typedSearchAttributes: [
+      ...options.attributes,
+      { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
+      { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
+      { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
+    ],
+    staticSummary: options.summary,
+    staticDetails: `${options.details}\n\nTrigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
+  } as unknown as WorkflowStartOptions<W>;
+  return startOnce(client, workflowId, () => client.workflow.start(workflow, startOptions));
 }
 
-export async function startComposeTest(
-  client: Client,
-  input: ComposeTestInput,
-  trigger: Trigger,
-): Promise<StartResult<WorkflowHandle<typeof composeTest>>> {
-  const workflowId = workflowIds.composeTest(input.composeId);
-  return startOnce(client, workflowId, () =>
-    client.workflow.start(composeTest, {
-      ...oncePerEvent(trigger),
-      workflowId,
-      taskQueue: TASK_QUEUES.releng,
-      args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.composeId, value: input.composeId },
-        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
-        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
-        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
-      ],
-      staticSummary: `Test compose ${input.composeId} (${input.pungiStatus})`,
-      staticDetails:
-        `Reads the compose's metadata under ${input.location}/metadata, chooses its cloud images by the ` +
-        `configured rules (composeTesting.rules) and tests each on its provider in a child run ` +
-        `(\`image-test/...\`): download with checksum, boot with a NoCloud seed, the Tunir plan over SSH. ` +
-        `Results: the results store, the dashboard, \`autocloud.*\` and \`ci.productmd-compose.test.*\` messages. ` +
-        `A newer compose of the same stream may supersede it (signal \`supersede\`).\n\n` +
-        `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
-    }),
-  );
+export function startComposeDiscovery(client: Client, input: DiscoverComposeInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof discoverCompose>>> {
+  return startForEvent(client, discoverCompose, {
+    workflowId: workflowIds.composeDiscovery(input.composeId),
+    args: [input],
+    trigger,
+    attributes: [{ key: SEARCH_ATTRIBUTES.composeId, value: input.composeId }],
+    summary: `Discover compose ${input.composeId} (${input.pungiStatus})`,
+    details:
+      `Reads \`composeinfo.json\` and \`images.json\` under ${input.location}/metadata, checks them ` +
+      `against the productmd schema and records the compose and its images in the results store.`,
+  });
+}
+
+export function startComposeTest(client: Client, input: ComposeTestInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof composeTest>>> {
+  return startForEvent(client, composeTest, {
+    workflowId: workflowIds.composeTest(input.composeId),
+    args: [input],
+    trigger,
+    attributes: [{ key: SEARCH_ATTRIBUTES.composeId, value: input.composeId }],
+    summary: `Test compose ${input.composeId} (${input.pungiStatus})`,
+    details:
+      `Reads the compose's metadata under ${input.location}/metadata, chooses its cloud images by the ` +
+      `configured rules (composeTesting.rules) and tests each on its provider in a child run ` +
+      `(\`image-test/...\`): download with checksum, boot with a NoCloud seed, the Tunir plan over SSH. ` +
+      `Results: the results store, the dashboard, \`autocloud.*\` and \`ci.productmd-compose.test.*\` messages. ` +
+      `A newer compose of the same stream may supersede it (signal \`supersede\`).`,
+  });
 }
 
 /** How pushes are carried out, from the configuration. */
@@ -123,50 +130,32 @@ export function pushSettings(config: Pick<Config, 'push'>): PushSettings {
 }
 
 /** A Bodhi push message: one parent run, a child push per release and request. */
-export async function startBodhiPush(client: Client, input: BodhiPushInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof bodhiPush>>> {
-  const workflowId = workflowIds.bodhiPush(input.pushId);
-  return startOnce(client, workflowId, () =>
-    client.workflow.start(bodhiPush, {
-      ...oncePerEvent(trigger),
-      workflowId,
-      taskQueue: TASK_QUEUES.releng,
-      args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
-        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
-        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
-      ],
-      staticSummary: `Bodhi push ${input.pushId}: ${input.composes.length} compose(s)`,
-      staticDetails:
-        `Starts a push per release and request Bodhi named (rpm content): ` +
-        `${input.composes.map((c) => `release ${c.release_id} ${c.request} (${c.content_type})`).join(', ')}.\n\n` +
-        `Trigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
-    }),
-  );
+export function startBodhiPush(client: Client, input: BodhiPushInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof bodhiPush>>> {
+  return startForEvent(client, bodhiPush, {
+    workflowId: workflowIds.bodhiPush(input.pushId),
+    args: [input],
+    trigger,
+    attributes: [],
+    summary: `Bodhi push ${input.pushId}: ${input.composes.length} compose(s)`,
+    details:
+      `Starts a push per release and request Bodhi named (rpm content): ` +
+      `${input.composes.map((c) => `release ${c.release_id} ${c.request} (${c.content_type})`).join(', ')}.`,
+  });
 }
 
 /** A push of one release's updates; its ID is the push's (`push/F29-stable/20261123T120000Z`). */
-export async function startPush(client: Client, input: PushInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof push>>> {
-  const workflowId = workflowIds.push(input.release, input.request, input.pushId);
-  return startOnce(client, workflowId, () =>
-    client.workflow.start(push, {
-      ...oncePerEvent(trigger),
-      workflowId,
-      taskQueue: TASK_QUEUES.releng,
-      args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.release, value: input.release },
-        { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
-        { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
-        { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
-      ],
-      staticSummary: `Push ${input.release} ${input.request} (${input.pushId})`,
-      staticDetails:
-        `Takes the updates Bodhi has requested for ${input.request} in ${input.release}, moves their builds in Koji, asks PDC ` +
-        `which artifacts contain them and composes, signs (${input.sign ? 'gpg' : 'no key configured: unsigned'}) and syncs those ` +
-        `in child runs, then publishes \`releng-o-tron.push.complete\`.\n\nTrigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
-    }),
-  );
+export function startPush(client: Client, input: PushInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof push>>> {
+  return startForEvent(client, push, {
+    workflowId: workflowIds.push(input.release, input.request, input.pushId),
+    args: [input],
+    trigger,
+    attributes: [{ key: SEARCH_ATTRIBUTES.release, value: input.release }],
+    summary: `Push ${input.release} ${input.request} (${input.pushId})`,
+    details:
+      `Takes the updates Bodhi has requested for ${input.request} in ${input.release}, moves their builds in Koji, asks PDC ` +
+      `which artifacts contain them and composes, signs (${input.sign ? 'gpg' : 'no key configured: unsigned'}) and syncs those ` +
+      `in child runs, then publishes \`releng-o-tron.push.complete\`.`,
+  });
 }
 
 /**
