@@ -23,27 +23,13 @@ import { durationToMs } from '../common/duration.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type GatingVerdict, type GatingVerdictMessage } from '../common/schemas/outgoing.js';
 import { evaluateGate, type GateResult, type GateVerdict, type GreenwaveVerdict } from './gating-policy.js';
+import { moveBuildInKoji } from './koji-steps.js';
 import { newMsgId, publish } from './messages.js';
 
 const { describeBuild } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
   summary: 'look the build up in Koji',
-});
-
-const { moveBuild } = proxyActivities<RelengActivities>({
-  startToCloseTimeout: '1 minute',
-  // Koji faults (tag locked, build not in tag) are final; an offline hub is retried.
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-  summary: 'ask Koji to move the build',
-});
-
-const { waitForKojiTask } = proxyActivities<RelengActivities>({
-  startToCloseTimeout: '2 hours',
-  // Polls the task; a worker that dies is noticed within the heartbeat timeout.
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '5 seconds', maximumInterval: '1 minute' },
-  summary: 'wait for the Koji tag task',
 });
 
 export interface GateBuildInput {
@@ -138,8 +124,7 @@ export async function gateBuild(input: GateBuildInput): Promise<GateBuildResult>
 
   stage = 'moving';
   show();
-  const { taskId } = await moveBuild({ nvr, fromTag: lane.gateTag, toTag: destination });
-  if (taskId !== null) await waitForKojiTask(taskId);
+  const { taskId } = await moveBuildInKoji({ nvr, fromTag: lane.gateTag, toTag: destination });
 
   stage = 'notifying';
   show();

@@ -25,6 +25,7 @@ import { artifactKind } from '../common/artifacts/index.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type PushCompleteMessage } from '../common/schemas/outgoing.js';
 import { workflowIds } from '../common/workflow-ids.js';
+import { moveBuildInKoji, startDistRepo, waitForKojiTask } from './koji-steps.js';
 import { publish } from './messages.js';
 import { ABORTED_BY_OPERATOR, failureText, OperatorGate, type AwaitingOperator } from './operator-gate.js';
 
@@ -33,19 +34,6 @@ const { fetchPushBatch, lookupImpact, resolveBodhiReleases, releaseSigkey } = pr
   // Bodhi or PDC away: retry; a 4xx or a body that does not fit is final (non-retryable).
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 20 },
   summary: 'ask Bodhi or PDC',
-});
-
-const { moveBuild, startDistRepo } = proxyActivities<RelengActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-  summary: 'ask Koji to move a build between tags',
-});
-
-const { waitForKojiTask } = proxyActivities<RelengActivities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '5 seconds', maximumInterval: '1 minute' },
-  summary: 'watch the Koji task',
 });
 
 const { composeOstree } = proxyActivities<RelengActivities>({
@@ -195,8 +183,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
       const undone: string[] = [];
       await Promise.all(
         movedByThisRun.map(async (nvr) => {
-          const { taskId } = await moveBuild({ nvr, fromTag: toTag, toTag: fromTag });
-          if (taskId !== null) await waitForKojiTask(taskId);
+          await moveBuildInKoji({ nvr, fromTag: toTag, toTag: fromTag });
           undone.push(`${nvr} moved back to ${fromTag}`);
         }),
       );
@@ -213,13 +200,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
     let moved = 0;
     await Promise.all(
       builds.map(async (nvr) => {
-        const outcome = await gate.run(`moving ${nvr} to ${toTag}`, async () => {
-          const { taskId } = await moveBuild({ nvr, fromTag, toTag });
-          if (taskId !== null) {
-            movedByThisRun.push(nvr);
-            await waitForKojiTask(taskId);
-          }
-        });
+        const outcome = await gate.run(`moving ${nvr} to ${toTag}`, () => moveBuildInKoji({ nvr, fromTag, toTag }, () => movedByThisRun.push(nvr)));
         if (outcome.kind === 'skipped') return skip(`moving ${nvr}`, outcome.reason);
         moved++;
         status = { ...status, moved };
