@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { BodhiReleaseSchema, BodhiReleasesPageSchema, BodhiUpdatesPageSchema, type BodhiRelease } from '../common/schemas/bodhi.js';
 import { issueLines } from '../common/schemas/issues.js';
-import { activityCancellation, getJson } from './http.js';
+import { activityCancellation, getJson, postJson } from './http.js';
 
 export const BODHI_RESPONSE_INVALID = 'BodhiResponseInvalid';
 export const BODHI_UNSIGNED_BUILDS = 'BodhiUnsignedBuilds';
@@ -31,8 +31,21 @@ export interface PushBatch {
   readonly skipped: readonly { readonly alias: string; readonly reason: string }[];
 }
 
+export interface PushReport {
+  readonly release: string;
+  readonly request: 'testing' | 'stable';
+  readonly state: 'success' | 'failed';
+  readonly updates: readonly string[];
+  readonly errorMessage?: string;
+}
+
 export interface BodhiActivities {
   fetchPushBatch(input: PushBatchInput): Promise<PushBatch>;
+  /**
+   * Tells Bodhi how the push of a release and request ended, so it can finish it: on success
+   * Bodhi marks the updates pushed with their new status, unlocks them and announces them.
+   */
+  reportPushToBodhi(input: PushReport): Promise<void>;
   /** Bodhi's release names by the numeric IDs its push messages carry; null for an unknown ID. */
   resolveBodhiReleases(ids: readonly number[]): Promise<Record<string, string | null>>;
 }
@@ -62,6 +75,14 @@ export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonl
         }
       }
       return { release, request: input.request, updates, skipped };
+    },
+
+    async reportPushToBodhi(input: PushReport): Promise<void> {
+      const url = `${base}/composes/${encodeURIComponent(input.release)}/${input.request}`;
+      await postJson(url, { state: input.state, updates: input.updates, agent: 'releng-o-tron', ...(input.errorMessage ? { error_message: input.errorMessage } : {}) }, {
+        timeoutMs: deps.requestTimeoutMs,
+        signal: activityCancellation(),
+      });
     },
 
     async resolveBodhiReleases(ids: readonly number[]): Promise<Record<string, string | null>> {

@@ -16,35 +16,46 @@ export interface GetJsonOptions {
   readonly signal?: AbortSignal;
 }
 
-export async function getJson(url: string, options: GetJsonOptions): Promise<unknown> {
+/** GET a JSON document. */
+export function getJson(url: string, options: GetJsonOptions): Promise<unknown> {
+  return jsonRequest('GET', url, undefined, options);
+}
+
+/** POST a JSON body; the answer's JSON. */
+export function postJson(url: string, body: unknown, options: GetJsonOptions): Promise<unknown> {
+  return jsonRequest('POST', url, body, options);
+}
+
+async function jsonRequest(method: 'GET' | 'POST', url: string, body: unknown, options: GetJsonOptions): Promise<unknown> {
   let response;
   try {
     response = await request(url, {
-      method: 'GET',
-      headers: { accept: 'application/json' },
+      method,
+      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       signal: options.signal,
     });
   } catch (err) {
     // Connection refused, DNS, timeouts: the service may come back, so let Temporal retry.
-    throw ApplicationFailure.retryable(`GET ${url} failed: ${(err as Error).message}`, 'HttpUnreachable');
+    throw ApplicationFailure.retryable(`${method} ${url} failed: ${(err as Error).message}`, 'HttpUnreachable');
   }
   const text = await response.body.text();
   const status = response.statusCode;
   if (status === 404) {
-    throw ApplicationFailure.nonRetryable(`GET ${url}: 404 Not Found`, HTTP_NOT_FOUND);
+    throw ApplicationFailure.nonRetryable(`${method} ${url}: 404 Not Found`, HTTP_NOT_FOUND);
   }
   if (status === 429 || status >= 500) {
-    throw ApplicationFailure.retryable(`GET ${url}: HTTP ${status}`, 'HttpServerError');
+    throw ApplicationFailure.retryable(`${method} ${url}: HTTP ${status}`, 'HttpServerError');
   }
   if (status >= 400) {
-    throw ApplicationFailure.nonRetryable(`GET ${url}: HTTP ${status}: ${text.slice(0, 300)}`, HTTP_CLIENT_ERROR);
+    throw ApplicationFailure.nonRetryable(`${method} ${url}: HTTP ${status}: ${text.slice(0, 300)}`, HTTP_CLIENT_ERROR);
   }
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw ApplicationFailure.nonRetryable(`GET ${url}: the response is not JSON (${text.slice(0, 80)}...)`, INVALID_JSON);
+    throw ApplicationFailure.nonRetryable(`${method} ${url}: the response is not JSON (${text.slice(0, 80)}...)`, INVALID_JSON);
   }
 }
 

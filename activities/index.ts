@@ -3,6 +3,7 @@
  * dependencies (pool, config) so workers wire them once and tests can build them against real servers.
  */
 import type { Client } from '@temporalio/client';
+import { join } from 'node:path';
 import type { ComposeTestingConfig, PushPaths } from '../common/config.js';
 import type { Pool } from '../common/db.js';
 import type { FedmsgPublisher } from '../bus/publisher.js';
@@ -16,6 +17,7 @@ import { createKojiActivities, type KojiActivities } from './koji.js';
 import { createMirrorActivities, type MirrorActivities } from './mirror.js';
 import { createOstreeActivities, type OstreeActivities } from './ostree.js';
 import { createPdcActivities, type PdcActivities } from './pdc.js';
+import { createPushComposeActivities, type PushComposeActivities } from './push-compose.js';
 import { createSigningActivities, type SigningActivities } from './signing.js';
 import { createResultsStoreActivities, type ResultsStoreActivities } from './results-store.js';
 
@@ -23,6 +25,8 @@ export interface RelengActivityDeps {
   readonly pool: Pool;
   readonly requestTimeoutMs: number;
   readonly kojiHubUrl: string;
+  /** Koji's topurl, where image build files are downloaded from. */
+  readonly kojiTopUrl: string;
   readonly kojiPollIntervalMs: number;
   /** The bound PUB socket; only this worker publishes. */
   readonly publisher: FedmsgPublisher;
@@ -44,7 +48,8 @@ export type RelengActivities = ComposeServerActivities &
   PdcActivities &
   OstreeActivities &
   SigningActivities &
-  MirrorActivities;
+  MirrorActivities &
+  PushComposeActivities;
 
 /** Everything on the `releng` task queue. */
 export function createRelengActivities(deps: RelengActivityDeps): RelengActivities {
@@ -58,6 +63,12 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
     ...createOstreeActivities({ repo: deps.push.ostreeRepo, workDir: deps.push.workDir }),
     ...createSigningActivities({ key: deps.push.signingKey }),
     ...createMirrorActivities({ mirrorRoot: deps.push.mirrorRoot }),
+    ...createPushComposeActivities({
+      composeRoot: deps.push.composeRoot,
+      composeUrl: deps.push.composeUrl,
+      downloadDir: join(deps.push.workDir, 'koji-downloads'),
+      requestTimeoutMs: deps.requestTimeoutMs,
+    }),
   };
 }
 

@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { request } from 'undici';
+import { z } from 'zod';
 import {
   decodeMethodResponse,
   encodeMethodCall,
@@ -91,7 +92,55 @@ export interface KojiTaskOutcome {
   readonly state: (typeof TASK_STATE_NAMES)[number];
 }
 
+export interface ImageBuildInput {
+  /** The image build's name, e.g. Fedora-Cloud-Base. */
+  readonly name: string;
+  readonly version: string;
+  /** Chosen by the push, so a retry finds the build it already asked for. */
+  readonly release: string;
+  readonly arches: readonly string[];
+  /** Koji's --format: qcow2, raw-xz, vagrant-libvirt, vagrant-virtualbox, iso. */
+  readonly formats: readonly string[];
+  readonly target: string;
+  readonly installTree: string;
+  readonly kickstart: string;
+  readonly ksurl: string;
+  readonly distro: string;
+}
+
+export interface ImageFile {
+  readonly filename: string;
+  readonly arch: string;
+  readonly size: number;
+  readonly sha256: string;
+  /** Under Koji's topurl: packages/<name>/<version>/<release>/images/<file>. */
+  readonly url: string;
+}
+
+export interface ImageBuildOutput {
+  readonly nvr: string;
+  readonly taskId: number | null;
+  readonly files: readonly ImageFile[];
+}
+
+const MoveProgressSchema = z.object({ tasks: z.array(z.tuple([z.number(), z.string()])), moved: z.array(z.string()) });
+
+/** koji.CHECKSUM_TYPES */
+const CHECKSUM_TYPES: Readonly<Record<number, string>> = { 0: 'md5', 1: 'sha1', 2: 'sha256' };
+
 export interface KojiActivities {
+  /**
+   * Asks Koji for an image build (`buildImageOz`, Koji's `image-build`); taskId null when the
+   * build N-V-R already exists from an earlier attempt.
+   */
+  startImageBuild(input: ImageBuildInput): Promise<{ readonly nvr: string; readonly taskId: number | null }>;
+  /** The files of a finished image build, with Koji's sha256 of each and its download URL. */
+  imageBuildOutput(input: { readonly nvr: string; readonly taskId: number | null }): Promise<ImageBuildOutput>;
+  /**
+   * Moves many builds in one multicall and watches the tasks, as Bodhi's composer does for a
+   * batch. Builds already in `toTag` are left alone (a retry); the failures come back by build.
+   */
+  moveBuilds(input: MoveBuildsInput): Promise<MoveBuildsResult>;
   describeBuild(nvr: string): Promise<KojiBuildSummary>;
   /** Starts the tag's repository of builds signed with `keys` (Koji's distRepo); returns the task. */
   startDistRepo(input: { readonly tag: string; readonly keys: readonly string[] }): Promise<{ readonly taskId: number }>;
@@ -99,8 +148,25 @@ export interface KojiActivities {
   waitForKojiTask(taskId: number): Promise<KojiTaskOutcome>;
 }
 
+export interface MoveBuildsInput {
+  readonly nvrs: readonly string[];
+  readonly fromTag: string;
+  readonly toTag: string;
+}
+
+export interface MoveBuildsResult {
+  /** Moved by this call's tasks. */
+  readonly moved: readonly string[];
+  /** Already in the target tag and not in the source tag. */
+  readonly alreadyThere: readonly string[];
+  /** Koji's fault, by build. */
+  readonly failed: readonly { readonly nvr: string; readonly reason: string }[];
+}
+
 export interface KojiActivityDeps {
   readonly kojiHubUrl: string;
+  /** Koji's topurl (kojipkgs), where image build files are downloaded from. */
+  readonly kojiTopUrl: string;
   readonly requestTimeoutMs: number;
   /** How often a watched task is polled; heartbeats go out at the same pace. */
   readonly kojiPollIntervalMs: number;
@@ -119,8 +185,33 @@ function text(value: XmlRpcValue | undefined, field: string): string {
   throw ApplicationFailure.nonRetryable(`Koji returned ${JSON.stringify(value)} for ${field}, not a string`, 'KojiBadResponse');
 }
 
+type MultiCallResult = { ok: true; value: XmlRpcValue } | { ok: false; reason: string };
+
+/** Koji's multicall: one request, each call's result or fault. */
+async function multiCall(koji: KojiClient, calls: readonly { methodName: string; params: XmlRpcValue[] }[]): Promise<MultiCallResult[]> {
+  if (calls.length === 0) return [];
+  const answer = await koji.call('multiCall', [calls.map((c) => ({ methodName: c.methodName, params: c.params }))]);
+  if (!Array.isArray(answer) || answer.length !== calls.length) {
+    throw ApplicationFailure.nonRetryable(`Koji multiCall answered ${Array.isArray(answer) ? answer.length : typeof answer} results for ${calls.length} calls`, 'KojiBadResponse');
+  }
+  return answer.map((entry) => {
+    if (Array.isArray(entry)) return { ok: true, value: entry[0] ?? null };
+    const f = struct(entry);
+    return { ok: false, reason: `${text(f['faultString'], 'faultString')} (fault ${Number(f['faultCode'])})` };
+  });
+}
+
 export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
   const koji = new KojiClient(deps.kojiHubUrl, deps.requestTimeoutMs);
+  const topUrl = deps.kojiTopUrl.replace(/\/+$/, '');
+
+  /** Why a task ended without success, in Koji's words where it has them. */
+  async function taskFailure(taskId: number, state: 'FAILED' | 'CANCELED'): Promise<string> {
+    if (state === 'CANCELED') return `task ${taskId} canceled`;
+    const result = await koji.call('getTaskResult', [taskId], { raise_fault: false }).catch((err: Error) => err.message);
+    const fault = typeof result === 'string' ? result : struct(result)['faultString'];
+    return typeof fault === 'string' ? `task ${taskId} failed: ${fault}` : `task ${taskId} failed`;
+  }
 
   async function describeBuild(nvr: string): Promise<KojiBuildSummary> {
     const found = await koji.call('getBuild', [nvr]);
@@ -149,6 +240,90 @@ export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
       return { taskId };
     },
 
+    async startImageBuild(input: ImageBuildInput): Promise<{ readonly nvr: string; readonly taskId: number | null }> {
+      const nvr = `${input.name}-${input.version}-${input.release}`;
+      const existing = await koji.call('getBuild', [nvr]);
+      // COMPLETE or still BUILDING from an attempt whose answer was lost: that build is ours.
+      if (existing !== null && [0, 1].includes(Number(struct(existing)['state']))) {
+        const taskId = struct(existing)['task_id'];
+        return { nvr, taskId: typeof taskId === 'number' ? taskId : null };
+      }
+      const taskId = await koji.call('buildImageOz', [input.name, input.version, [...input.arches], input.target, input.installTree], {
+        opts: { format: [...input.formats], kickstart: input.kickstart, ksurl: input.ksurl, distro: input.distro, release: input.release, scratch: false },
+      });
+      if (typeof taskId !== 'number') throw ApplicationFailure.nonRetryable(`Koji buildImageOz returned ${JSON.stringify(taskId)}, not a task ID`, 'KojiBadResponse');
+      return { nvr, taskId };
+    },
+
+    async imageBuildOutput(input: { readonly nvr: string; readonly taskId: number | null }): Promise<ImageBuildOutput> {
+      const found = await koji.call('getBuild', [input.nvr]);
+      if (found === null) throw ApplicationFailure.nonRetryable(`Koji has no image build ${input.nvr} after its task finished`, 'KojiNoSuchBuild');
+      const build = struct(found);
+      const [name, version, release] = [text(build['name'], 'name'), text(build['version'], 'version'), text(build['release'], 'release')];
+      const archives = await koji.call('listArchives', [], { buildID: Number(build['id']), type: 'image' });
+      if (!Array.isArray(archives) || archives.length === 0) throw ApplicationFailure.nonRetryable(`Koji lists no image files for ${input.nvr}`, 'KojiNoImageFiles');
+      const files = archives.map((a) => {
+        const archive = struct(a);
+        const filename = text(archive['filename'], 'filename');
+        const type = CHECKSUM_TYPES[Number(archive['checksum_type'])];
+        if (type !== 'sha256') {
+          throw ApplicationFailure.nonRetryable(`Koji gives ${filename} a ${type ?? 'unknown'} checksum; a push needs sha256 to check the download and write CHECKSUM`, 'KojiNoSha256');
+        }
+        return {
+          filename,
+          arch: text(archive['arch'], 'arch'),
+          size: Number(archive['size']),
+          sha256: text(archive['checksum'], 'checksum'),
+          url: `${topUrl}/packages/${[name, version, release].map(encodeURIComponent).join('/')}/images/${encodeURIComponent(filename)}`,
+        };
+      });
+      return { nvr: input.nvr, taskId: input.taskId, files };
+    },
+
+    async moveBuilds(input: MoveBuildsInput): Promise<MoveBuildsResult> {
+      const context = Context.current();
+      // A retry resumes watching the tasks the last attempt started instead of starting more.
+      const resumed = MoveProgressSchema.safeParse(context.info.heartbeatDetails);
+      const tasks = new Map<number, string>(resumed.success ? resumed.data.tasks : []);
+      const moved: string[] = resumed.success ? [...resumed.data.moved] : [];
+      const inTarget = new Set<string>();
+      const inSource = new Set<string>();
+      for (const [tag, into] of [[input.toTag, inTarget], [input.fromTag, inSource]] as const) {
+        const rows = await koji.call('listTagged', [tag]);
+        if (Array.isArray(rows)) for (const row of rows) into.add(text(struct(row)['nvr'], 'nvr'));
+      }
+      const watched = new Set([...tasks.values(), ...moved]);
+      const alreadyThere = input.nvrs.filter((nvr) => !watched.has(nvr) && inTarget.has(nvr) && !inSource.has(nvr));
+      const toMove = input.nvrs.filter((nvr) => !watched.has(nvr) && !alreadyThere.includes(nvr));
+      const failed: { nvr: string; reason: string }[] = [];
+      const started = await multiCall(koji, toMove.map((nvr) => ({ methodName: 'moveBuild', params: [input.fromTag, input.toTag, nvr] })));
+      started.forEach((result, i) => {
+        const nvr = toMove[i]!;
+        if (!result.ok) failed.push({ nvr, reason: result.reason });
+        else if (typeof result.value === 'number') tasks.set(result.value, nvr);
+        else failed.push({ nvr, reason: `moveBuild returned ${JSON.stringify(result.value)}, not a task ID` });
+      });
+      const progress = () => context.heartbeat({ tasks: [...tasks.entries()], moved, failed: failed.length });
+      progress();
+      while (tasks.size > 0) {
+        const ids = [...tasks.keys()];
+        const infos = await koji.call('getTaskInfo', [ids]);
+        if (!Array.isArray(infos)) throw ApplicationFailure.nonRetryable('Koji getTaskInfo with a list did not answer a list', 'KojiBadResponse');
+        for (const [i, info] of infos.entries()) {
+          const id = ids[i]!;
+          const state = info === null ? 'FREE' : (TASK_STATE_NAMES[Number(struct(info)['state'])] ?? 'FREE');
+          if (state !== 'CLOSED' && state !== 'FAILED' && state !== 'CANCELED') continue;
+          const nvr = tasks.get(id)!;
+          tasks.delete(id);
+          if (state === 'CLOSED') moved.push(nvr);
+          else failed.push({ nvr, reason: await taskFailure(id, state) });
+        }
+        progress();
+        if (tasks.size > 0) await context.sleep(deps.kojiPollIntervalMs);
+      }
+      return { moved, alreadyThere, failed };
+    },
+
     async startDistRepo(input: { readonly tag: string; readonly keys: readonly string[] }): Promise<{ readonly taskId: number }> {
       const taskId = await koji.call('distRepo', [input.tag, [...input.keys]]);
       if (typeof taskId !== 'number') throw ApplicationFailure.nonRetryable(`Koji distRepo returned ${JSON.stringify(taskId)}, not a task ID`, 'KojiBadResponse');
@@ -162,15 +337,7 @@ export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
         const state = TASK_STATE_NAMES[Number(info['state'])] ?? 'FREE';
         context.heartbeat({ taskId, state });
         if (state === 'CLOSED') return { taskId, state };
-        if (state === 'FAILED' || state === 'CANCELED') {
-          let reason = `task ${taskId} ${state.toLowerCase()}`;
-          if (state === 'FAILED') {
-            const result = await koji.call('getTaskResult', [taskId], { raise_fault: false }).catch((err: Error) => err.message);
-            const fault = typeof result === 'string' ? result : struct(result)['faultString'];
-            if (typeof fault === 'string') reason = `task ${taskId} failed: ${fault}`;
-          }
-          throw ApplicationFailure.nonRetryable(`Koji ${reason}`, KOJI_TASK_FAILED);
-        }
+        if (state === 'FAILED' || state === 'CANCELED') throw ApplicationFailure.nonRetryable(`Koji ${await taskFailure(taskId, state)}`, KOJI_TASK_FAILED);
         await context.sleep(deps.kojiPollIntervalMs);
       }
     },

@@ -4,6 +4,7 @@
  * OSTree, release-component relationships naming the packages a tree includes. The answer keeps
  * its reasons, so a run shows why each artifact was or was not recomposed.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ARTIFACT_KINDS, type ArtifactKind } from '../common/artifacts/index.js';
@@ -11,7 +12,13 @@ import { issueLines } from '../common/schemas/issues.js';
 import { activityCancellation, getJson } from './http.js';
 
 const PdcPageSchema = z.object({ count: z.number(), next: z.string().nullable(), results: z.array(z.unknown()) });
-const BuildImageSchema = z.looseObject({ image_id: z.string(), image_format: z.string(), rpms: z.array(z.string()), releases: z.array(z.string()) });
+const BuildImageSchema = z.looseObject({
+  image_id: z.string(),
+  image_format: z.string(),
+  rpms: z.array(z.string()),
+  releases: z.array(z.string()),
+  archives: z.array(z.looseObject({ build_nvr: z.string().optional() })).optional(),
+});
 const RelationshipSchema = z.looseObject({
   type: z.string(),
   from_component: z.looseObject({ release: z.string(), name: z.string() }),
@@ -28,15 +35,40 @@ export interface ImpactInput {
   readonly kinds?: readonly string[];
 }
 
-export interface ArtifactImpact {
+/** One artifact a push must recompose: an image build of a kind and arch, or an OSTree. */
+export interface AffectedArtifact {
   readonly kind: string;
-  readonly affected: boolean;
-  /** One line per build that touches it, or why none does. */
+  /** The image build's name (Fedora-Cloud-Base) or the tree's PDC component (fedora-iot). */
+  readonly name: string;
+  readonly arch: string;
+  /** The push's builds it contains, by PDC. */
+  readonly builds: readonly string[];
+  /** One line per build: which PDC record says so. */
   readonly reasons: readonly string[];
 }
 
+export interface ImpactReport {
+  readonly affected: readonly AffectedArtifact[];
+  /** Kinds none of the builds touches, and why. */
+  readonly unchanged: readonly { readonly kind: string; readonly reason: string }[];
+}
+
+/** How many PDC requests are in flight at once. */
+const PDC_CONCURRENCY = 8;
+
+/** The image build's name and arch: from the Koji archive's build N-V-R, else from the file name. */
+function imageIdentity(image: z.infer<typeof BuildImageSchema>): { name: string; arch: string } | null {
+  const buildNvr = image.archives?.find((a) => typeof a.build_nvr === 'string')?.build_nvr;
+  const nvr = buildNvr ? /^(.+)-[^-]+-[^-]+$/.exec(buildNvr) : null;
+  if (nvr && buildNvr && image.image_id.startsWith(`${buildNvr}.`)) {
+    return { name: nvr[1]!, arch: image.image_id.slice(buildNvr.length + 1).split('.')[0]! };
+  }
+  const parsed = /^(.+)-[^-]+-[^-]+?\.(x86_64|aarch64|ppc64le|s390x|armhfp|i386|i686|noarch)\./.exec(image.image_id);
+  return parsed ? { name: parsed[1]!, arch: parsed[2]! } : null;
+}
+
 export interface PdcActivities {
-  lookupImpact(input: ImpactInput): Promise<ArtifactImpact[]>;
+  lookupImpact(input: ImpactInput): Promise<ImpactReport>;
   /** The key a release's packages are signed with (PDC `releases/<id>/` sigkey). */
   releaseSigkey(pdcRelease: string): Promise<string>;
 }
@@ -69,35 +101,56 @@ export function createPdcActivities(deps: { readonly pdcUrl: string; readonly re
       return release.data.sigkey;
     },
 
-    async lookupImpact(input: ImpactInput): Promise<ArtifactImpact[]> {
+    async lookupImpact(input: ImpactInput): Promise<ImpactReport> {
       const kinds: readonly ArtifactKind[] = input.kinds ? ARTIFACT_KINDS.filter((k) => input.kinds!.includes(k.kind)) : ARTIFACT_KINDS;
-      const hits = new Map<string, string[]>(kinds.map((k) => [k.kind, []]));
-      for (const build of input.builds) {
-        const images = await pdcList(query('build-images', { component_name: build.component, release_id: input.pdcRelease }), BuildImageSchema, deps.requestTimeoutMs);
-        const trees = await pdcList(
-          query('release-component-relationships', { to_component_name: build.component, to_component_release: input.pdcRelease }),
-          RelationshipSchema,
-          deps.requestTimeoutMs,
-        );
-        for (const kind of kinds) {
-          const impact = kind.impact;
-          if (impact.by === 'build-images') {
-            for (const image of images.filter((i) => impact.imageFormats.includes(i.image_format))) {
-              hits.get(kind.kind)!.push(`${build.nvr}: its packages are in ${image.image_id} (PDC build-images)`);
-            }
-          } else {
-            for (const rel of trees.filter((r) => r.type === impact.type)) {
-              hits.get(kind.kind)!.push(`${build.nvr}: ${rel.from_component.name} includes ${build.component} (PDC ${impact.type})`);
+      const context = Context.current();
+      const byComponent = new Map<string, string[]>();
+      for (const build of input.builds) byComponent.set(build.component, [...(byComponent.get(build.component) ?? []), build.nvr]);
+      const artifacts = new Map<string, { kind: string; name: string; arch: string; builds: string[]; reasons: string[] }>();
+      const hit = (kind: string, name: string, arch: string, nvr: string, reason: string) => {
+        const key = `${kind}/${name}/${arch}`;
+        const entry = artifacts.get(key) ?? { kind, name, arch, builds: [], reasons: [] };
+        if (!entry.builds.includes(nvr)) entry.builds.push(nvr);
+        entry.reasons.push(reason);
+        artifacts.set(key, entry);
+      };
+      const components = [...byComponent.keys()];
+      let done = 0;
+      // Two queries per component, a few components at a time: a 2,000-update push is thousands of requests.
+      const lookOne = async (component: string) => {
+        const [images, trees] = await Promise.all([
+          pdcList(query('build-images', { component_name: component, release_id: input.pdcRelease }), BuildImageSchema, deps.requestTimeoutMs),
+          pdcList(query('release-component-relationships', { to_component_name: component, to_component_release: input.pdcRelease }), RelationshipSchema, deps.requestTimeoutMs),
+        ]);
+        for (const nvr of byComponent.get(component)!) {
+          for (const kind of kinds) {
+            const impact = kind.impact;
+            if (impact.by === 'build-images') {
+              for (const image of images.filter((i) => impact.imageFormats.includes(i.image_format))) {
+                const identity = imageIdentity(image);
+                if (!identity) throw ApplicationFailure.nonRetryable(`PDC build-image ${image.image_id}: cannot tell its image build's name and arch`, PDC_RESPONSE_INVALID);
+                hit(kind.kind, identity.name, identity.arch, nvr, `${nvr}: its packages are in ${image.image_id} (PDC build-images)`);
+              }
+            } else {
+              for (const rel of trees.filter((r) => r.type === impact.type)) {
+                hit(kind.kind, rel.from_component.name, 'x86_64', nvr, `${nvr}: ${rel.from_component.name} includes ${component} (PDC ${impact.type})`);
+              }
             }
           }
         }
+        context.heartbeat({ components: ++done, of: components.length });
+      };
+      for (let next = 0; next < components.length; ) {
+        await Promise.all(components.slice(next, next + PDC_CONCURRENCY).map(lookOne));
+        next += PDC_CONCURRENCY;
       }
-      return kinds.map((kind) => {
-        const reasons = hits.get(kind.kind)!;
-        return reasons.length > 0
-          ? { kind: kind.kind, affected: true, reasons }
-          : { kind: kind.kind, affected: false, reasons: [`none of the ${input.builds.length} builds is in a ${kind.kind} artifact of ${input.pdcRelease} according to PDC`] };
-      });
+      const affected = [...artifacts.values()].sort((a, b) => `${a.kind}/${a.name}/${a.arch}`.localeCompare(`${b.kind}/${b.name}/${b.arch}`));
+      return {
+        affected,
+        unchanged: kinds
+          .filter((kind) => !affected.some((a) => a.kind === kind.kind))
+          .map((kind) => ({ kind: kind.kind, reason: `none of the ${input.builds.length} builds is in a ${kind.kind} artifact of ${input.pdcRelease} according to PDC` })),
+      };
     },
   };
 }

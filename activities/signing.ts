@@ -147,6 +147,8 @@ export async function ostreeSignatureStatus(key: SigningKey, repo: string, commi
 }
 
 export interface SigningActivities {
+  /** Clearsigns a CHECKSUM file in place (once) and verifies the signature and signer. */
+  signChecksumFile(input: { readonly file: string }): Promise<{ readonly signedNow: boolean; readonly keyId: string }>;
   /** Signs (once) and verifies an OSTree commit with the configured key. */
   signOstreeCommit(input: { readonly repo: string; readonly commit: string }): Promise<{ readonly signedNow: boolean; readonly keyId: string }>;
 }
@@ -155,13 +157,21 @@ export const SIGNING_NOT_CONFIGURED = 'SigningNotConfigured';
 
 /** The key is the worker's configuration: only paths and the key ID exist here, never the passphrase. */
 export function createSigningActivities(deps: { readonly key: SigningKey | undefined }): SigningActivities {
+  const configuredKey = (): SigningKey => {
+    if (!deps.key) throw ApplicationFailure.nonRetryable('no signing key is configured (push.signing / RELENGOTRON_SIGNING_*)', SIGNING_NOT_CONFIGURED);
+    return deps.key;
+  };
   return {
+    async signChecksumFile(input) {
+      const key = configuredKey();
+      const result = await clearsignFile(key, input.file);
+      await verifyClearsigned(key, input.file);
+      return { ...result, keyId: key.keyId };
+    },
     async signOstreeCommit(input) {
-      if (!deps.key) {
-        throw ApplicationFailure.nonRetryable('no signing key is configured (push.signing / RELENGOTRON_SIGNING_*)', SIGNING_NOT_CONFIGURED);
-      }
-      const result = await signOstreeCommit(deps.key, input.repo, input.commit);
-      return { ...result, keyId: deps.key.keyId };
+      const key = configuredKey();
+      const result = await signOstreeCommit(key, input.repo, input.commit);
+      return { ...result, keyId: key.keyId };
     },
   };
 }

@@ -126,7 +126,14 @@ export function startComposeTest(client: Client, input: ComposeTestInput, trigge
 
 /** How pushes are carried out, from the configuration. */
 export function pushSettings(config: Pick<Config, 'push'>): PushSettings {
-  return { ostreeRef: config.push.ostreeRef, sign: Boolean(config.push.signing), operatorReminderMs: durationToMs(config.push.operatorReminder) };
+  return {
+    ostreeRef: config.push.ostreeRef,
+    sign: Boolean(config.push.signing),
+    operatorReminderMs: durationToMs(config.push.operatorReminder),
+    imageBuild: config.push.imageBuild,
+    testPolicy: config.push.testPolicy.required,
+    mashBatch: config.push.mashBatch,
+  };
 }
 
 /** A Bodhi push message: one parent run, a child push per release and request. */

@@ -12,6 +12,8 @@ import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
 import { DEFAULT_SELECTION_RULES, DEFAULT_TEST_PLANS, SelectionRuleSchema, TestPlanSchema } from './compose-testing.js';
 import { DEFAULT_ROUTES, RouteSchema } from './routing.js';
+import { ARTIFACT_KINDS } from './artifacts/index.js';
+import { DEFAULT_PUSH_TEST_REQUIREMENTS } from './push-policy.js';
 
 const port = z.number().int().min(0).max(65535);
 const hostPort = z
@@ -187,6 +189,32 @@ export const ConfigSchema = z.object({
       operatorReminder: duration.default('1h'),
       /** The gpg key pushes sign with; unset: nothing is signed (the push says so). */
       signing: z.object({ homedir: z.string().min(1), keyId: z.string().min(1), passphraseFile: z.string().min(1).optional() }).optional(),
+      /** Where the push composes (workDir/composes) are served to the image hosts. Default: the dashboard's /pushes. */
+      composeUrl: httpUrl.optional(),
+      /** Koji image builds (`buildImageOz`) for the image kinds; `{version}` is the release's version. */
+      imageBuild: z
+        .object({
+          target: z.string().min(1).default('f{version}'),
+          installTree: z.string().min(1).default('https://kojipkgs.fedoraproject.org/compose/updates/f{version}-updates/compose/Everything/$arch/os/'),
+          ksurl: z.string().min(1).default('git+https://pagure.io/fedora-kickstarts.git?#origin/f{version}'),
+          distro: z.string().min(1).default('Fedora-{version}'),
+        })
+        .prefault({}),
+      /**
+       * What must pass before a push signs and publishes, as Greenwave decides: for each artifact
+       * kind, the providers whose image test must have passed on every new artifact of that kind.
+       */
+      testPolicy: z
+        .object({
+          required: z.array(z.object({ kind: z.string().min(1), provider: z.enum(['libvirt', 'vbox']) })),
+        })
+        .default(() => ({ required: DEFAULT_PUSH_TEST_REQUIREMENTS.map((r) => ({ ...r })) })),
+      /** Builds moved per Koji multicall (Bodhi's composer moves a batch the same way). */
+      mashBatch: z.number().int().min(1).max(1000).default(100),
+    })
+    .refine((p) => p.testPolicy.required.every((r) => ARTIFACT_KINDS.some((k) => k.kind === r.kind && k.testImageType !== null)), {
+      message: `every push.testPolicy requirement names an artifact kind that has an image test (${ARTIFACT_KINDS.filter((k) => k.testImageType).map((k) => k.kind).join(', ')})`,
+      path: ['testPolicy'],
     })
     .prefault({}),
   dashboard: z
@@ -203,6 +231,8 @@ export const ConfigSchema = z.object({
       bodhi: httpUrl.default('http://127.0.0.1:8900/bodhi'),
       pdc: httpUrl.default('http://127.0.0.1:8900/pdc/rest_api/v1'),
       datagrepper: httpUrl.default('http://127.0.0.1:8900/datagrepper'),
+      /** Koji's topurl (kojipkgs), where image builds' files are downloaded from. */
+      kojiFiles: httpUrl.default('http://127.0.0.1:8900/kojifiles'),
       /** Base under which pungi compose trees are served (kojipkgs' /compose). */
       composes: httpUrl.default('http://127.0.0.1:8900/compose'),
       /** Per-request timeout for every outside HTTP call. */
@@ -227,15 +257,21 @@ export type PushConfig = Config['push'];
 export interface PushPaths {
   readonly ostreeRepo: string;
   readonly workDir: string;
+  /** Push composes: `<composeRoot>/<compose id>/compose/...`, served at `composeUrl`. */
+  readonly composeRoot: string;
+  readonly composeUrl: string;
   readonly mirrorRoot: string;
   readonly signingKey: PushConfig['signing'];
 }
 
 /** The push's directories, defaulted under the data directory, and its signing key. */
-export function pushPaths(config: Pick<Config, 'push' | 'dataDir'>): PushPaths {
+export function pushPaths(config: Pick<Config, 'push' | 'dataDir' | 'dashboard'>): PushPaths {
+  const workDir = config.push.workDir ?? join(config.dataDir, 'push');
   return {
     ostreeRepo: config.push.ostreeRepo ?? join(config.dataDir, 'ostree', 'repo'),
-    workDir: config.push.workDir ?? join(config.dataDir, 'push'),
+    workDir,
+    composeRoot: join(workDir, 'composes'),
+    composeUrl: config.push.composeUrl ?? `${config.dashboard.url.replace(/\/+$/, '')}/pushes`,
     mirrorRoot: config.push.mirrorRoot ?? join(config.dataDir, 'mirror'),
     signingKey: config.push.signing,
   };
@@ -290,6 +326,9 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_DASHBOARD_LISTEN: { path: ['dashboard', 'listen'], kind: 'string' },
   RELENGOTRON_DASHBOARD_URL: { path: ['dashboard', 'url'], kind: 'string' },
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },
+  KOJI_TOP_URL: { path: ['services', 'kojiFiles'], kind: 'string' },
+  RELENGOTRON_PUSH_COMPOSE_URL: { path: ['push', 'composeUrl'], kind: 'string' },
+  RELENGOTRON_PUSH_TEST_POLICY: { path: ['push', 'testPolicy'], kind: 'json' },
   BODHI_URL: { path: ['services', 'bodhi'], kind: 'string' },
   PDC_URL: { path: ['services', 'pdc'], kind: 'string' },
   DATAGREPPER_URL: { path: ['services', 'datagrepper'], kind: 'string' },

@@ -21,8 +21,8 @@ export const workflowIds = {
   bodhiPush: (pushId: string): string => `bodhi-push/${part(pushId)}`,
   /** One push of a release's updates: `push/F29-stable/20261123T120000Z`. */
   push: (release: string, request: string, pushId: string): string => `push/${part(release)}-${part(request)}/${part(pushId)}`,
-  /** One artifact of a push: `push/F29-stable/20261123T120000Z/ostree`. */
-  pushArtifact: (pushWorkflowId: string, kind: string): string => `${pushWorkflowId}/${part(kind)}`,
+  /** One artifact of a push: `push/F29-stable/20261123T120000Z/cloud-qcow2/Fedora-Cloud-Base.x86_64`. */
+  pushArtifact: (pushWorkflowId: string, artifact: string): string => `${pushWorkflowId}/${artifact.split('/').map(part).join('/')}`,
   /** One gate per build and gate tag: `gate/f44-updates-testing-pending/bash-5.3.0-2.fc44`. */
   gateBuild: (gateTag: string, nvr: string): string => `gate/${part(gateTag)}/${part(nvr)}`,
 } as const;

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Pool } from '../common/db.js';
 import { escapeHtml as h, HttpError, intParam, sendJson, sendText } from '../common/http-server.js';
 import type { Logger } from '../common/logger.js';
+import { StaticTree } from '../common/static-tree.js';
 import { getCompose, getJob, JOB_FILTERS, jobFilterOptions, listComposes, listJobs, transcript, type ComposeRow, type JobFilters, type JobRow } from './results.js';
 
 export interface DashboardOptions {
@@ -16,8 +17,13 @@ export interface DashboardOptions {
   readonly listen: string;
   /** The Temporal Web UI's namespace page, to link each run (e.g. http://127.0.0.1:8233/namespaces/default). */
   readonly temporalUi?: string;
+  /** Push composes (push.workDir/composes), served under /pushes/ for the image hosts to fetch. */
+  readonly pushComposeRoot?: string;
   readonly log?: Logger;
 }
+
+/** Where the dashboard serves push composes; `push.composeUrl` defaults to it. */
+export const PUSH_COMPOSES_PATH = '/pushes';
 
 export interface Dashboard {
   readonly url: string;
@@ -78,8 +84,13 @@ function filtersOf(query: URLSearchParams): JobFilters {
 
 export function dashboardHandler(options: DashboardOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { pool, temporalUi } = options;
+  const pushTrees = options.pushComposeRoot ? new StaticTree([options.pushComposeRoot]) : null;
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://dashboard');
+    if (pushTrees && (url.pathname === PUSH_COMPOSES_PATH || url.pathname.startsWith(`${PUSH_COMPOSES_PATH}/`))) {
+      const host = req.headers.host ?? 'localhost';
+      return pushTrees.service({ method: req.method ?? 'GET', path: url.pathname.slice(PUSH_COMPOSES_PATH.length) || '/', headers: req.headers, baseUrl: `http://${host}${PUSH_COMPOSES_PATH}` }, res);
+    }
     const path = decodeURIComponent(url.pathname).replace(/\/+$/, '') || '/';
     const query = url.searchParams;
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'read only');

@@ -20,9 +20,58 @@ export type BodhiUpdate = Record<string, unknown> & {
 const REQUESTS = ['testing', 'stable', 'obsolete', 'unpush', 'revoke'] as const;
 const RELEASE_STATES = ['disabled', 'pending', 'frozen', 'current', 'archived'] as const;
 
+/** A message Bodhi publishes (topic without the `org.fedoraproject.<env>.` prefix). */
+export interface BodhiMessage {
+  readonly topic: string;
+  readonly body: Record<string, unknown>;
+}
+
 export class BodhiServer {
   readonly releases = new Map<string, BodhiRelease>();
   readonly updates = new Map<string, BodhiUpdate>();
+  /** Composes an outside composer reported on, by `<release>/<request>`. */
+  private readonly reported = new Map<string, { state: string; error_message: string | null; state_date: string }>();
+  private readonly listeners: ((message: BodhiMessage) => void)[] = [];
+
+  onMessage(listener: (message: BodhiMessage) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(topic: string, body: Record<string, unknown>): void {
+    for (const listener of this.listeners) listener({ topic, body });
+  }
+
+  /**
+   * The end of Bodhi's composer (tasks/composer.py): on success each update takes its request as
+   * status, is marked pushed and unlocked, and `bodhi.update.complete.<request>` goes out; then
+   * `bodhi.compose.complete`. A failure keeps the updates as they are and records the error.
+   */
+  private finishCompose(releaseName: string, request: string, body: Record<string, unknown>): Record<string, unknown> {
+    const release = this.release(releaseName);
+    if (request !== 'testing' && request !== 'stable') throw new HttpError(400, `request must be testing or stable, not ${request}`);
+    const state = body['state'];
+    if (state !== 'success' && state !== 'failed') throw new HttpError(400, 'state must be success or failed');
+    const aliases = body['updates'];
+    if (!Array.isArray(aliases) || !aliases.every((a) => typeof a === 'string')) throw new HttpError(400, 'updates must be a list of update aliases');
+    const agent = typeof body['agent'] === 'string' ? body['agent'] : 'releng-o-tron';
+    const updates = aliases.map((alias) => this.update(alias));
+    const wrong = updates.filter((u) => u.release.name !== release.name || (u.request !== request && u.status !== request));
+    if (wrong.length > 0) throw new HttpError(400, `not ${release.name} updates requested for ${request}: ${wrong.map((u) => u.alias).join(', ')}`);
+    const errorMessage = state === 'failed' ? (typeof body['error_message'] === 'string' ? body['error_message'] : 'no reason given') : null;
+    const now = new Date().toISOString().replace('T', ' ').slice(0, 19);
+    this.reported.set(`${release.name}/${request}`, { state, error_message: errorMessage, state_date: now });
+    const tag = release[`${request}_tag`];
+    const repo = typeof tag === 'string' ? tag : `${release.name.toLowerCase()}-updates${request === 'testing' ? '-testing' : ''}`;
+    if (state === 'success') {
+      for (const update of updates) {
+        if (update.status === request && update.request === null) continue;
+        Object.assign(update, { status: request, request: null, locked: false, pushed: true, date_pushed: now, [`date_${request}`]: now });
+        this.emit(`bodhi.update.complete.${request}`, { update, agent });
+      }
+    }
+    this.emit('bodhi.compose.complete', { success: state === 'success', repo, agent, ctype: 'rpm' });
+    return { compose: { release: { name: release.name }, request, state, error_message: errorMessage, state_date: now, update_summary: updates.map((u) => ({ alias: u.alias, title: u.title })) } };
+  }
 
   seed(releases: readonly BodhiRelease[], updates: readonly BodhiUpdate[]): void {
     for (const r of releases) this.releases.set(r.name, r);
@@ -70,9 +119,10 @@ export class BodhiServer {
     }
     return [...groups.entries()].map(([key, updates]) => {
       const [release, request] = key.split('/') as [string, string];
+      const reported = this.reported.get(key);
       return {
-        release_id: this.release(release)['id'] ?? null, request, state: 'requested', content_type: 'rpm',
-        security: updates.some((u) => u['type'] === 'security'), error_message: null, checkpoints: '{}',
+        release_id: this.release(release)['id'] ?? null, request, state: reported?.state ?? 'requested', content_type: 'rpm',
+        security: updates.some((u) => u['type'] === 'security'), error_message: reported?.error_message ?? null, checkpoints: '{}',
         date_created: new Date().toISOString().replace('T', ' ').slice(0, 19),
         update_summary: updates.map((u) => ({ alias: u.alias, title: u.title })),
         release: { name: release },
@@ -137,6 +187,9 @@ export class BodhiServer {
       return sendJson(res, 200, { update });
     }
     if (req.method === 'GET' && collection === 'composes' && !id) return sendJson(res, 200, { composes: this.composes() });
+    if (req.method === 'POST' && collection === 'composes' && id && action) {
+      return sendJson(res, 200, this.finishCompose(id, action, (await readJson(req)) as Record<string, unknown>));
+    }
     if (req.method === 'GET' && collection === 'composes' && id && action) {
       const compose = this.composes().find((c) => (c['release'] as { name: string }).name === id && c['request'] === action);
       if (!compose) throw new HttpError(404, 'Compose not found');

@@ -79,6 +79,8 @@ export function buildSeed(): SandboxSeed {
       ),
       { nvr: `${tag.name}-${tag.version}-${tag.release}`, owner: tag.owner, tags: [tag.tag] },
     ],
+    // Fedora's targets: f29 builds in f29-build and lands in f29-updates-candidate (image builds too).
+    targets: [{ name: 'f29', build_tag: 'f29-build', dest_tag: 'f29-updates-candidate' }],
   };
 
   const pdcReleases: PdcRelease[] = [28, 29].map((version) => ({

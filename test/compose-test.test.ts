@@ -5,9 +5,8 @@
  * boot real VMs under qemu; results land in Postgres and on releng-o-tron's bus.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile, execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +28,11 @@ import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 import { newCompose, startTestSandbox, type NewCompose, type TestSandbox } from './helpers/sandbox.js';
+import { startImageWorker, stopImageWorkers, testingConfig, vmRoot } from './helpers/image-workers.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
-const WORKERS = { libvirt: fileURLToPath(new URL('../workers/image-libvirt.js', import.meta.url)), vbox: fileURLToPath(new URL('../workers/image-vbox.js', import.meta.url)) };
 const REFERENCE = fileURLToPath(new URL('../../sandbox/fixtures/messages/', import.meta.url));
 
 let env: TestWorkflowEnvironment;
@@ -43,68 +42,6 @@ let releng: RunningWorker;
 let service: BusService;
 let spy: BusSpy;
 let artifacts: TestImageArtifacts;
-const vmRoot = mkdtempSync(join(tmpdir(), 'relengotron-vms-'));
-const imageWorkers: ChildProcess[] = [];
-
-/** The default plans (with a reboot and POLL) in small VMs, and timeouts a test can wait for. */
-function testingConfig(overrides: Record<string, unknown> = {}): ComposeTestingConfig {
-  const plans = Object.fromEntries(Object.entries(DEFAULT_TEST_PLANS).map(([type, plan]) => [type, { ...plan, memoryMb: 256 }]));
-  return loadConfig({
-    RELENGOTRON_COMPOSE_TESTING: JSON.stringify({
-      plans,
-      commandTimeout: '30s',
-      bootTimeout: '2m',
-      pollInterval: '2s',
-      hostHeartbeatTimeout: '10s',
-      waitForHost: '5m',
-      attempts: 2,
-      ...overrides,
-    }),
-  }).composeTesting;
-}
-
-interface ImageWorker {
-  readonly child: ChildProcess;
-  /** How the worker names itself in job records. */
-  readonly host: string;
-  output(): string;
-}
-
-function startImageWorker(provider: 'libvirt' | 'vbox', slots: number): ImageWorker {
-  let output = '';
-  const child = spawn(process.execPath, [WORKERS[provider]], {
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: env.address,
-      TEMPORAL_NAMESPACE: env.namespace ?? 'default',
-      RELENGOTRON_DATA_DIR: mkdtempSync(join(tmpdir(), 'relengotron-host-')),
-      // Each worker is its own host with its own cache; they share the machine's VM directory.
-      RELENGOTRON_IMAGE_CACHE: mkdtempSync(join(tmpdir(), 'relengotron-cache-')),
-      RELENGOTRON_VM_DIR: vmRoot,
-      [provider === 'libvirt' ? 'RELENGOTRON_LIBVIRT_SLOTS' : 'RELENGOTRON_VBOX_SLOTS']: String(slots),
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: 'json',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  imageWorkers.push(child);
-  return { child, host: `${execFileSync('hostname', { encoding: 'utf8' }).trim()}/${child.pid}`, output: () => output };
-}
-
-async function stopImageWorkers(): Promise<void> {
-  await Promise.all(
-    imageWorkers.splice(0).map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
-}
 
 async function until<T>(what: string, probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 180_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -188,8 +125,8 @@ describe('compose testing on real VMs', () => {
   });
 
   it('tests a finished compose from the bus: images chosen by the rules, booted on their providers, results stored and published', async () => {
-    const libvirt = startImageWorker('libvirt', 2);
-    startImageWorker('vbox', 1);
+    const libvirt = startImageWorker(env, 'libvirt', 2);
+    startImageWorker(env, 'vbox', 1);
     const compose = newCompose(sandbox, {
       template: 'Fedora-28-20180425.0',
       release: { short: 'Fedora', version: '28' },
@@ -333,7 +270,7 @@ describe('compose testing on real VMs', () => {
   });
 
   it('a host killed mid-test loses nothing: the job moves to another host and passes (started by hand, by compose ID)', async () => {
-    const hosts = [startImageWorker('libvirt', 1), startImageWorker('libvirt', 1)];
+    const hosts = [startImageWorker(env, 'libvirt', 1), startImageWorker(env, 'libvirt', 1)];
     const compose = newCompose(sandbox, {
       template: 'Fedora-28-20180425.0',
       release: { short: 'Fedora-Kill', version: '43' },
@@ -401,7 +338,7 @@ describe('compose testing on real VMs', () => {
         },
       }),
     );
-    startImageWorker('libvirt', 2);
+    startImageWorker(env, 'libvirt', 2);
     const older = newCompose(sandbox, {
       template: 'Fedora-28-20180425.0',
       respin: 0,

@@ -5,8 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createHash } from 'node:crypto';
 import { createBodhiActivities } from '../activities/bodhi.js';
-import { createPdcActivities } from '../activities/pdc.js';
+import { createKojiActivities, type MoveBuildsInput, type MoveBuildsResult } from '../activities/koji.js';
+import { createPdcActivities, type ImpactInput, type ImpactReport } from '../activities/pdc.js';
 import { ARTIFACT_KINDS, artifactKind } from '../common/artifacts/index.js';
 import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 
@@ -32,24 +35,75 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
 
   it('finds the artifacts a build is in, and says why the others are untouched', async () => {
     const pdc = createPdcActivities({ pdcUrl: sandbox.urls.pdc, requestTimeoutMs: 5000 });
-    const impact = await pdc.lookupImpact({
+    // lookupImpact heartbeats as it goes: run it in an activity context.
+    const activity = new MockActivityEnvironment();
+    const impact: ImpactReport = await activity.run((input: ImpactInput) => pdc.lookupImpact(input), {
       pdcRelease: 'fedora-29',
       builds: [
         { nvr: 'earlyoom-1.3-2.fc29', component: 'earlyoom' },
         { nvr: 'perl-podlators-4.12-1.fc29', component: 'perl-podlators' },
       ],
     });
-    assert.deepEqual(impact.map((i) => i.kind), ARTIFACT_KINDS.map((k) => k.kind));
-    const byKind = Object.fromEntries(impact.map((i) => [i.kind, i]));
-    assert.deepEqual(byKind['cloud-qcow2'], { kind: 'cloud-qcow2', affected: true, reasons: ['earlyoom-1.3-2.fc29: its packages are in Fedora-Cloud-Base-29-20190606.0.x86_64.qcow2 (PDC build-images)'] });
-    assert.deepEqual(byKind['ostree'], { kind: 'ostree', affected: true, reasons: ['earlyoom-1.3-2.fc29: fedora-iot includes earlyoom (PDC OSTreeIncludesRPM)'] });
-    // The vagrant-libvirt image was built without earlyoom.
-    assert.equal(byKind['vagrant-libvirt']!.affected, false);
-    assert.deepEqual(byKind['iso']!.reasons, ['none of the 2 builds is in a iso artifact of fedora-29 according to PDC']);
+    assert.deepEqual(impact.affected, [
+      { kind: 'cloud-qcow2', name: 'Fedora-Cloud-Base', arch: 'x86_64', builds: ['earlyoom-1.3-2.fc29'], reasons: ['earlyoom-1.3-2.fc29: its packages are in Fedora-Cloud-Base-29-20190606.0.x86_64.qcow2 (PDC build-images)'] },
+      { kind: 'ostree', name: 'fedora-iot', arch: 'x86_64', builds: ['earlyoom-1.3-2.fc29'], reasons: ['earlyoom-1.3-2.fc29: fedora-iot includes earlyoom (PDC OSTreeIncludesRPM)'] },
+    ]);
+    // The vagrant-libvirt image was built without earlyoom; every kind untouched says why.
+    assert.deepEqual(impact.unchanged.map((u) => u.kind), ARTIFACT_KINDS.map((k) => k.kind).filter((k) => k !== 'cloud-qcow2' && k !== 'ostree'));
+    assert.equal(impact.unchanged.find((u) => u.kind === 'iso')?.reason, 'none of the 2 builds is in a iso artifact of fedora-29 according to PDC');
 
     // kernel-headers is an RPM of the kernel SRPM: the component is what PDC matches.
-    const kernel = await pdc.lookupImpact({ pdcRelease: 'fedora-29', builds: [{ nvr: 'kernel-5.1.7-200.fc29', component: 'kernel' }], kinds: ['vagrant-libvirt'] });
-    assert.deepEqual(kernel, [{ kind: 'vagrant-libvirt', affected: true, reasons: ['kernel-5.1.7-200.fc29: its packages are in Fedora-Cloud-Base-Vagrant-29-20190606.0.x86_64.vagrant-libvirt.box (PDC build-images)'] }]);
+    const kernel: ImpactReport = await activity.run((input: ImpactInput) => pdc.lookupImpact(input), { pdcRelease: 'fedora-29', builds: [{ nvr: 'kernel-5.1.7-200.fc29', component: 'kernel' }], kinds: ['vagrant-libvirt'] });
+    assert.deepEqual(kernel, {
+      affected: [{ kind: 'vagrant-libvirt', name: 'Fedora-Cloud-Base-Vagrant', arch: 'x86_64', builds: ['kernel-5.1.7-200.fc29'], reasons: ['kernel-5.1.7-200.fc29: its packages are in Fedora-Cloud-Base-Vagrant-29-20190606.0.x86_64.vagrant-libvirt.box (PDC build-images)'] }],
+      unchanged: [],
+    });
+  });
+
+  it('Koji builds an image as a task with its files checksummed and served; a failed build fails with Koji\'s words', async () => {
+    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, requestTimeoutMs: 5000, kojiPollIntervalMs: 50 });
+    const activity = new MockActivityEnvironment();
+    const build = {
+      name: 'Fedora-Container-Base', version: '29', release: '20261123.1', arches: ['x86_64'], formats: ['qcow2'], target: 'f29',
+      installTree: 'https://kojipkgs.example/compose/Everything/$arch/os/', kickstart: 'fedora-container-base.ks', ksurl: 'git+https://pagure.io/fedora-kickstarts.git?#origin/f29', distro: 'Fedora-29',
+    };
+    const started = await koji.startImageBuild(build);
+    assert.equal(started.nvr, 'Fedora-Container-Base-29-20261123.1');
+    assert.ok(started.taskId);
+    await activity.run((id: number) => koji.waitForKojiTask(id), started.taskId);
+    // Asking again (a retry whose answer was lost) finds the build instead of starting another.
+    assert.deepEqual(await koji.startImageBuild(build), started);
+    const output = await koji.imageBuildOutput(started);
+    assert.equal(output.files.length, 1);
+    const file = output.files[0]!;
+    assert.equal(file.filename, 'Fedora-Container-Base-29-20261123.1.x86_64.qcow2');
+    const served = Buffer.from(await (await fetch(file.url)).arrayBuffer());
+    assert.equal(served.length, file.size);
+    assert.equal(createHash('sha256').update(served).digest('hex'), file.sha256);
+
+    sandbox.koji.failingImageBuilds.set('Fedora-Broken', 'Oz: the kickstart has no %packages section');
+    const broken = await koji.startImageBuild({ ...build, name: 'Fedora-Broken' });
+    await assert.rejects(activity.run((id: number) => koji.waitForKojiTask(id), broken.taskId!), /Koji task \d+ failed: createImage task \d+ failed: Oz: the kickstart has no %packages section/);
+    await assert.rejects(koji.startImageBuild({ ...build, name: 'Fedora-X', target: 'f99' }), /No such build target: f99 \(fault 1000\)/);
+  });
+
+  it('moves builds in one multicall, each failure with Koji\'s fault, and a second call finds them moved', async () => {
+    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, requestTimeoutMs: 5000, kojiPollIntervalMs: 50 });
+    const activity = new MockActivityEnvironment();
+    const move = (nvrs: string[]): Promise<MoveBuildsResult> => activity.run((input: MoveBuildsInput) => koji.moveBuilds(input), { nvrs, fromTag: 'f29-updates-testing', toTag: 'f29-updates-pending' });
+    const first = await move(['python-alembic-1.0.10-1.fc29', 'flrig-1.3.45-1.fc29', 'no-such-1-1.fc29']);
+    assert.deepEqual(first.moved.sort(), ['flrig-1.3.45-1.fc29', 'python-alembic-1.0.10-1.fc29']);
+    assert.deepEqual(first.failed, [{ nvr: 'no-such-1-1.fc29', reason: 'No such build: "no-such-1-1.fc29" (fault 1000)' }]);
+    const again = await move(['python-alembic-1.0.10-1.fc29', 'flrig-1.3.45-1.fc29']);
+    assert.deepEqual({ moved: again.moved, alreadyThere: again.alreadyThere.sort() }, { moved: [], alreadyThere: ['flrig-1.3.45-1.fc29', 'python-alembic-1.0.10-1.fc29'] });
+  });
+
+  it('tells Bodhi a push finished: the updates take their request as status and are unlocked', async () => {
+    const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, requestTimeoutMs: 5000 });
+    await bodhi.reportPushToBodhi({ release: 'F29', request: 'stable', state: 'success', updates: ['FEDORA-2019-a171291a47'] });
+    const update = ((await (await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-a171291a47`)).json()) as { update: Record<string, unknown> }).update;
+    assert.deepEqual([update['status'], update['request'], update['locked'], update['pushed']], ['stable', null, false, true]);
+    await assert.rejects(bodhi.reportPushToBodhi({ release: 'F29', request: 'stable', state: 'success', updates: ['FEDORA-2019-22afc255f6'] }), /HTTP 400: .*not F29 updates requested for stable: FEDORA-2019-22afc255f6/);
   });
 
   it('knows each artifact kind by one registry entry', () => {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -16,15 +17,19 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { KojiClient } from '../activities/koji.js';
 import { ostreeSignatureStatus } from '../activities/signing.js';
-import { manualTrigger, startPush } from '../client/start.js';
+import { manualTrigger, pushSettings, startPush } from '../client/start.js';
 import { routerFromConfig } from '../bus/router.js';
-import { loadConfig } from '../common/config.js';
-import { operatorDecisionSignal, pushStatusQuery, type bodhiPush, type push } from '../workflows/index.js';
+import { loadConfig, type PushPaths } from '../common/config.js';
+import { startDashboard, type Dashboard } from '../dashboard/server.js';
+import { listJobs } from '../dashboard/results.js';
+import { ensureTestImageArtifacts, testImageFileFor, type TestImageArtifacts } from '../devstack/test-image.js';
+import { operatorDecisionSignal, pushStatusQuery, type bodhiPush, type push, type PushSettings } from '../workflows/index.js';
 import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { makeSigningKey, stopGpgAgents } from './helpers/gpg.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { startImageWorker, stopImageWorkers, testingConfig } from './helpers/image-workers.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
 const run = promisify(execFile);
@@ -45,19 +50,38 @@ let db: TestDatabase;
 let sandbox: TestSandbox;
 let worker: RunningWorker;
 let spy: BusSpy;
+let dashboard: Dashboard;
+let paths: PushPaths;
 const key = makeSigningKey('Fedora 29 (test)');
 const dataDir = mkdtempSync(join(tmpdir(), 'relengotron-push-'));
-const paths = { ostreeRepo: join(dataDir, 'ostree/repo'), workDir: join(dataDir, 'work'), mirrorRoot: join(dataDir, 'mirror'), signingKey: key };
 
-describe('push pipeline (OSTree artifacts end to end)', () => {
+/** The configured push settings, with a test's changes. */
+function settings(overrides: Partial<PushSettings> = {}): PushSettings {
+  return { ...pushSettings(loadConfig({})), ostreeRef: 'fedora/{version}/x86_64/iot', sign: false, operatorReminderMs: 3_600_000, ...overrides };
+}
+
+const gpgVerify = (file: string) => execFileSync('gpg', ['--homedir', key.homedir, '--status-fd', '1', '--verify', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+
+describe('push pipeline', () => {
   before(async () => {
-    [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
-    worker = await startRelengWorker(env, db.pool, { kojiHubUrl: sandbox.urls.kojiHub, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, push: paths });
+    let artifacts: TestImageArtifacts;
+    [env, db, artifacts] = await Promise.all([startTemporal(), createTestDatabase(), ensureTestImageArtifacts()]);
+    // Koji's image builds hand out the real test image, so the push's images boot in the tests.
+    sandbox = await startTestSandbox({ imageFile: (format) => testImageFileFor(artifacts, format) });
+    const workDir = join(dataDir, 'work');
+    // The dashboard serves the push composes to the image hosts, as in production.
+    dashboard = await startDashboard({ pool: db.pool, listen: '127.0.0.1:0', pushComposeRoot: join(workDir, 'composes') });
+    paths = { ostreeRepo: join(dataDir, 'ostree/repo'), workDir, composeRoot: join(workDir, 'composes'), composeUrl: `${dashboard.url}/pushes`, mirrorRoot: join(dataDir, 'mirror'), signingKey: key };
+    worker = await startRelengWorker(env, db.pool, {
+      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, push: paths, composeTesting: testingConfig(),
+    });
     spy = new BusSpy(worker.publishEndpoint);
   });
   after(async () => {
+    await stopImageWorkers();
     await spy.close();
     await worker.stop();
+    await dashboard.stop();
     await Promise.all([env.teardown(), db.drop(), sandbox.stop()]);
     stopGpgAgents();
   });
@@ -69,7 +93,8 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     // Someone locked the stable tag: the moves fail with Koji's fault and the run waits for an operator.
     await koji.call('editTag2', ['f29-updates'], { locked: true });
 
-    const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: '20261123T120000Z', ostreeRef: 'fedora/{version}/x86_64/iot', sign: true, operatorReminderMs: 1000 }, manualTrigger('push.start'));
+    // No test required here (the bus test below boots the images): compose, sign, sync, tell Bodhi.
+    const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: '20261123T120000Z', ...settings({ sign: true, operatorReminderMs: 1000, testPolicy: [] }) }, manualTrigger('push.start'));
     assert.equal(handle.workflowId, 'push/F29-stable/20261123T120000Z');
     const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator[0]);
     assert.match(waiting.step, /^moving .+ to f29-updates$/);
@@ -78,11 +103,9 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     const reminder = await spy.waitFor('releng-o-tron.push.waiting');
     assert.equal(reminder.envelope.msg['workflow_id'], handle.workflowId);
     assert.match(String(reminder.envelope.msg['decide']), /^relengotron runs decide push\/F29-stable\/20261123T120000Z retry\|skip\|abort/);
-    // Every build's move waits; the tag is unlocked and one `relengotron runs decide ... retry` answers them all.
-    const builds = (await until(async () => {
-      const status = await handle.query(pushStatusQuery);
-      return status.awaitingOperator.length === status.builds && status.builds > 0 && status;
-    })).builds;
+    // The batch's move waits (one multicall); the tag is unlocked and `relengotron runs decide ... retry` answers it.
+    const builds = (await handle.query(pushStatusQuery)).builds;
+    assert.match(waiting.error, new RegExp(`^${builds} of ${builds} builds not moved`));
     await koji.call('editTag2', ['f29-updates'], { locked: false });
     await run(process.execPath, [CLI, 'runs', 'decide', handle.workflowId, 'retry'], { env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn' } });
     const result = await handle.result();
@@ -94,19 +117,18 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     assert.ok(nvrs.includes('earlyoom-1.3-2.fc29') && nvrs.length >= 4, nvrs.join(' '));
     for (const nvr of nvrs) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], nvr);
 
-    // PDC: earlyoom is in the IoT tree and the Cloud qcow2; nothing of the batch is in the Vagrant box or an ISO.
+    // PDC: earlyoom and libntirpc are in the IoT tree and the Cloud qcow2; nothing of the batch is in the Vagrant box or an ISO.
     const byKind = Object.fromEntries(result.artifacts.map((a) => [a.kind, a]));
+    assert.equal(byKind['ostree']!.artifact, 'ostree/fedora-iot.x86_64');
     assert.equal(byKind['ostree']!.state, 'composed');
     assert.ok(byKind['ostree']!.reasons.includes('earlyoom-1.3-2.fc29: fedora-iot includes earlyoom (PDC OSTreeIncludesRPM)'), byKind['ostree']!.reasons.join('; '));
-    assert.equal(byKind['cloud-qcow2']!.state, 'not-composed');
-    assert.match(byKind['cloud-qcow2']!.reasons.join(' '), /earlyoom-1.3-2.fc29: its packages are in Fedora-Cloud-Base-29-20190606.0.x86_64.qcow2.*not built yet/);
     for (const kind of ['vagrant-libvirt', 'vagrant-virtualbox', 'iso', 'ami', 'cloud-raw']) assert.equal(byKind[kind]!.state, 'unchanged', kind);
 
     // The OSTree: committed on the ref with the builds, signed by our key, verified.
     const commit = byKind['ostree']!.commit!;
     assert.equal(execFileSync('ostree', ['rev-parse', `--repo=${paths.ostreeRepo}`, 'fedora/29/x86_64/iot'], { encoding: 'utf8' }).trim(), commit);
     const manifest = execFileSync('ostree', ['cat', `--repo=${paths.ostreeRepo}`, commit, '/usr/share/releng-o-tron/builds.txt'], { encoding: 'utf8' });
-    assert.deepEqual(manifest.trim().split('\n'), [...nvrs].sort());
+    assert.deepEqual(manifest.trim().split('\n'), ['earlyoom-1.3-2.fc29', 'libntirpc-1.7.4-1.fc29']);
     assert.equal(byKind['ostree']!.signed_by, key.keyId);
     assert.deepEqual(await ostreeSignatureStatus(key, paths.ostreeRepo, commit), { signed: true, good: true });
 
@@ -116,6 +138,32 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     const mirrored = join(paths.mirrorRoot, 'ostree/29/latest');
     assert.equal(execFileSync('ostree', ['rev-parse', `--repo=${mirrored}`, 'fedora/29/x86_64/iot'], { encoding: 'utf8' }).trim(), commit);
     assert.deepEqual(await ostreeSignatureStatus(key, mirrored, commit), { signed: true, good: true });
+
+    // The Cloud qcow2: a Koji image build of this push, gathered into the push compose, CHECKSUM clearsigned, synced.
+    const qcow2 = byKind['cloud-qcow2']!;
+    assert.deepEqual([qcow2.artifact, qcow2.state, qcow2.koji_build], ['cloud-qcow2/Fedora-Cloud-Base.x86_64', 'composed', 'Fedora-Cloud-Base-29-20261123.120000']);
+    const image = qcow2.files![0]!;
+    assert.equal(image.name, 'Fedora-Cloud-Base-29-20261123.120000.x86_64.qcow2');
+    const kojiTask = (await koji.call('getTaskInfo', [(await koji.call('getBuild', [qcow2.koji_build!]) as { task_id: number }).task_id], { request: true })) as { method: string; request: unknown[] };
+    assert.equal(kojiTask.method, 'image');
+    assert.deepEqual(kojiTask.request.slice(0, 4), ['Fedora-Cloud-Base', '29', ['x86_64'], 'f29']);
+    assert.equal(result.compose?.compose_id, 'Fedora-29-updates-20261123.0');
+    const images = join(paths.composeRoot, 'Fedora-29-updates-20261123.0/compose/Cloud/x86_64/images');
+    assert.equal(createHash('sha256').update(readFileSync(join(images, image.name))).digest('hex'), image.sha256);
+    const checksum = readFileSync(join(images, 'CHECKSUM'), 'utf8');
+    assert.match(checksum, /^-----BEGIN PGP SIGNED MESSAGE-----/);
+    assert.ok(checksum.includes(`SHA256 (${image.name}) = ${image.sha256}`), checksum);
+    assert.match(gpgVerify(join(images, 'CHECKSUM')), new RegExp(`VALIDSIG ${key.fingerprint}`));
+    assert.equal(qcow2.signed_by, key.keyId);
+    assert.equal(qcow2.mirror, join(paths.mirrorRoot, '29/Cloud/x86_64/images/20261123T120000Z'));
+    assert.equal(readlinkSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/latest')), '20261123T120000Z');
+    assert.equal(readFileSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/latest/CHECKSUM'), 'utf8'), checksum);
+    assert.deepEqual(result.policy, { satisfied: true, passed: ['no test required by push.testPolicy for cloud-qcow2'], unsatisfied: [] });
+
+    // Bodhi was told: the updates are stable, pushed and unlocked.
+    const earlyoom = (await (await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-3082237808`)).json()) as { update: { status: string; request: string | null; pushed: boolean } };
+    assert.deepEqual([earlyoom.update.status, earlyoom.update.request, earlyoom.update.pushed], ['stable', null, true]);
+    assert.match(result.bodhi ?? '', /^told: \d+ updates pushed to stable$/);
 
     // The bus, and the run's own account of itself.
     const announced = await spy.waitFor('releng-o-tron.push.complete');
@@ -129,11 +177,17 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     const description = await handle.describe();
     assert.equal(description.searchAttributes['RelengRelease']?.[0], 'F29');
     await saveHistoryIfRecording('push-ostree', handle);
-    await saveHistoryIfRecording('push-artifact-ostree', env.client.workflow.getHandle(`${handle.workflowId}/ostree`));
+    await saveHistoryIfRecording('push-artifact-ostree', env.client.workflow.getHandle(`${handle.workflowId}/ostree/fedora-iot.x86_64`));
+    await saveHistoryIfRecording('push-artifact-image', env.client.workflow.getHandle(`${handle.workflowId}/cloud-qcow2/Fedora-Cloud-Base.x86_64`));
   });
 
-  it("Bodhi's push message starts a push per release and request it names; what releng-o-tron cannot push is said", async () => {
-    const service = testBusService({ pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, { router: routerFromConfig(loadConfig({})) });
+  it("end to end from Bodhi's push message: the kernel update's images are built by Koji, booted and tested, signed, synced, Bodhi told, announced", async () => {
+    // A packager asks for stable (Bodhi's API); an image host is up.
+    const requested = await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-492d24f0ef/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
+    assert.equal(requested.status, 200);
+    startImageWorker(env, 'libvirt', 2);
+    const config = loadConfig({ RELENGOTRON_SIGNING_HOMEDIR: key.homedir, RELENGOTRON_SIGNING_KEY: key.keyId });
+    const service = testBusService({ pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, { router: routerFromConfig(config) });
     service.start();
     try {
       assert.ok(await sandbox.bus!.waitForSubscribers(1, 10_000));
@@ -163,13 +217,43 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
       await saveHistoryIfRecording('bodhi-push', handle);
       const testing = await env.client.workflow.getHandle<typeof push>('push/F29-testing/20190627T000005Z').result();
       assert.deepEqual({ updates: testing.updates, artifacts: testing.artifacts }, { updates: [], artifacts: [] });
+
+      // The stable push: the kernel's builds, and PDC's three artifacts that contain the kernel.
+      const stable = env.client.workflow.getHandle<typeof push>('push/F29-stable/20190627T000005Z');
+      const done = await stable.result();
+      assert.deepEqual(done.updates, [{ alias: 'FEDORA-2019-492d24f0ef', builds: ['kernel-5.1.7-200.fc29', 'kernel-headers-5.1.7-200.fc29'] }]);
+      const composed = done.artifacts.filter((a) => a.state === 'composed').map((a) => a.artifact);
+      assert.deepEqual(composed, ['cloud-qcow2/Fedora-Cloud-Base.x86_64', 'ostree/fedora-iot.x86_64', 'vagrant-libvirt/Fedora-Cloud-Base-Vagrant.x86_64']);
+      // Both images were booted and passed their plans on the libvirt host; the policy was satisfied before signing.
+      assert.equal(done.compose?.compose_id, 'Fedora-29-updates-20190627.0');
+      assert.deepEqual(done.tests.map((t) => [t.artifact, t.testcase, t.outcome]).sort(), [
+        ['cloud-qcow2/Fedora-Cloud-Base.x86_64', 'compose.image.boot-and-plan.libvirt', 'success'],
+        ['vagrant-libvirt/Fedora-Cloud-Base-Vagrant.x86_64', 'compose.image.boot-and-plan.libvirt', 'success'],
+      ]);
+      assert.equal(done.policy?.satisfied, true);
+      assert.deepEqual(done.policy?.passed.sort(), ['cloud-qcow2/Fedora-Cloud-Base.x86_64: passed on libvirt', 'vagrant-libvirt/Fedora-Cloud-Base-Vagrant.x86_64: passed on libvirt']);
+      const jobs = await listJobs(db.pool, { compose: 'Fedora-29-updates-20190627.0' }, { limit: 10 });
+      assert.deepEqual(jobs.map((j) => j.status), ['success', 'success']);
+      // Signed and synced; the mirror's CHECKSUM lists both images and verifies.
+      const checksum = join(paths.mirrorRoot, '29/Cloud/x86_64/images/latest/CHECKSUM');
+      assert.equal(readlinkSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/latest')), '20190627T000005Z');
+      assert.match(gpgVerify(checksum), new RegExp(`VALIDSIG ${key.fingerprint}`));
+      assert.match(readFileSync(checksum, 'utf8'), /SHA256 \(Fedora-Cloud-Base-29-20190627\.000005\.x86_64\.qcow2\) = [0-9a-f]{64}[\s\S]*SHA256 \(Fedora-Cloud-Base-Vagrant-29-20190627\.000005\.x86_64\.vagrant-libvirt\.box\) = [0-9a-f]{64}/);
+      // Bodhi finished the push: the kernel update is stable.
+      const kernel = (await (await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-492d24f0ef`)).json()) as { update: { status: string; request: string | null } };
+      assert.deepEqual([kernel.update.status, kernel.update.request], ['stable', null]);
+      // And the completion message on the bus is the run's result.
+      const announced = await spy.waitFor('releng-o-tron.push.complete', (m) => m.envelope.msg['workflow_id'] === 'push/F29-stable/20190627T000005Z');
+      assert.deepEqual(announced.envelope.msg, done);
+      await saveHistoryIfRecording('push-images', stable);
     } finally {
       await service.stop();
+      await stopImageWorkers();
     }
   });
 
   it('an operator may abort a push whose step keeps failing', async () => {
-    const { handle } = await startPush(env.client, { release: 'F99', request: 'stable', pushId: 'abort-1', ostreeRef: 'fedora/{version}/x86_64/iot', sign: false, operatorReminderMs: 3_600_000 }, manualTrigger('push.start'));
+    const { handle } = await startPush(env.client, { release: 'F99', request: 'stable', pushId: 'abort-1', ...settings() }, manualTrigger('push.start'));
     const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator[0]);
     assert.equal(waiting.step, 'fetching the batch from Bodhi');
     assert.match(waiting.error, /404/);
@@ -185,7 +269,13 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     const koji = new KojiClient(sandbox.urls.kojiHub, 5000);
     const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
     // The batch back where a stable push finds it, and an OSTree repository path that cannot be one.
-    const batch = (await env.client.workflow.getHandle<typeof push>('push/F29-stable/20261123T120000Z').result()).updates.flatMap((u) => u.builds);
+    const first = (await env.client.workflow.getHandle<typeof push>('push/F29-stable/20261123T120000Z').result()).updates;
+    const batch = first.flatMap((u) => u.builds);
+    // The first push finished in Bodhi; its updates are asked for stable again, their builds back in testing.
+    for (const { alias } of first) {
+      const asked = await fetch(`${sandbox.urls.bodhi}/updates/${alias}/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
+      assert.equal(asked.status, 200);
+    }
     for (const nvr of batch) {
       const task = await koji.call('moveBuild', ['f29-updates', 'f29-updates-testing', nvr]);
       assert.equal(typeof task, 'number');
@@ -193,13 +283,13 @@ describe('push pipeline (OSTree artifacts end to end)', () => {
     renameSync(paths.ostreeRepo, `${paths.ostreeRepo}.kept`);
     writeFileSync(paths.ostreeRepo, 'not a repository');
     try {
-      const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: 'compensate-1', ostreeRef: 'fedora/{version}/x86_64/iot', sign: false, operatorReminderMs: 3_600_000 }, manualTrigger('push.start'));
-      const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator.find((w) => w.step === 'composing ostree'));
+      const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: 'compensate-1', ...settings({ testPolicy: [] }) }, manualTrigger('push.start'));
+      const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator.find((w) => w.step === 'composing ostree/fedora-iot.x86_64'));
       assert.match(waiting.error, /the OSTree repository .* cannot be used/);
       for (const nvr of batch) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], `${nvr} was moved before the failure`);
 
       await handle.signal(operatorDecisionSignal, { action: 'abort', reason: 'the OSTree host is broken' });
-      await assert.rejects(handle.result(), (err: unknown) => err instanceof WorkflowFailedError && /aborted by an operator at composing ostree: the OSTree host is broken/.test(err.cause?.message ?? ''));
+      await assert.rejects(handle.result(), (err: unknown) => err instanceof WorkflowFailedError && /aborted by an operator at composing ostree\/fedora-iot.x86_64: the OSTree host is broken/.test(err.cause?.message ?? ''));
       for (const nvr of batch) assert.deepEqual(await tagsOf(nvr), ['f29-updates-testing'], `${nvr} is back`);
       const status = await handle.query(pushStatusQuery);
       assert.equal(status.stage, 'failed');

@@ -36,6 +36,7 @@ runMain(log, async () => {
         publisher,
         requestTimeoutMs: durationToMs(config.services.requestTimeout),
         kojiHubUrl: config.services.kojiHub,
+        kojiTopUrl: config.services.kojiFiles,
         kojiPollIntervalMs: durationToMs(config.gating.kojiPollInterval),
         composeTesting: config.composeTesting,
         dashboardUrl: config.dashboard.url,

@@ -79,7 +79,13 @@ export interface ComposeTestResult extends Omit<FinishComposeTestResult, 'jobs'>
   readonly composeId: string;
   readonly status: Extract<StoredStatus, 'complete' | 'aborted'>;
   readonly supersededBy: string | null;
-  readonly jobs: readonly ImageTestResult[];
+  readonly jobs: readonly ComposeJobOutcome[];
+}
+
+/** A job's outcome with the image file and provider it was for. */
+export interface ComposeJobOutcome extends ImageTestResult {
+  readonly fileName: string;
+  readonly provider: string;
 }
 
 export const composeTestStatusQuery = defineQuery<ComposeTestStatus>('status');
@@ -175,7 +181,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
   await publish(ciProgressMessage(ref, 'queued'));
   enter({ stage: 'testing', jobs: plan.jobs.length }, `${plan.jobs.length} jobs: ${plan.jobs.map((j) => `${j.image.fileName}@${j.provider}`).join(', ') || 'none'}`);
 
-  const results: ImageTestResult[] = [];
+  const results: ComposeJobOutcome[] = [];
   const testing = new CancellationScope();
   const children = testing.run(() =>
     Promise.allSettled(
@@ -193,7 +199,7 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
           staticSummary: `Test ${job.image.fileName} on ${job.provider} (job ${job.jobId})`,
           staticDetails: `Compose ${input.composeId}, ${job.variant}/${job.arch}, ${job.image.type}. Plan:\n\n\`\`\`\n${job.settings.plan}\n\`\`\``,
         });
-        results.push(result);
+        results.push({ ...result, fileName: job.image.fileName, provider: job.provider });
         const key = result.status === 'success' ? 'success' : result.status;
         status = { ...status, finished: { ...status.finished, [key]: status.finished[key] + 1 } };
         return result;

@@ -1,11 +1,12 @@
 /**
- * A Bodhi push, step by durable step: the batch from Bodhi, the builds moved in Koji as Bodhi's
- * composer moves them, PDC's word on which artifacts those builds are in, each affected artifact
- * composed, signed and synced in a child run of its own, and `releng-o-tron.push.complete`.
- *
- * Built so far: OSTree artifacts end to end. Image kinds are looked up and reported, and are
- * composed once Koji image tasks are wired (issue 5); the operator gate, compensation and
- * telling Bodhi come with them.
+ * A Bodhi push, step by durable step: the batch from Bodhi; the builds moved in Koji as Bodhi's
+ * composer moves them (multicall batches) and the tag's repository written; PDC's word on which
+ * artifacts those builds are in; each affected artifact composed in a child run (an OSTree
+ * commit, or a Koji image build); the images gathered into a compose and tested by the
+ * compose-testing runs, with the push going on only when `testPolicy` is satisfied; then CHECKSUM
+ * files and commits signed, everything synced to the master mirror, Bodhi told, and
+ * `releng-o-tron.push.complete`. A step that still fails after its retries waits for an operator;
+ * a push that fails or is aborted undoes what it changed.
  */
 import {
   ApplicationFailure,
@@ -20,20 +21,34 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RelengActivities } from '../activities/index.js';
-import type { ArtifactImpact } from '../activities/pdc.js';
+import type { ImageFile } from '../activities/koji.js';
+import type { AffectedArtifact, ImpactReport } from '../activities/pdc.js';
+import type { PushCompose } from '../activities/push-compose.js';
 import { artifactKind } from '../common/artifacts/index.js';
+import { decidePushTests, testsRequired, type PolicyDecision, type TestRequirement } from '../common/push-policy.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type PushCompleteMessage } from '../common/schemas/outgoing.js';
 import { workflowIds } from '../common/workflow-ids.js';
-import { moveBuildInKoji, startDistRepo, waitForKojiTask } from './koji-steps.js';
+import { composeTest } from './compose-test.js';
+import { startDistRepo, waitForKojiTask } from './koji-steps.js';
 import { publish } from './messages.js';
 import { ABORTED_BY_OPERATOR, failureText, OperatorGate, type AwaitingOperator } from './operator-gate.js';
 
-const { fetchPushBatch, lookupImpact, resolveBodhiReleases, releaseSigkey } = proxyActivities<RelengActivities>({
-  startToCloseTimeout: '5 minutes',
+const { fetchPushBatch, lookupImpact, resolveBodhiReleases, releaseSigkey, reportPushToBodhi } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '30 minutes',
+  // lookupImpact makes thousands of requests for a big push; it heartbeats per component.
+  heartbeatTimeout: '2 minutes',
   // Bodhi or PDC away: retry; a 4xx or a body that does not fit is final (non-retryable).
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 20 },
   summary: 'ask Bodhi or PDC',
+});
+
+const { moveBuilds } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '2 hours',
+  // Watches a batch's Koji tasks; a retry resumes the tasks the heartbeat names.
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
+  summary: 'move a batch of builds in Koji (multicall)',
 });
 
 const { composeOstree } = proxyActivities<RelengActivities>({
@@ -42,7 +57,20 @@ const { composeOstree } = proxyActivities<RelengActivities>({
   summary: 'commit the OSTree',
 });
 
-const { signOstreeCommit } = proxyActivities<RelengActivities>({
+const { startImageBuild, imageBuildOutput } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
+  summary: 'Koji image build',
+});
+
+const { assemblePushCompose } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
+  summary: "download Koji's images into the push compose, write CHECKSUM and metadata",
+});
+
+const { signOstreeCommit, signChecksumFile } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '10 seconds', maximumInterval: '5 minutes', maximumAttempts: 5 },
   summary: 'sign with gpg and verify',
@@ -61,31 +89,54 @@ const { removeUnpublishedTree } = proxyActivities<RelengActivities>({
   summary: 'remove a mirror tree the push left half-synced',
 });
 
+/** How Koji builds images for a push; `{version}` is the release's version. */
+export interface ImageBuildSettings {
+  readonly target: string;
+  readonly installTree: string;
+  readonly ksurl: string;
+  readonly distro: string;
+}
+
 export interface PushInput {
   /** Bodhi's release name, e.g. F29. */
   readonly release: string;
   readonly request: 'testing' | 'stable';
   /** Names this push among the release's pushes: `20261123T120000Z`. */
   readonly pushId: string;
-  /** The OSTree ref; `{version}` becomes the release's version. */
+  /** The OSTree ref; `{version}`, `{arch}` and `{name}` (the tree) are filled in. */
   readonly ostreeRef: string;
   /** Whether a signing key is configured; without one nothing is signed and the message says so. */
   readonly sign: boolean;
   /** While the run waits for an operator, a reminder goes out on the bus this often. */
   readonly operatorReminderMs: number;
+  readonly imageBuild: ImageBuildSettings;
+  /** What must pass before the push signs and publishes. */
+  readonly testPolicy: readonly TestRequirement[];
+  /** Builds per Koji multicall. */
+  readonly mashBatch: number;
 }
 
 /** How pushes are carried out, from config; the same for every release in a Bodhi push. */
-export type PushSettings = Pick<PushInput, 'ostreeRef' | 'sign' | 'operatorReminderMs'>;
+export type PushSettings = Pick<PushInput, 'ostreeRef' | 'sign' | 'operatorReminderMs' | 'imageBuild' | 'testPolicy' | 'mashBatch'>;
 
-export type PushStage = 'batch' | 'mash' | 'impact' | 'compose' | 'announce' | 'done' | 'compensating' | 'failed';
+export type PushStage = 'batch' | 'mash' | 'impact' | 'compose' | 'test' | 'sign' | 'sync' | 'announce' | 'done' | 'compensating' | 'failed';
+
+/** An affected artifact as the status shows it (its reasons are in `impact`). */
+export interface ArtifactSummary {
+  readonly artifact: string;
+  readonly kind: string;
+  readonly builds: number;
+  readonly reasons: readonly string[];
+}
 
 export interface PushStatus {
   readonly stage: PushStage;
   readonly updates: number;
   readonly builds: number;
   readonly moved: number;
-  readonly impact: readonly ArtifactImpact[];
+  readonly impact: { readonly affected: readonly ArtifactSummary[]; readonly unchanged: ImpactReport['unchanged'] } | null;
+  readonly compose: { readonly composeId: string; readonly location: string } | null;
+  readonly policy: PolicyDecision | null;
   readonly artifacts: PushCompleteMessage['artifacts'];
   /** The failed steps the run waits on an operator for. */
   readonly awaitingOperator: readonly AwaitingOperator[];
@@ -99,40 +150,71 @@ export interface PushStatus {
 
 export const pushStatusQuery = defineQuery<PushStatus>('status');
 
+/** `cloud-qcow2/Fedora-Cloud-Base.x86_64` */
+const artifactName = (a: Pick<AffectedArtifact, 'kind' | 'name' | 'arch'>): string => `${a.kind}/${a.name}.${a.arch}`;
+
 export interface ComposeArtifactInput {
-  readonly kind: string;
+  readonly artifact: Pick<AffectedArtifact, 'kind' | 'name' | 'arch' | 'builds'>;
   readonly pushId: string;
   readonly releaseVersion: string;
-  readonly ref: string;
-  readonly builds: readonly string[];
-  readonly reasons: readonly string[];
-  readonly sign: boolean;
+  readonly ostreeRef: string;
+  readonly imageBuild: ImageBuildSettings;
 }
 
-/** One artifact of a push: compose, sign, sync. */
-export async function composeArtifact(input: ComposeArtifactInput): Promise<PushCompleteMessage['artifacts'][number]> {
-  const kind = artifactKind(input.kind);
-  if (kind.compose.method !== 'ostree') {
-    return { kind: kind.kind, state: 'not-composed', reasons: [...input.reasons, `composing ${kind.kind} through Koji image tasks is not built yet`] };
+export type ComposedArtifact =
+  | { readonly method: 'ostree'; readonly artifact: string; readonly kind: string; readonly arch: string; readonly ref: string; readonly commit: string; readonly repo: string }
+  | { readonly method: 'koji-image'; readonly artifact: string; readonly kind: string; readonly arch: string; readonly nvr: string; readonly kojiTask: number | null; readonly files: readonly ImageFile[] };
+
+/** The Koji release of a push's image builds: `20261123.120000` from `20261123T120000Z`. */
+export function imageRelease(pushId: string): string {
+  const stamp = /^(\d{8})T(\d{6})Z$/.exec(pushId);
+  return stamp ? `${stamp[1]}.${stamp[2]}` : pushId.replace(/[^A-Za-z0-9._+]/g, '.');
+}
+
+/** One artifact of a push, composed: an OSTree commit, or an image Koji builds. */
+export async function composeArtifact(input: ComposeArtifactInput): Promise<ComposedArtifact> {
+  const { artifact } = input;
+  const kind = artifactKind(artifact.kind);
+  const name = artifactName(artifact);
+  const fill = (template: string) => template.replaceAll('{version}', input.releaseVersion).replaceAll('{arch}', artifact.arch).replaceAll('{name}', artifact.name);
+  if (kind.compose.method === 'ostree') {
+    const ref = fill(input.ostreeRef);
+    setCurrentDetails(`**committing** ${ref} from ${artifact.builds.length} builds`);
+    const commit = await composeOstree({ ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: artifact.builds, stepId: `${workflowInfo().workflowId}/compose` });
+    setCurrentDetails(`**done**: ${ref} → ${commit.commit}`);
+    return { method: 'ostree', artifact: name, kind: kind.kind, arch: artifact.arch, ref, commit: commit.commit, repo: commit.repo };
   }
-  setCurrentDetails(`**composing** ${input.ref}`);
-  const commit = await composeOstree({ ref: input.ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: input.builds, stepId: `${workflowInfo().workflowId}/compose` });
-  let signedBy: string | null = null;
-  if (input.sign) {
-    setCurrentDetails(`**signing** ${commit.commit}`);
-    signedBy = (await signOstreeCommit({ repo: commit.repo, commit: commit.commit })).keyId;
+  const release = imageRelease(input.pushId);
+  const build = {
+    name: artifact.name, version: input.releaseVersion, release, arches: [artifact.arch], formats: [kind.compose.format],
+    target: fill(input.imageBuild.target), installTree: fill(input.imageBuild.installTree), ksurl: fill(input.imageBuild.ksurl),
+    distro: fill(input.imageBuild.distro), kickstart: `${artifact.name.toLowerCase()}.ks`,
+  };
+  setCurrentDetails(`**asking Koji** for ${build.name}-${build.version}-${release} (${kind.compose.format}, ${artifact.arch})`);
+  const started = await startImageBuild(build);
+  if (started.taskId !== null) {
+    setCurrentDetails(`**Koji is building** ${started.nvr}: task ${started.taskId}`);
+    await waitForKojiTask(started.taskId);
   }
-  setCurrentDetails(`**syncing** ${commit.commit} to the mirror`);
-  const synced = await syncToMirror({ source: commit.repo, path: kind.mirrorPath(input.releaseVersion, 'x86_64'), name: input.pushId });
-  setCurrentDetails(`**done**: ${input.ref} → ${commit.commit}, ${signedBy ? `signed by ${signedBy}` : 'unsigned'}, mirror ${synced.dest}`);
-  return { kind: kind.kind, state: 'composed', reasons: [...input.reasons], commit: commit.commit, signed_by: signedBy, mirror: synced.dest };
+  const output = await imageBuildOutput(started);
+  setCurrentDetails(`**done**: ${output.nvr}: ${output.files.map((f) => f.filename).join(', ')}`);
+  return { method: 'koji-image', artifact: name, kind: kind.kind, arch: artifact.arch, nvr: output.nvr, kojiTask: started.taskId, files: output.files };
 }
 
 const componentOf = (nvr: string): string => nvr.replace(/-[^-]+-[^-]+$/, '');
 
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 export async function push(input: PushInput): Promise<PushCompleteMessage> {
   const { workflowId } = workflowInfo();
-  let status: PushStatus = { stage: 'batch', updates: 0, builds: 0, moved: 0, impact: [], artifacts: [], awaitingOperator: [], skipped: [], compensated: [], repository: null };
+  let status: PushStatus = {
+    stage: 'batch', updates: 0, builds: 0, moved: 0, impact: null, compose: null, policy: null, artifacts: [],
+    awaitingOperator: [], skipped: [], compensated: [], repository: null,
+  };
   const gate = new OperatorGate(input.operatorReminderMs, (waiting) =>
     publish({
       topic: `${PROJECT_TOPIC}.push.waiting`,
@@ -143,7 +225,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
     }).then(() => undefined),
   );
   setHandler(pushStatusQuery, () => ({ ...status, awaitingOperator: gate.waiting }), {
-    description: 'Stage, updates and builds, builds moved, PDC impact with reasons, artifacts, and the step waiting for an operator.',
+    description: 'Stage; updates, builds and builds moved; PDC impact with reasons; the push compose and the test policy decision; artifacts; the steps waiting for an operator.',
   });
   const skip = (what: string, reason: string) => {
     status = { ...status, skipped: [...status.skipped, `${what}: ${reason}`] };
@@ -159,10 +241,12 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   if (fetched.kind === 'skipped') throw ApplicationFailure.nonRetryable(`a push cannot go on without its batch (${fetched.reason})`, ABORTED_BY_OPERATOR);
   const batch = fetched.value;
   const builds = batch.updates.flatMap((u) => u.builds);
+  const aliases = batch.updates.map((u) => u.alias);
   for (const skipped of batch.skipped) log.warn('update left out of the push', skipped);
+  const baseMessage = { push_id: input.pushId, release: input.release, request: input.request, workflow_id: workflowId };
   if (builds.length === 0) {
     // Nothing requested (or everything left out): a push with nothing to do, said plainly.
-    const empty: PushCompleteMessage = { push_id: input.pushId, release: input.release, request: input.request, workflow_id: workflowId, updates: [], artifacts: [], tests: [] };
+    const empty: PushCompleteMessage = { ...baseMessage, updates: [], artifacts: [], tests: [] };
     await publish({ topic: `${PROJECT_TOPIC}.push.complete`, body: empty });
     enter({ stage: 'done' }, `${input.release} has no updates requested for ${input.request}${batch.skipped.length ? ` (${batch.skipped.length} left out)` : ''}`);
     return empty;
@@ -171,6 +255,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
   // Bodhi's composer: stable builds leave the testing tag; testing builds leave the pending tags.
   const fromTag = input.request === 'stable' ? batch.release.testing_tag : (batch.release.pending_testing_tag ?? batch.release.candidate_tag);
   const toTag = input.request === 'stable' ? batch.release.stable_tag : batch.release.testing_tag;
+  const version = batch.release.version;
   enter({ stage: 'mash', updates: batch.updates.length, builds: builds.length }, `moving ${builds.length} builds from ${fromTag} to ${toTag}`);
   // What this run changed, to undo if it fails or is aborted later (a saga's compensation).
   const movedByThisRun: string[] = [];
@@ -181,35 +266,49 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
     await CancellationScope.nonCancellable(async () => {
       enter({ stage: 'compensating' }, `${failureText(err)}; undoing what this push changed`);
       const undone: string[] = [];
-      await Promise.all(
-        movedByThisRun.map(async (nvr) => {
-          await moveBuildInKoji({ nvr, fromTag: toTag, toTag: fromTag });
-          undone.push(`${nvr} moved back to ${fromTag}`);
-        }),
-      );
+      for (const batchOfBuilds of chunks(movedByThisRun, input.mashBatch)) {
+        const back = await moveBuilds({ nvrs: batchOfBuilds, fromTag: toTag, toTag: fromTag });
+        for (const nvr of [...back.moved, ...back.alreadyThere]) undone.push(`${nvr} moved back to ${fromTag}`);
+        for (const f of back.failed) undone.push(`${f.nvr} could NOT be moved back to ${fromTag}: ${f.reason}`);
+      }
       for (const tree of mirrorTrees) {
         if ((await removeUnpublishedTree(tree)).removed) undone.push(`half-synced ${tree.path}/${tree.name} removed`);
       }
       status = { ...status, compensated: undone };
-      enter({ stage: 'failed' }, `${failureText(err)}\n\nUndone: ${undone.join('; ') || 'nothing needed undoing'}`);
+      const told = await reportPushToBodhi({ release: input.release, request: input.request, state: 'failed', updates: aliases, errorMessage: failureText(err) }).then(
+        () => 'Bodhi told the push failed',
+        (e: unknown) => `Bodhi could not be told: ${failureText(e)}`,
+      );
+      enter({ stage: 'failed' }, `${failureText(err)}\n\nUndone: ${undone.join('; ') || 'nothing needed undoing'}. ${told}.`);
     });
     throw err;
   }
 
   async function pushAfterBatch(): Promise<PushCompleteMessage> {
+    const batches = chunks(builds, input.mashBatch);
     let moved = 0;
-    await Promise.all(
-      builds.map(async (nvr) => {
-        const outcome = await gate.run(`moving ${nvr} to ${toTag}`, () => moveBuildInKoji({ nvr, fromTag, toTag }, () => movedByThisRun.push(nvr)));
-        if (outcome.kind === 'skipped') return skip(`moving ${nvr}`, outcome.reason);
-        moved++;
+    for (const [i, nvrs] of batches.entries()) {
+      const label = batches.length === 1 ? `moving ${nvrs.length} builds to ${toTag}` : `moving builds ${i * input.mashBatch + 1}–${i * input.mashBatch + nvrs.length} of ${builds.length} to ${toTag}`;
+      const outcome = await gate.run(label, async () => {
+        const result = await moveBuilds({ nvrs, fromTag, toTag });
+        movedByThisRun.push(...result.moved.filter((nvr) => !movedByThisRun.includes(nvr)));
+        moved += result.moved.length + result.alreadyThere.length;
         status = { ...status, moved };
-      }),
-    );
+        if (result.failed.length > 0) {
+          moved -= result.moved.length + result.alreadyThere.length; // counted again by the retry
+          throw ApplicationFailure.nonRetryable(
+            `${result.failed.length} of ${nvrs.length} builds not moved: ${result.failed.slice(0, 5).map((f) => `${f.nvr}: ${f.reason}`).join('; ')}${result.failed.length > 5 ? '; …' : ''}`,
+            'KojiMoveFailed',
+          );
+        }
+      });
+      if (outcome.kind === 'skipped') skip(label, outcome.reason);
+    }
+    status = { ...status, moved };
 
     // Bodhi's composer then had the repository written (pungi); here Koji's distRepo, with the release's key.
     const repo = await gate.run(`writing the ${toTag} repository`, async () => {
-      const key = await releaseSigkey(`fedora-${batch.release.version}`);
+      const key = await releaseSigkey(`fedora-${version}`);
       const { taskId } = await startDistRepo({ tag: toTag, keys: [key] });
       await waitForKojiTask(taskId);
       return { key, taskId };
@@ -219,47 +318,153 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
 
     enter({ stage: 'impact' }, 'asking PDC which artifacts contain these builds');
     const looked = await gate.run('asking PDC what changed', () =>
-      lookupImpact({ pdcRelease: `fedora-${batch.release.version}`, builds: builds.map((nvr) => ({ nvr, component: componentOf(nvr) })) }),
+      lookupImpact({ pdcRelease: `fedora-${version}`, builds: builds.map((nvr) => ({ nvr, component: componentOf(nvr) })) }),
     );
     if (looked.kind === 'skipped') skip('the impact lookup', `${looked.reason}; nothing recomposed`);
-    const impact = looked.kind === 'done' ? looked.value : [];
-    const affected = impact.filter((i) => i.affected);
-    enter({ stage: 'compose', impact }, `${affected.length} of ${impact.length} artifact kinds changed: ${affected.map((i) => i.kind).join(', ') || 'none'}`);
+    const impact: ImpactReport = looked.kind === 'done' ? looked.value : { affected: [], unchanged: [] };
+    const affected = impact.affected;
+    enter(
+      {
+        stage: 'compose',
+        impact: { affected: affected.map((a) => ({ artifact: artifactName(a), kind: a.kind, builds: a.builds.length, reasons: a.reasons.slice(0, 20) })), unchanged: impact.unchanged },
+      },
+      `${affected.length} artifacts changed (${[...new Set(affected.map((a) => a.kind))].join(', ') || 'none'}); unchanged kinds: ${impact.unchanged.map((u) => u.kind).join(', ') || 'none'}`,
+    );
 
-    const composed = await Promise.all(
-      affected.map(async (i) => {
-        mirrorTrees.push({ path: artifactKind(i.kind).mirrorPath(batch.release.version, 'x86_64'), name: input.pushId });
-        const outcome = await gate.run(`composing ${i.kind}`, () =>
+    const composedOrSkipped = await Promise.all(
+      affected.map(async (a) => {
+        const name = artifactName(a);
+        const outcome = await gate.run(`composing ${name}`, () =>
           executeChild(composeArtifact, {
             // From the input, not workflowInfo(): the same ID however the run is replayed.
-            workflowId: workflowIds.pushArtifact(workflowIds.push(input.release, input.request, input.pushId), i.kind),
-            args: [{ kind: i.kind, pushId: input.pushId, releaseVersion: batch.release.version, ref: input.ostreeRef.replaceAll('{version}', batch.release.version), builds, reasons: i.reasons, sign: input.sign }],
-            staticSummary: `${i.kind} for push ${input.pushId} of ${input.release} ${input.request}`,
-            staticDetails: `Why: ${i.reasons.join('; ')}`,
+            workflowId: workflowIds.pushArtifact(workflowIds.push(input.release, input.request, input.pushId), name),
+            args: [{ artifact: { kind: a.kind, name: a.name, arch: a.arch, builds: a.builds }, pushId: input.pushId, releaseVersion: version, ostreeRef: input.ostreeRef, imageBuild: input.imageBuild }],
+            staticSummary: `${name} for push ${input.pushId} of ${input.release} ${input.request}`,
+            staticDetails: `Why: ${a.reasons.slice(0, 10).join('; ')}${a.reasons.length > 10 ? `; and ${a.reasons.length - 10} more` : ''}`,
           }),
         );
-        if (outcome.kind === 'done') return outcome.value;
-        skip(`composing ${i.kind}`, outcome.reason);
-        return { kind: i.kind, state: 'not-composed' as const, reasons: [...i.reasons, `skipped by an operator: ${outcome.reason}`] };
+        if (outcome.kind === 'done') return { affected: a, composed: outcome.value };
+        skip(`composing ${name}`, outcome.reason);
+        return { affected: a, composed: null, reason: outcome.reason };
       }),
     );
+    const composed = composedOrSkipped.flatMap((c) => (c.composed ? [{ ...c, composed: c.composed }] : []));
+    const images = composed.flatMap((c) => (c.composed.method === 'koji-image' ? [{ ...c, composed: c.composed }] : []));
+
+    // The images as one compose: what the tests fetch and what the mirror receives.
+    let pushCompose: PushCompose | null = null;
+    if (images.length > 0) {
+      const assembled = await gate.run('gathering the images into the push compose', () =>
+        assemblePushCompose({
+          pushWorkflowId: workflowId,
+          release: { name: 'Fedora', short: 'Fedora', version },
+          releaseType: input.request === 'stable' ? 'updates' : 'updates-testing',
+          date: /^\d{8}/.exec(input.pushId)?.[0] ?? workflowInfo().startTime.toISOString().slice(0, 10).replaceAll('-', ''),
+          images: images.flatMap(({ composed: c }) => {
+            const kind = artifactKind(c.kind);
+            if (kind.compose.method !== 'koji-image') return [];
+            const { productmd } = kind.compose;
+            const dir = kind.compose.dir(c.arch);
+            return c.files.map((file) => ({ kind: c.kind, dir, type: productmd.type, format: productmd.format, subvariant: c.artifact.split('/')[1]!.replace(/\.[^.]+$/, '').replace(/^Fedora-/, '').replaceAll('-', '_'), file }));
+          }),
+        }),
+      );
+      if (assembled.kind === 'skipped') skip('the push compose', `${assembled.reason}; images not tested, signed or synced`);
+      else pushCompose = assembled.value;
+    }
+    const testedArtifacts = pushCompose ? images.flatMap(({ composed: c }) => c.files.map((f) => ({ artifact: c.artifact, kind: c.kind, fileName: f.filename }))) : [];
+
+    // Greenwave's role: the push goes on only when every required test passed.
+    let tests: PushCompleteMessage['tests'] = [];
+    let policy: PolicyDecision & { skippedBy?: string } = { satisfied: true, passed: [], unsatisfied: [] };
+    if (pushCompose && testsRequired(input.testPolicy, images.map((i) => i.composed.kind))) {
+      const compose = pushCompose;
+      enter({ stage: 'test', compose: { composeId: compose.composeId, location: compose.location } }, `testing ${compose.composeId}: ${testedArtifacts.length} images`);
+      const decided = await gate.run(`testing the images of ${compose.composeId}`, async () => {
+        const result = await executeChild(composeTest, {
+          workflowId: workflowIds.composeTest(compose.composeId),
+          args: [{ composeId: compose.composeId, location: compose.location, pungiStatus: 'FINISHED' }],
+          typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.composeId, value: compose.composeId }],
+          staticSummary: `Test the images of push ${input.pushId} (${input.release} ${input.request})`,
+        });
+        tests = result.jobs.map((j) => ({
+          artifact: testedArtifacts.find((t) => t.fileName === j.fileName)?.artifact ?? j.fileName,
+          testcase: `compose.image.boot-and-plan.${j.provider}`,
+          outcome: j.status,
+          job: j.jobId,
+        }));
+        const decision = decidePushTests(input.testPolicy, testedArtifacts, result.jobs);
+        status = { ...status, policy: decision };
+        if (!decision.satisfied) throw ApplicationFailure.nonRetryable(`push.testPolicy is not satisfied: ${decision.unsatisfied.join('; ')}`, 'TestPolicyUnsatisfied');
+        return decision;
+      });
+      if (decided.kind === 'done') policy = decided.value;
+      else {
+        policy = { ...(status.policy ?? { satisfied: false, passed: [], unsatisfied: [] }), skippedBy: decided.reason };
+        skip('the test policy', decided.reason);
+      }
+    } else if (pushCompose) {
+      policy = { satisfied: true, passed: [`no test required by push.testPolicy for ${[...new Set(images.map((i) => i.composed.kind))].join(', ')}`], unsatisfied: [] };
+    }
+    status = { ...status, policy };
+
+    let signedBy: string | null = null;
+    if (input.sign) {
+      enter({ stage: 'sign' }, `signing ${pushCompose?.imageDirs.length ?? 0} CHECKSUM files and ${composed.length - images.length} OSTree commits`);
+      for (const dir of pushCompose?.imageDirs ?? []) {
+        const signed = await gate.run(`signing ${dir}/CHECKSUM`, () => signChecksumFile({ file: `${pushCompose!.composeDir}/${dir}/CHECKSUM` }));
+        if (signed.kind === 'done') signedBy = signed.value.keyId;
+        else skip(`signing ${dir}/CHECKSUM`, signed.reason);
+      }
+      for (const { composed: c } of composed) {
+        if (c.method !== 'ostree') continue;
+        const signed = await gate.run(`signing ${c.ref} ${c.commit}`, () => signOstreeCommit({ repo: c.repo, commit: c.commit }));
+        if (signed.kind === 'done') signedBy = signed.value.keyId;
+        else skip(`signing ${c.commit}`, signed.reason);
+      }
+    }
+
+    enter({ stage: 'sync' }, 'rsync to the master mirror');
+    const mirrored = new Map<string, string>();
+    const sync = async (source: string, path: string) => {
+      mirrorTrees.push({ path, name: input.pushId });
+      const synced = await gate.run(`syncing ${path}`, () => syncToMirror({ source, path, name: input.pushId }));
+      if (synced.kind === 'done') mirrored.set(path, synced.value.dest);
+      else skip(`syncing ${path}`, synced.reason);
+    };
+    for (const dir of pushCompose?.imageDirs ?? []) await sync(`${pushCompose!.composeDir}/${dir}`, `${version}/${dir}`);
+    for (const { composed: c } of composed) if (c.method === 'ostree') await sync(c.repo, artifactKind(c.kind).mirrorPath(version, c.arch));
+
     const artifacts: PushCompleteMessage['artifacts'] = [
-      ...composed,
-      ...impact.filter((i) => !i.affected).map((i) => ({ kind: i.kind, state: 'unchanged' as const, reasons: [...i.reasons] })),
+      ...composedOrSkipped.map(({ affected: a, composed: c, reason }): PushCompleteMessage['artifacts'][number] => {
+        const base = { kind: a.kind, artifact: artifactName(a), reasons: [...a.reasons.slice(0, 50)] };
+        if (!c) return { ...base, state: 'not-composed', reasons: [...base.reasons, `skipped by an operator: ${reason ?? ''}`] };
+        const kind = artifactKind(c.kind);
+        if (c.method === 'ostree') {
+          return { ...base, state: 'composed', commit: c.commit, signed_by: input.sign ? signedBy : null, mirror: mirrored.get(kind.mirrorPath(version, c.arch)) ?? '' };
+        }
+        const mirror = kind.compose.method === 'koji-image' ? mirrored.get(`${version}/${kind.compose.dir(c.arch)}`) : undefined;
+        return {
+          ...base, state: 'composed', koji_build: c.nvr, files: c.files.map((f) => ({ name: f.filename, sha256: f.sha256, size: f.size })),
+          signed_by: input.sign && pushCompose ? signedBy : null, ...(mirror ? { mirror } : {}),
+        };
+      }),
+      ...impact.unchanged.map((u) => ({ kind: u.kind, state: 'unchanged' as const, reasons: [u.reason] })),
     ];
 
-    enter({ stage: 'announce', artifacts }, 'publishing releng-o-tron.push.complete');
+    enter({ stage: 'announce', artifacts }, 'telling Bodhi, then publishing releng-o-tron.push.complete');
+    const bodhi = await gate.run('telling Bodhi the push is done', () => reportPushToBodhi({ release: input.release, request: input.request, state: 'success', updates: aliases }));
     const message: PushCompleteMessage = {
-      push_id: input.pushId,
-      release: input.release,
-      request: input.request,
-      workflow_id: workflowId,
+      ...baseMessage,
       updates: batch.updates.map((u) => ({ alias: u.alias, builds: [...u.builds] })),
       artifacts,
-      tests: [],
+      compose: pushCompose ? { compose_id: pushCompose.composeId, location: pushCompose.location } : null,
+      tests,
+      policy: { satisfied: policy.satisfied, passed: [...policy.passed], unsatisfied: [...policy.unsatisfied], ...(policy.skippedBy ? { skipped_by: policy.skippedBy } : {}) },
+      bodhi: bodhi.kind === 'done' ? `told: ${aliases.length} updates pushed to ${input.request}` : `not told (skipped: ${bodhi.reason})`,
     };
     await publish({ topic: `${PROJECT_TOPIC}.push.complete`, body: message });
-    enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${composed.filter((a) => a.state === 'composed').length} artifacts composed`);
+    enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${composed.length} artifacts composed${pushCompose ? `; compose ${pushCompose.composeId}` : ''}`);
     return message;
   }
 }
@@ -300,7 +505,10 @@ export async function bodhiPush(input: BodhiPushInput): Promise<BodhiPushResult>
     wanted.map((w) =>
       executeChild(push, {
         workflowId: workflowIds.push(w.release, w.request, input.pushId),
-        args: [{ release: w.release, request: w.request, pushId: input.pushId, ostreeRef: input.ostreeRef, sign: input.sign, operatorReminderMs: input.operatorReminderMs }],
+        args: [{
+          release: w.release, request: w.request, pushId: input.pushId, ostreeRef: input.ostreeRef, sign: input.sign, operatorReminderMs: input.operatorReminderMs,
+          imageBuild: input.imageBuild, testPolicy: input.testPolicy, mashBatch: input.mashBatch,
+        }],
         typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.release, value: w.release }],
         staticSummary: `Push ${w.release} ${w.request} (${input.pushId})`,
       }),

@@ -16,13 +16,32 @@ export interface ArtifactKind {
     | { readonly by: 'build-images'; readonly imageFormats: readonly string[] }
     | { readonly by: 'relationship'; readonly type: string };
   /** OSTree commits from the mashed content, or an image task in Koji. */
-  readonly compose: { readonly method: 'ostree' } | { readonly method: 'koji-image'; readonly format: string };
+  readonly compose:
+    | { readonly method: 'ostree' }
+    | {
+        readonly method: 'koji-image';
+        /** Koji's image-build --format. */
+        readonly format: string;
+        /** What productmd's images.json calls it (type and format). */
+        readonly productmd: { readonly type: string; readonly format: string };
+        /** The compose directory of an arch, which is also its mirror directory under the release. */
+        dir(arch: string): string;
+      };
   /** The compose-testing image type whose plan and provider test it; null: no VM test. */
   readonly testImageType: string | null;
   readonly sign: 'checksum' | 'ostree-commit';
   /** Where it syncs, under the mirror root. */
   mirrorPath(release: string, arch: string): string;
 }
+
+/** productmd's image type and format for each Koji image format. */
+const PRODUCTMD_NAMES: Readonly<Record<string, { type: string; format: string }>> = {
+  qcow2: { type: 'qcow2', format: 'qcow2' },
+  'raw-xz': { type: 'raw-xz', format: 'raw.xz' },
+  'vagrant-libvirt': { type: 'vagrant-libvirt', format: 'vagrant-libvirt.box' },
+  'vagrant-virtualbox': { type: 'vagrant-virtualbox', format: 'vagrant-virtualbox.box' },
+  iso: { type: 'dvd', format: 'iso' },
+};
 
 /** An image Koji builds (image-build / livemedia), checksummed and synced beside its kind. */
 export function kojiImage(spec: {
@@ -41,7 +60,7 @@ export function kojiImage(spec: {
     kind: spec.kind,
     description: spec.description,
     impact: { by: 'build-images', imageFormats: spec.pdcFormats ?? [spec.format] },
-    compose: { method: 'koji-image', format: spec.format },
+    compose: { method: 'koji-image', format: spec.format, productmd: PRODUCTMD_NAMES[spec.format] ?? { type: spec.format, format: spec.format }, dir: spec.mirrorDir },
     testImageType: spec.tested === undefined ? spec.format : spec.tested,
     sign: 'checksum',
     mirrorPath: (release, arch) => `${release}/${spec.mirrorDir(arch)}`,

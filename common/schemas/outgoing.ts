@@ -39,14 +39,25 @@ export const PushCompleteMessageSchema = z.object({
   artifacts: z.array(
     z.object({
       kind: z.string().min(1),
+      /** `<kind>/<name>.<arch>`; absent for a kind no build touched. */
+      artifact: z.string().min(1).optional(),
       state: z.enum(PUSH_ARTIFACT_STATES),
       reasons: z.array(z.string()),
       commit: z.string().optional(),
+      /** The Koji image build and its files. */
+      koji_build: z.string().optional(),
+      files: z.array(z.object({ name: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() })).optional(),
       signed_by: z.string().nullable().optional(),
       mirror: z.string().optional(),
     }),
   ),
-  tests: z.array(z.object({ artifact: z.string(), testcase: z.string(), outcome: z.string() })),
+  /** The push's compose of its images, tested before anything was signed or synced. */
+  compose: z.object({ compose_id: z.string().min(1), location: z.string().min(1) }).nullable().optional(),
+  tests: z.array(z.object({ artifact: z.string(), testcase: z.string(), outcome: z.string(), job: z.number().int().optional() })),
+  /** The test policy's decision (push.testPolicy). */
+  policy: z.object({ satisfied: z.boolean(), passed: z.array(z.string()), unsatisfied: z.array(z.string()), skipped_by: z.string().optional() }).optional(),
+  /** Whether Bodhi took the news, or why not. */
+  bodhi: z.string().optional(),
 });
 export type PushCompleteMessage = z.infer<typeof PushCompleteMessageSchema>;
 

@@ -62,11 +62,11 @@ export class BusSpy {
     })();
   }
 
-  /** Waits until a message on a topic ending with `suffix` arrived. */
-  async waitFor(suffix: string, timeoutMs = 15_000): Promise<ReceivedMessage> {
+  /** Waits until a message on a topic ending with `suffix` (and matching `where`) arrived. */
+  async waitFor(suffix: string, where: (m: ReceivedMessage) => boolean = () => true, timeoutMs = 15_000): Promise<ReceivedMessage> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.received.find((m) => m.topic.endsWith(suffix));
+      const found = this.received.find((m) => m.topic.endsWith(suffix) && where(m));
       if (found) return found;
       if (Date.now() > deadline) throw new Error(`no ${suffix} message within ${timeoutMs} ms; got ${this.received.map((m) => m.topic).join(', ') || 'nothing'}`);
       await new Promise((r) => setTimeout(r, 50));

@@ -13,14 +13,17 @@ export interface TestSandbox extends Sandbox {
   readonly busEndpoint: string;
 }
 
-export async function startTestSandbox(options: { withBus?: boolean; kojiTaskDelayMs?: number } = {}): Promise<TestSandbox> {
+export async function startTestSandbox(options: { withBus?: boolean; kojiTaskDelayMs?: number; imageFile?: (format: string) => string | undefined } = {}): Promise<TestSandbox> {
   const composeDir = mkdtempSync(join(tmpdir(), 'relengotron-composes-'));
+  const kojiFilesDir = mkdtempSync(join(tmpdir(), 'relengotron-kojifiles-'));
   const busEndpoint = `tcp://127.0.0.1:${await freePort()}`;
   const sandbox = await startSandbox({
     port: 0,
     composeDir,
     busEndpoint: options.withBus === false ? null : busEndpoint,
     kojiTaskDelayMs: options.kojiTaskDelayMs ?? 0,
+    kojiFilesDir,
+    ...(options.imageFile ? { imageFile: options.imageFile } : {}),
   });
   return {
     ...sandbox,
@@ -28,6 +31,7 @@ export async function startTestSandbox(options: { withBus?: boolean; kojiTaskDel
     async stop() {
       await sandbox.stop();
       rmSync(composeDir, { recursive: true, force: true });
+      rmSync(kojiFilesDir, { recursive: true, force: true });
     },
   };
 }

@@ -51,6 +51,7 @@ export interface RunningWorker {
 export interface RelengWorkerOptions {
   /** The sandbox's Koji hub; by default an address where nothing listens. */
   readonly kojiHubUrl?: string;
+  readonly kojiTopUrl?: string;
   readonly signer?: Signer;
   /** Compose-testing settings (rules, plans, timeouts); the default configuration's otherwise. */
   readonly composeTesting?: ComposeTestingConfig;
@@ -72,13 +73,14 @@ export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool
       publisher,
       requestTimeoutMs: 5_000,
       kojiHubUrl: options.kojiHubUrl ?? 'http://127.0.0.1:9/kojihub',
+      kojiTopUrl: options.kojiTopUrl ?? 'http://127.0.0.1:9/kojifiles',
       kojiPollIntervalMs: 100,
       composeTesting: options.composeTesting ?? loadConfig({}).composeTesting,
       dashboardUrl: 'http://127.0.0.1:8236',
       temporal: env.client,
       bodhiUrl: options.services?.bodhiUrl ?? 'http://127.0.0.1:9/bodhi',
       pdcUrl: options.services?.pdcUrl ?? 'http://127.0.0.1:9/pdc',
-      push: options.push ?? pushPaths({ push: loadConfig({}).push, dataDir: mkdtempSync(join(tmpdir(), 'relengotron-data-')) }),
+      push: options.push ?? pushPaths({ ...loadConfig({}), dataDir: mkdtempSync(join(tmpdir(), 'relengotron-data-')) }),
     }),
   });
   const running = worker.run();

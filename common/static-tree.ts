@@ -1,15 +1,25 @@
 /**
- * kojipkgs' /compose: Pungi trees served as static files from one or more roots, with byte
- * ranges (resumable downloads) and Apache-style directory indexes.
+ * Directory trees served read-only as static files from one or more roots, with byte ranges
+ * (resumable downloads) and Apache-style directory indexes: kojipkgs' /compose and Koji's
+ * topdir in the sandbox, and push composes from the dashboard.
  */
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, normalize } from 'node:path';
-import { escapeHtml } from '../common/http-server.js';
-import { HttpError, sendText, type Request } from './http.js';
+import { escapeHtml, HttpError, sendText } from './http-server.js';
+
+/** What serving a file needs to know of a request. */
+export interface StaticRequest {
+  readonly method: string;
+  /** Below the tree's mount point, starting with `/`. */
+  readonly path: string;
+  readonly headers: IncomingMessage['headers'];
+  /** The mount point's URL, for redirects. */
+  readonly baseUrl: string;
+}
 
 
-export class ComposeServer {
+export class StaticTree {
   constructor(private readonly roots: readonly string[]) {}
 
   /** Finds a request path in the first root that has it; never outside a root. */
@@ -29,7 +39,7 @@ export class ComposeServer {
     return undefined;
   }
 
-  readonly service = async (req: Request, res: ServerResponse): Promise<void> => {
+  readonly service = async (req: StaticRequest, res: ServerResponse): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'read only');
     const file = this.resolve(req.path);
     if (!file) throw new HttpError(404, 'Not Found');
