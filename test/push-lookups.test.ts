@@ -92,10 +92,10 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
     const activity = new MockActivityEnvironment();
     const move = (nvrs: string[]): Promise<MoveBuildsResult> => activity.run((input: MoveBuildsInput) => koji.moveBuilds(input), { nvrs, fromTag: 'f29-updates-testing', toTag: 'f29-updates-pending' });
     const first = await move(['python-alembic-1.0.10-1.fc29', 'flrig-1.3.45-1.fc29', 'no-such-1-1.fc29']);
-    assert.deepEqual(first.moved.sort(), ['flrig-1.3.45-1.fc29', 'python-alembic-1.0.10-1.fc29']);
+    assert.deepEqual([...first.moved].sort(), ['flrig-1.3.45-1.fc29', 'python-alembic-1.0.10-1.fc29']);
     assert.deepEqual(first.failed, [{ nvr: 'no-such-1-1.fc29', reason: 'No such build: "no-such-1-1.fc29" (fault 1000)' }]);
     const again = await move(['python-alembic-1.0.10-1.fc29', 'flrig-1.3.45-1.fc29']);
-    assert.deepEqual({ moved: again.moved, alreadyThere: again.alreadyThere.sort() }, { moved: [], alreadyThere: ['flrig-1.3.45-1.fc29', 'python-alembic-1.0.10-1.fc29'] });
+    assert.deepEqual({ moved: again.moved, alreadyThere: [...again.alreadyThere].sort() }, { moved: [], alreadyThere: ['flrig-1.3.45-1.fc29', 'python-alembic-1.0.10-1.fc29'] });
   });
 
   it('tells Bodhi a push finished: the updates take their request as status and are unlocked', async () => {
