@@ -111,8 +111,15 @@ export interface OstreeActivities {
  * ref, the summary, signing and sync are the real ostree's.
  */
 export function createOstreeActivities(deps: { readonly repo: string; readonly workDir: string }): OstreeActivities {
+  // A push composes its trees in parallel; commits and summary updates to one repository take turns.
+  let turn: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(work: () => Promise<T>): Promise<T> => {
+    const mine = turn.then(work, work);
+    turn = mine.catch(() => undefined);
+    return mine;
+  };
   return {
-    async composeOstree(input: ComposeOstreeInput): Promise<OstreeCommit> {
+    composeOstree: (input: ComposeOstreeInput): Promise<OstreeCommit> => inTurn(async () => {
       const tree = join(deps.workDir, input.stepId.replace(/[^A-Za-z0-9._-]/g, '_'), 'tree');
       await rm(tree, { recursive: true, force: true });
       await mkdir(join(tree, 'usr/lib'), { recursive: true });
@@ -137,6 +144,6 @@ export function createOstreeActivities(deps: { readonly repo: string; readonly w
       } finally {
         await rm(join(tree, '..'), { recursive: true, force: true });
       }
-    },
+    }),
   };
 }

@@ -4,6 +4,7 @@
  * OSTree, release-component relationships naming the packages a tree includes. The answer keeps
  * its reasons, so a run shows why each artifact was or was not recomposed.
  */
+import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
@@ -104,6 +105,8 @@ export function createPdcActivities(deps: { readonly pdcUrl: string; readonly re
     async lookupImpact(input: ImpactInput): Promise<ImpactReport> {
       const kinds: readonly ArtifactKind[] = input.kinds ? ARTIFACT_KINDS.filter((k) => input.kinds!.includes(k.kind)) : ARTIFACT_KINDS;
       const context = Context.current();
+      // Every request in flight listens on the activity's cancellation signal.
+      setMaxListeners(PDC_CONCURRENCY * 2 + 10, context.cancellationSignal);
       const byComponent = new Map<string, string[]>();
       for (const build of input.builds) byComponent.set(build.component, [...(byComponent.get(build.component) ?? []), build.nvr]);
       const artifacts = new Map<string, { kind: string; name: string; arch: string; builds: string[]; reasons: string[] }>();

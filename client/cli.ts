@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { ConfigError, loadConfig, type Config } from '../common/config.js';
+import { ConfigError, loadConfig, pushPaths, type Config } from '../common/config.js';
 import { createPool, migrate } from '../common/db.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { PROCESSES, startStack, type ProcessName } from '../devstack/stack.js';
@@ -96,7 +96,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       const stack = await startStack(config, log, { processes: wanted as ProcessName[], sandbox: values.sandbox ?? false });
       if (stack.uiUrl) process.stdout.write(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`);
       const pool = createPool(stack.databaseUrl, 4);
-      const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, temporalUi: stack.uiUrl ? `${stack.uiUrl}/namespaces/${config.temporal.namespace}` : undefined, log }).catch((err: Error) => {
+      const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, temporalUi: stack.uiUrl ? `${stack.uiUrl}/namespaces/${config.temporal.namespace}` : undefined, pushComposeRoot: pushPaths(config).composeRoot, log }).catch((err: Error) => {
         log.warn({ err: err.message, listen: config.dashboard.listen }, 'the dashboard could not start; everything else runs');
         return null;
       });
@@ -112,7 +112,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
     case 'dashboard': {
       if (!config.database.url) throw new UsageError('DATABASE_URL is not set (or run `relengotron up`, which starts the dashboard too)');
       const pool = createPool(config.database.url, 4);
-      const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, log });
+      const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, pushComposeRoot: pushPaths(config).composeRoot, log });
       process.stdout.write(`${dashboard.url}/composes\n`);
       await waitForSignal();
       await dashboard.stop();

@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import type { Config } from '../common/config.js';
+import { pushPaths, type Config } from '../common/config.js';
+import type { PushCompleteMessage } from '../common/schemas/outgoing.js';
 import { createPool } from '../common/db.js';
 import type { Logger } from '../common/logger.js';
 import { workflowIds } from '../common/workflow-ids.js';
@@ -20,6 +21,9 @@ import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
 import { formatTable, listRuns } from './runs.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** The sandbox's kernel update: its builds are in the Cloud images and the IoT tree, so its push rebuilds and tests them. */
+const DEMO_UPDATE = 'FEDORA-2019-492d24f0ef';
 
 function today(): string {
   return new Date().toISOString().slice(0, 10).replace(/-/g, '');
@@ -39,7 +43,10 @@ function nextRawhideCompose(root: string): { composeId: string; respin: number }
 
 export async function runDemo(config: Config, log: Logger, options: { keep: boolean }): Promise<number> {
   say('releng-o-tron demo: starting Temporal (dev server), Postgres (embedded), the sandbox, the workers and the bus listener...');
-  const stack = await startStack(config, log, { processes: ['releng', 'image-libvirt', 'image-vbox', 'bus-listener'], sandbox: true });
+  say('building (or reusing) the test VM image from Debian packages...');
+  const testImage = await ensureTestImageArtifacts();
+  // The sandbox's Koji hands out the test image for the image builds a push asks for.
+  const stack = await startStack(config, log, { processes: ['releng', 'image-libvirt', 'image-vbox', 'bus-listener'], sandbox: true, imageFile: (format) => testImageFileFor(testImage, format) });
   const connection = await Connection.connect({ address: stack.temporalAddress });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const pool = createPool(stack.databaseUrl, 2);
@@ -47,8 +54,6 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     const sandbox = stack.sandbox!;
     const bus = sandbox.bus!;
     const { composeId, respin } = nextRawhideCompose(sandbox.composeDir);
-    say('building (or reusing) the test VM image from Debian packages...');
-    const testImage = await ensureTestImageArtifacts();
     const made = materializeCompose({
       templateDir: join(FIXTURE_COMPOSES_DIR, 'Fedora-28-20180425.0'),
       root: sandbox.composeDir,
@@ -64,6 +69,15 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
       },
     });
     say(`sandbox compose server: new compose ${made.composeId} with ${made.imageCount} images at ${sandbox.urls.composes}/${made.composeId}/compose`);
+
+    // The push composes are served by the dashboard, where the image hosts fetch them from.
+    const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, temporalUi: stack.uiUrl ? `${stack.uiUrl}/namespaces/${config.temporal.namespace}` : undefined, pushComposeRoot: pushPaths(config).composeRoot, log }).catch((err: Error) => {
+      say(`(the dashboard could not listen on ${config.dashboard.listen}: ${err.message}; push images cannot be tested)`);
+      return null;
+    });
+    // A packager asks for the kernel update to go stable, through Bodhi's API: the push then has images to rebuild and test.
+    const asked = await fetch(`${sandbox.urls.bodhi}/updates/${DEMO_UPDATE}/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
+    say(`Bodhi: ${DEMO_UPDATE} (kernel-5.1.7-200.fc29) requested for stable: HTTP ${asked.status}`);
 
     say('waiting for the bus listener to subscribe...');
     if (!(await bus.waitForSubscribers(1, 60_000))) throw new Error('the bus listener did not subscribe within 60 s');
@@ -84,10 +98,6 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     }
 
     const expected = [composeId, 'Fedora-Cloud-27-20180317.0', 'Fedora-24-20151130.n.2', 'Fedora-28-20180425.0'].map(workflowIds.composeTest);
-    const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, temporalUi: stack.uiUrl ? `${stack.uiUrl}/namespaces/${config.temporal.namespace}` : undefined, log }).catch((err: Error) => {
-      say(`(the dashboard could not listen on ${config.dashboard.listen}: ${err.message})`);
-      return null;
-    });
     say(`\nfollowing ${expected.length} compose tests (Web UI: ${stack.uiUrl ?? 'your Temporal UI'}${dashboard ? `; results: ${dashboard.url}/composes` : ''}).`);
     say(`${composeId}'s cloud images are the test image: its VMs boot for real (${qemuNote()}). The three real`);
     say('composes have their real metadata but not their images in the sandbox, so their jobs end in `error` (HTTP 404).');
@@ -120,6 +130,16 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
       say(`\nBodhi push ${bodhiPushId}:`);
       for (const p of pushed.pushes) say(`  ${p.workflowId}: ${p.outcome}, ${p.detail}`);
       for (const s of pushed.skipped) say(`  not pushed: release ${s.release_id} ${s.request} (${s.content_type}): ${s.reason}`);
+      const stable = (await client.workflow.getHandle(workflowIds.push('F29', 'stable', '20190627T000005Z')).result().catch(() => null)) as PushCompleteMessage | null;
+      if (stable) {
+        say(`  F29 stable: ${stable.updates.length} updates; compose ${stable.compose?.compose_id ?? 'none'} at ${stable.compose?.location ?? '-'}`);
+        for (const a of stable.artifacts) {
+          if (a.state !== 'composed') continue;
+          say(`    ${a.artifact}: ${a.koji_build ? `Koji build ${a.koji_build}` : `commit ${a.commit?.slice(0, 12)}`}, ${a.signed_by ? `signed by ${a.signed_by}` : 'unsigned (no push.signing key)'}, mirror ${a.mirror ?? '-'}`);
+        }
+        for (const t of stable.tests) say(`    test ${t.artifact} ${t.testcase}: ${t.outcome}${dashboard && t.job ? ` (${dashboard.url}/jobs/${t.job}/output)` : ''}`);
+        say(`    test policy: ${stable.policy?.satisfied ? 'satisfied' : 'NOT satisfied'}; Bodhi ${stable.bodhi ?? '-'}`);
+      }
     }
 
     say('\nruns:');

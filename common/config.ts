@@ -179,8 +179,8 @@ export const ConfigSchema = z.object({
     .object({
       /** The archive-mode OSTree repository pushes commit to. Default: under dataDir. */
       ostreeRepo: z.string().min(1).optional(),
-      /** The ref a release's tree goes to; `{version}` is the release's version. */
-      ostreeRef: z.string().min(1).default('fedora/{version}/x86_64/iot'),
+      /** The ref a tree goes to; `{version}`, `{arch}` and `{name}` (the tree's PDC component) are filled in. */
+      ostreeRef: z.string().min(1).default('fedora/{version}/{arch}/{name}'),
       /** The master mirror tree rsync writes into. Default: under dataDir. */
       mirrorRoot: z.string().min(1).optional(),
       /** Scratch space for composed trees. Default: under dataDir. */

@@ -24,6 +24,8 @@ const WORKERS_DIR = fileURLToPath(new URL('../workers/', import.meta.url));
 export interface StackOptions {
   readonly processes: readonly ProcessName[];
   readonly sandbox: boolean;
+  /** For the sandbox's Koji image builds: a real disk image per format (the test image). */
+  readonly imageFile?: (format: string) => string | undefined;
 }
 
 export interface Stack {
@@ -127,6 +129,7 @@ export async function startStack(config: Config, log: Logger, options: StackOpti
         port: config.sandbox.port,
         composeDir: defaultComposeDir(config.dataDir),
         busEndpoint: config.sandbox.busEndpoint,
+        ...(options.imageFile ? { imageFile: options.imageFile } : {}),
         log,
       });
       const started = sandbox;

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
-# npm run bench: throughput and latency figures, printed (never asserted by tests).
+# npm run bench: throughput, latency and scale figures, printed (never asserted by tests).
+#   BENCH_ONLY=bus|push runs one of the two.
 source "$(dirname "$0")/bootstrap.sh"
-exec node dist/bench/bus-throughput.js "$@"
+set -e
+if [ "${BENCH_ONLY:-}" != push ]; then node dist/bench/bus-throughput.js "$@"; echo; fi
+if [ "${BENCH_ONLY:-}" != bus ]; then node dist/bench/push-scale.js "$@"; fi

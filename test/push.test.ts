@@ -178,7 +178,7 @@ describe('push pipeline', () => {
     assert.equal(description.searchAttributes['RelengRelease']?.[0], 'F29');
     await saveHistoryIfRecording('push-ostree', handle);
     await saveHistoryIfRecording('push-artifact-ostree', env.client.workflow.getHandle(`${handle.workflowId}/ostree/fedora-iot.x86_64`));
-    await saveHistoryIfRecording('push-artifact-image', env.client.workflow.getHandle(`${handle.workflowId}/cloud-qcow2/Fedora-Cloud-Base.x86_64`));
+    await saveHistoryIfRecording('push-artifact-image', env.client.workflow.getHandle(`${handle.workflowId}/koji-image/Fedora-Cloud-Base`));
   });
 
   it("end to end from Bodhi's push message: the kernel update's images are built by Koji, booted and tested, signed, synced, Bodhi told, announced", async () => {

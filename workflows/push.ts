@@ -153,17 +153,21 @@ export const pushStatusQuery = defineQuery<PushStatus>('status');
 /** `cloud-qcow2/Fedora-Cloud-Base.x86_64` */
 const artifactName = (a: Pick<AffectedArtifact, 'kind' | 'name' | 'arch'>): string => `${a.kind}/${a.name}.${a.arch}`;
 
-export interface ComposeArtifactInput {
-  readonly artifact: Pick<AffectedArtifact, 'kind' | 'name' | 'arch' | 'builds'>;
+export interface ComposeTreeInput {
+  readonly tree: Pick<AffectedArtifact, 'kind' | 'name' | 'arch' | 'builds'>;
   readonly pushId: string;
   readonly releaseVersion: string;
   readonly ostreeRef: string;
-  readonly imageBuild: ImageBuildSettings;
 }
 
-export type ComposedArtifact =
-  | { readonly method: 'ostree'; readonly artifact: string; readonly kind: string; readonly arch: string; readonly ref: string; readonly commit: string; readonly repo: string }
-  | { readonly method: 'koji-image'; readonly artifact: string; readonly kind: string; readonly arch: string; readonly nvr: string; readonly kojiTask: number | null; readonly files: readonly ImageFile[] };
+export interface ComposedTree {
+  readonly artifact: string;
+  readonly kind: string;
+  readonly arch: string;
+  readonly ref: string;
+  readonly commit: string;
+  readonly repo: string;
+}
 
 /** The Koji release of a push's image builds: `20261123.120000` from `20261123T120000Z`. */
 export function imageRelease(pushId: string): string {
@@ -171,26 +175,45 @@ export function imageRelease(pushId: string): string {
   return stamp ? `${stamp[1]}.${stamp[2]}` : pushId.replace(/[^A-Za-z0-9._+]/g, '.');
 }
 
-/** One artifact of a push, composed: an OSTree commit, or an image Koji builds. */
-export async function composeArtifact(input: ComposeArtifactInput): Promise<ComposedArtifact> {
-  const { artifact } = input;
-  const kind = artifactKind(artifact.kind);
-  const name = artifactName(artifact);
-  const fill = (template: string) => template.replaceAll('{version}', input.releaseVersion).replaceAll('{arch}', artifact.arch).replaceAll('{name}', artifact.name);
-  if (kind.compose.method === 'ostree') {
-    const ref = fill(input.ostreeRef);
-    setCurrentDetails(`**committing** ${ref} from ${artifact.builds.length} builds`);
-    const commit = await composeOstree({ ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: artifact.builds, stepId: `${workflowInfo().workflowId}/compose` });
-    setCurrentDetails(`**done**: ${ref} → ${commit.commit}`);
-    return { method: 'ostree', artifact: name, kind: kind.kind, arch: artifact.arch, ref, commit: commit.commit, repo: commit.repo };
-  }
-  const release = imageRelease(input.pushId);
+const fillTemplate = (template: string, values: { version: string; arch?: string; name?: string }) =>
+  template.replaceAll('{version}', values.version).replaceAll('{arch}', values.arch ?? '$arch').replaceAll('{name}', values.name ?? '');
+
+/** One OSTree of a push, committed from the builds PDC says it includes. */
+export async function composeTree(input: ComposeTreeInput): Promise<ComposedTree> {
+  const { tree } = input;
+  const ref = fillTemplate(input.ostreeRef, { version: input.releaseVersion, arch: tree.arch, name: tree.name });
+  setCurrentDetails(`**committing** ${ref} from ${tree.builds.length} builds`);
+  const commit = await composeOstree({ ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: tree.builds, stepId: `${workflowInfo().workflowId}/compose` });
+  setCurrentDetails(`**done**: ${ref} → ${commit.commit}`);
+  return { artifact: artifactName(tree), kind: tree.kind, arch: tree.arch, ref, commit: commit.commit, repo: commit.repo };
+}
+
+export interface BuildImageInput {
+  /** The image build's name: Fedora-Cloud-Base. */
+  readonly name: string;
+  readonly arches: readonly string[];
+  /** Koji formats, one per artifact kind that needs this image. */
+  readonly formats: readonly string[];
+  readonly pushId: string;
+  readonly releaseVersion: string;
+  readonly imageBuild: ImageBuildSettings;
+}
+
+export interface BuiltImage {
+  readonly nvr: string;
+  readonly kojiTask: number | null;
+  readonly files: readonly ImageFile[];
+}
+
+/** One image build of a push in Koji (`image-build`): every arch and format its artifacts need, as Koji builds them, at once. */
+export async function buildImage(input: BuildImageInput): Promise<BuiltImage> {
+  const values = { version: input.releaseVersion };
   const build = {
-    name: artifact.name, version: input.releaseVersion, release, arches: [artifact.arch], formats: [kind.compose.format],
-    target: fill(input.imageBuild.target), installTree: fill(input.imageBuild.installTree), ksurl: fill(input.imageBuild.ksurl),
-    distro: fill(input.imageBuild.distro), kickstart: `${artifact.name.toLowerCase()}.ks`,
+    name: input.name, version: input.releaseVersion, release: imageRelease(input.pushId), arches: input.arches, formats: input.formats,
+    target: fillTemplate(input.imageBuild.target, values), installTree: fillTemplate(input.imageBuild.installTree, values),
+    ksurl: fillTemplate(input.imageBuild.ksurl, values), distro: fillTemplate(input.imageBuild.distro, values), kickstart: `${input.name.toLowerCase()}.ks`,
   };
-  setCurrentDetails(`**asking Koji** for ${build.name}-${build.version}-${release} (${kind.compose.format}, ${artifact.arch})`);
+  setCurrentDetails(`**asking Koji** for ${build.name}-${build.version}-${build.release} (${input.formats.join(', ')} for ${input.arches.join(', ')})`);
   const started = await startImageBuild(build);
   if (started.taskId !== null) {
     setCurrentDetails(`**Koji is building** ${started.nvr}: task ${started.taskId}`);
@@ -198,7 +221,15 @@ export async function composeArtifact(input: ComposeArtifactInput): Promise<Comp
   }
   const output = await imageBuildOutput(started);
   setCurrentDetails(`**done**: ${output.nvr}: ${output.files.map((f) => f.filename).join(', ')}`);
-  return { method: 'koji-image', artifact: name, kind: kind.kind, arch: artifact.arch, nvr: output.nvr, kojiTask: started.taskId, files: output.files };
+  return { nvr: output.nvr, kojiTask: started.taskId, files: output.files };
+}
+
+/** The file of an image build that is this artifact: its arch and its kind's format. */
+function artifactFiles(artifact: Pick<AffectedArtifact, 'kind' | 'arch'>, built: BuiltImage): ImageFile[] {
+  const kind = artifactKind(artifact.kind);
+  if (kind.compose.method !== 'koji-image') return [];
+  const suffix = `.${artifact.arch}.${kind.compose.fileSuffix}`;
+  return built.files.filter((f) => f.arch === artifact.arch && f.filename.endsWith(suffix));
 }
 
 const componentOf = (nvr: string): string => nvr.replace(/-[^-]+-[^-]+$/, '');
@@ -331,25 +362,51 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
       `${affected.length} artifacts changed (${[...new Set(affected.map((a) => a.kind))].join(', ') || 'none'}); unchanged kinds: ${impact.unchanged.map((u) => u.kind).join(', ') || 'none'}`,
     );
 
-    const composedOrSkipped = await Promise.all(
-      affected.map(async (a) => {
-        const name = artifactName(a);
-        const outcome = await gate.run(`composing ${name}`, () =>
-          executeChild(composeArtifact, {
-            // From the input, not workflowInfo(): the same ID however the run is replayed.
-            workflowId: workflowIds.pushArtifact(workflowIds.push(input.release, input.request, input.pushId), name),
-            args: [{ artifact: { kind: a.kind, name: a.name, arch: a.arch, builds: a.builds }, pushId: input.pushId, releaseVersion: version, ostreeRef: input.ostreeRef, imageBuild: input.imageBuild }],
-            staticSummary: `${name} for push ${input.pushId} of ${input.release} ${input.request}`,
-            staticDetails: `Why: ${a.reasons.slice(0, 10).join('; ')}${a.reasons.length > 10 ? `; and ${a.reasons.length - 10} more` : ''}`,
-          }),
-        );
-        if (outcome.kind === 'done') return { affected: a, composed: outcome.value };
-        skip(`composing ${name}`, outcome.reason);
-        return { affected: a, composed: null, reason: outcome.reason };
-      }),
+    const pushWorkflowId = workflowIds.push(input.release, input.request, input.pushId);
+    const trees = affected.filter((a) => artifactKind(a.kind).compose.method === 'ostree');
+    const imageArtifacts = affected.filter((a) => artifactKind(a.kind).compose.method === 'koji-image');
+    // Koji builds an image once for all its arches and formats: one child per image build name.
+    const imageBuilds = [...new Set(imageArtifacts.map((a) => a.name))].map((name) => {
+      const members = imageArtifacts.filter((a) => a.name === name);
+      const formats = members.map((a) => artifactKind(a.kind).compose).flatMap((c) => (c.method === 'koji-image' ? [c.format] : []));
+      return { name, members, arches: [...new Set(members.map((a) => a.arch))].sort(), formats: [...new Set(formats)].sort() };
+    });
+    const [treeOutcomes, imageOutcomes] = await Promise.all([
+      Promise.all(
+        trees.map(async (a) => {
+          const name = artifactName(a);
+          const outcome = await gate.run(`composing ${name}`, () =>
+            executeChild(composeTree, {
+              // From the input, not workflowInfo(): the same ID however the run is replayed.
+              workflowId: workflowIds.pushArtifact(pushWorkflowId, name),
+              args: [{ tree: { kind: a.kind, name: a.name, arch: a.arch, builds: a.builds }, pushId: input.pushId, releaseVersion: version, ostreeRef: input.ostreeRef }],
+              staticSummary: `${name} for push ${input.pushId} of ${input.release} ${input.request}`,
+              staticDetails: `Why: ${a.reasons.slice(0, 10).join('; ')}${a.reasons.length > 10 ? `; and ${a.reasons.length - 10} more` : ''}`,
+            }),
+          );
+          if (outcome.kind === 'skipped') skip(`composing ${name}`, outcome.reason);
+          return { artifact: a, outcome };
+        }),
+      ),
+      Promise.all(
+        imageBuilds.map(async (b) => {
+          const outcome = await gate.run(`building image ${b.name}`, () =>
+            executeChild(buildImage, {
+              workflowId: workflowIds.pushArtifact(pushWorkflowId, `koji-image/${b.name}`),
+              args: [{ name: b.name, arches: b.arches, formats: b.formats, pushId: input.pushId, releaseVersion: version, imageBuild: input.imageBuild }],
+              staticSummary: `Koji image build ${b.name} (${b.formats.join(', ')}; ${b.arches.join(', ')}) for push ${input.pushId}`,
+              staticDetails: `For ${b.members.map(artifactName).join(', ')}`,
+            }),
+          );
+          if (outcome.kind === 'skipped') skip(`building image ${b.name}`, outcome.reason);
+          return { build: b, outcome };
+        }),
+      ),
+    ]);
+    const composedTrees = treeOutcomes.flatMap((t) => (t.outcome.kind === 'done' ? [t.outcome.value] : []));
+    const images = imageOutcomes.flatMap(({ build, outcome }) =>
+      outcome.kind === 'done' ? build.members.map((a) => ({ artifact: a, built: outcome.value, files: artifactFiles(a, outcome.value) })) : [],
     );
-    const composed = composedOrSkipped.flatMap((c) => (c.composed ? [{ ...c, composed: c.composed }] : []));
-    const images = composed.flatMap((c) => (c.composed.method === 'koji-image' ? [{ ...c, composed: c.composed }] : []));
 
     // The images as one compose: what the tests fetch and what the mirror receives.
     let pushCompose: PushCompose | null = null;
@@ -360,24 +417,24 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
           release: { name: 'Fedora', short: 'Fedora', version },
           releaseType: input.request === 'stable' ? 'updates' : 'updates-testing',
           date: /^\d{8}/.exec(input.pushId)?.[0] ?? workflowInfo().startTime.toISOString().slice(0, 10).replaceAll('-', ''),
-          images: images.flatMap(({ composed: c }) => {
-            const kind = artifactKind(c.kind);
+          images: images.flatMap(({ artifact: a, files }) => {
+            const kind = artifactKind(a.kind);
             if (kind.compose.method !== 'koji-image') return [];
             const { productmd } = kind.compose;
-            const dir = kind.compose.dir(c.arch);
-            return c.files.map((file) => ({ kind: c.kind, dir, type: productmd.type, format: productmd.format, subvariant: c.artifact.split('/')[1]!.replace(/\.[^.]+$/, '').replace(/^Fedora-/, '').replaceAll('-', '_'), file }));
+            const dir = kind.compose.dir(a.arch);
+            return files.map((file) => ({ kind: a.kind, dir, type: productmd.type, format: productmd.format, subvariant: a.name.replace(/^Fedora-/, '').replaceAll('-', '_'), file }));
           }),
         }),
       );
       if (assembled.kind === 'skipped') skip('the push compose', `${assembled.reason}; images not tested, signed or synced`);
       else pushCompose = assembled.value;
     }
-    const testedArtifacts = pushCompose ? images.flatMap(({ composed: c }) => c.files.map((f) => ({ artifact: c.artifact, kind: c.kind, fileName: f.filename }))) : [];
+    const testedArtifacts = pushCompose ? images.flatMap(({ artifact: a, files }) => files.map((f) => ({ artifact: artifactName(a), kind: a.kind, fileName: f.filename }))) : [];
 
     // Greenwave's role: the push goes on only when every required test passed.
     let tests: PushCompleteMessage['tests'] = [];
     let policy: PolicyDecision & { skippedBy?: string } = { satisfied: true, passed: [], unsatisfied: [] };
-    if (pushCompose && testsRequired(input.testPolicy, images.map((i) => i.composed.kind))) {
+    if (pushCompose && testsRequired(input.testPolicy, images.map((i) => i.artifact.kind))) {
       const compose = pushCompose;
       enter({ stage: 'test', compose: { composeId: compose.composeId, location: compose.location } }, `testing ${compose.composeId}: ${testedArtifacts.length} images`);
       const decided = await gate.run(`testing the images of ${compose.composeId}`, async () => {
@@ -404,20 +461,19 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
         skip('the test policy', decided.reason);
       }
     } else if (pushCompose) {
-      policy = { satisfied: true, passed: [`no test required by push.testPolicy for ${[...new Set(images.map((i) => i.composed.kind))].join(', ')}`], unsatisfied: [] };
+      policy = { satisfied: true, passed: [`no test required by push.testPolicy for ${[...new Set(images.map((i) => i.artifact.kind))].join(', ')}`], unsatisfied: [] };
     }
     status = { ...status, policy };
 
     let signedBy: string | null = null;
     if (input.sign) {
-      enter({ stage: 'sign' }, `signing ${pushCompose?.imageDirs.length ?? 0} CHECKSUM files and ${composed.length - images.length} OSTree commits`);
+      enter({ stage: 'sign' }, `signing ${pushCompose?.imageDirs.length ?? 0} CHECKSUM files and ${composedTrees.length} OSTree commits`);
       for (const dir of pushCompose?.imageDirs ?? []) {
         const signed = await gate.run(`signing ${dir}/CHECKSUM`, () => signChecksumFile({ file: `${pushCompose!.composeDir}/${dir}/CHECKSUM` }));
         if (signed.kind === 'done') signedBy = signed.value.keyId;
         else skip(`signing ${dir}/CHECKSUM`, signed.reason);
       }
-      for (const { composed: c } of composed) {
-        if (c.method !== 'ostree') continue;
+      for (const c of composedTrees) {
         const signed = await gate.run(`signing ${c.ref} ${c.commit}`, () => signOstreeCommit({ repo: c.repo, commit: c.commit }));
         if (signed.kind === 'done') signedBy = signed.value.keyId;
         else skip(`signing ${c.commit}`, signed.reason);
@@ -433,24 +489,28 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
       else skip(`syncing ${path}`, synced.reason);
     };
     for (const dir of pushCompose?.imageDirs ?? []) await sync(`${pushCompose!.composeDir}/${dir}`, `${version}/${dir}`);
-    for (const { composed: c } of composed) if (c.method === 'ostree') await sync(c.repo, artifactKind(c.kind).mirrorPath(version, c.arch));
+    for (const c of composedTrees) await sync(c.repo, artifactKind(c.kind).mirrorPath(version, c.arch));
 
+    const signer = (signedSomething: boolean) => (input.sign && signedSomething ? signedBy : null);
     const artifacts: PushCompleteMessage['artifacts'] = [
-      ...composedOrSkipped.map(({ affected: a, composed: c, reason }): PushCompleteMessage['artifacts'][number] => {
-        const base = { kind: a.kind, artifact: artifactName(a), reasons: [...a.reasons.slice(0, 50)] };
-        if (!c) return { ...base, state: 'not-composed', reasons: [...base.reasons, `skipped by an operator: ${reason ?? ''}`] };
-        const kind = artifactKind(c.kind);
-        if (c.method === 'ostree') {
-          return { ...base, state: 'composed', commit: c.commit, signed_by: input.sign ? signedBy : null, mirror: mirrored.get(kind.mirrorPath(version, c.arch)) ?? '' };
-        }
-        const mirror = kind.compose.method === 'koji-image' ? mirrored.get(`${version}/${kind.compose.dir(c.arch)}`) : undefined;
-        return {
-          ...base, state: 'composed', koji_build: c.nvr, files: c.files.map((f) => ({ name: f.filename, sha256: f.sha256, size: f.size })),
-          signed_by: input.sign && pushCompose ? signedBy : null, ...(mirror ? { mirror } : {}),
-        };
+      ...treeOutcomes.map(({ artifact: a, outcome }): PushCompleteMessage['artifacts'][number] => {
+        const base = { kind: a.kind, artifact: artifactName(a), reasons: a.reasons.slice(0, 50) };
+        if (outcome.kind === 'skipped') return { ...base, state: 'not-composed', reasons: [...base.reasons, `skipped by an operator: ${outcome.reason}`] };
+        const mirror = mirrored.get(artifactKind(a.kind).mirrorPath(version, a.arch));
+        return { ...base, state: 'composed', commit: outcome.value.commit, signed_by: signer(true), ...(mirror ? { mirror } : {}) };
       }),
-      ...impact.unchanged.map((u) => ({ kind: u.kind, state: 'unchanged' as const, reasons: [u.reason] })),
-    ];
+      ...imageOutcomes.flatMap(({ build, outcome }) =>
+        build.members.map((a): PushCompleteMessage['artifacts'][number] => {
+          const base = { kind: a.kind, artifact: artifactName(a), reasons: a.reasons.slice(0, 50) };
+          if (outcome.kind === 'skipped') return { ...base, state: 'not-composed', reasons: [...base.reasons, `skipped by an operator: ${outcome.reason}`] };
+          const kind = artifactKind(a.kind);
+          const mirror = kind.compose.method === 'koji-image' ? mirrored.get(`${version}/${kind.compose.dir(a.arch)}`) : undefined;
+          const files = artifactFiles(a, outcome.value).map((f) => ({ name: f.filename, sha256: f.sha256, size: f.size }));
+          return { ...base, state: 'composed', koji_build: outcome.value.nvr, files, signed_by: signer(pushCompose !== null), ...(mirror ? { mirror } : {}) };
+        }),
+      ),
+      ...impact.unchanged.map((u): PushCompleteMessage['artifacts'][number] => ({ kind: u.kind, state: 'unchanged', reasons: [u.reason] })),
+    ].sort((x, y) => (x.artifact ?? x.kind).localeCompare(y.artifact ?? y.kind));
 
     enter({ stage: 'announce', artifacts }, 'telling Bodhi, then publishing releng-o-tron.push.complete');
     const bodhi = await gate.run('telling Bodhi the push is done', () => reportPushToBodhi({ release: input.release, request: input.request, state: 'success', updates: aliases }));
@@ -464,7 +524,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
       bodhi: bodhi.kind === 'done' ? `told: ${aliases.length} updates pushed to ${input.request}` : `not told (skipped: ${bodhi.reason})`,
     };
     await publish({ topic: `${PROJECT_TOPIC}.push.complete`, body: message });
-    enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${composed.length} artifacts composed${pushCompose ? `; compose ${pushCompose.composeId}` : ''}`);
+    enter({ stage: 'done' }, `${builds.length} builds to ${toTag}; ${artifacts.filter((a) => a.state === 'composed').length} artifacts composed${pushCompose ? `; compose ${pushCompose.composeId}` : ''}`);
     return message;
   }
 }

@@ -24,6 +24,8 @@ export interface ArtifactKind {
         readonly format: string;
         /** What productmd's images.json calls it (type and format). */
         readonly productmd: { readonly type: string; readonly format: string };
+        /** How Koji's file names for this format end, after `.<arch>.` */
+        readonly fileSuffix: string;
         /** The compose directory of an arch, which is also its mirror directory under the release. */
         dir(arch: string): string;
       };
@@ -43,6 +45,9 @@ const PRODUCTMD_NAMES: Readonly<Record<string, { type: string; format: string }>
   iso: { type: 'dvd', format: 'iso' },
 };
 
+/** Koji's image file extension for each --format (also productmd's format, but for iso). */
+const KOJI_SUFFIXES: Readonly<Record<string, string>> = { qcow2: 'qcow2', 'raw-xz': 'raw.xz', 'vagrant-libvirt': 'vagrant-libvirt.box', 'vagrant-virtualbox': 'vagrant-virtualbox.box', iso: 'iso' };
+
 /** An image Koji builds (image-build / livemedia), checksummed and synced beside its kind. */
 export function kojiImage(spec: {
   kind: string;
@@ -60,7 +65,7 @@ export function kojiImage(spec: {
     kind: spec.kind,
     description: spec.description,
     impact: { by: 'build-images', imageFormats: spec.pdcFormats ?? [spec.format] },
-    compose: { method: 'koji-image', format: spec.format, productmd: PRODUCTMD_NAMES[spec.format] ?? { type: spec.format, format: spec.format }, dir: spec.mirrorDir },
+    compose: { method: 'koji-image', format: spec.format, productmd: PRODUCTMD_NAMES[spec.format] ?? { type: spec.format, format: spec.format }, fileSuffix: KOJI_SUFFIXES[spec.format] ?? spec.format, dir: spec.mirrorDir },
     testImageType: spec.tested === undefined ? spec.format : spec.tested,
     sign: 'checksum',
     mirrorPath: (release, arch) => `${release}/${spec.mirrorDir(arch)}`,
