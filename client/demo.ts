@@ -2,6 +2,7 @@
  * `npm run demo`: the whole service on embedded defaults, fed real-format bus traffic through the
  * sandbox, with every run followed until it is done.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -13,6 +14,7 @@ import { workflowIds } from '../common/workflow-ids.js';
 import { startStack } from '../devstack/stack.js';
 import { ensureTestImageArtifacts, testImageFileFor } from '../devstack/test-image.js';
 import { startDashboard } from '../dashboard/server.js';
+import { makeSigningKey, stopGpgAgent } from '../devstack/signing-key.js';
 import type { BodhiPushResult, ComposeTestResult, ComposeTestStatus } from '../workflows/index.js';
 import { composeIdFor, materializeCompose } from '../sandbox/compose-factory.js';
 import { buildDemoStream } from '../sandbox/demo-stream.js';
@@ -45,6 +47,11 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
   say('releng-o-tron demo: starting Temporal (dev server), Postgres (embedded), the sandbox, the workers and the bus listener...');
   say('building (or reusing) the test VM image from Debian packages...');
   const testImage = await ensureTestImageArtifacts();
+  // A throwaway key for the demo's pushes to sign with (production keys are configured, never made).
+  const signing = join(config.dataDir, 'demo-signing');
+  const key = makeSigningKey({ homedir: join(signing, 'gnupg'), passphraseFile: join(signing, 'passphrase'), passphrase: randomBytes(18).toString('base64'), name: 'releng-o-tron demo signing', expires: '1d' });
+  Object.assign(process.env, { RELENGOTRON_SIGNING_HOMEDIR: key.homedir, RELENGOTRON_SIGNING_KEY: key.keyId, RELENGOTRON_SIGNING_PASSPHRASE_FILE: key.passphraseFile });
+  say(`signing key for the demo's pushes: ${key.fingerprint} (gpg home ${key.homedir})`);
   // The sandbox's Koji hands out the test image for the image builds a push asks for.
   const stack = await startStack(config, log, { processes: ['releng', 'image-libvirt', 'image-vbox', 'bus-listener'], sandbox: true, imageFile: (format) => testImageFileFor(testImage, format) });
   const connection = await Connection.connect({ address: stack.temporalAddress });
@@ -135,7 +142,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
         say(`  F29 stable: ${stable.updates.length} updates; compose ${stable.compose?.compose_id ?? 'none'} at ${stable.compose?.location ?? '-'}`);
         for (const a of stable.artifacts) {
           if (a.state !== 'composed') continue;
-          say(`    ${a.artifact}: ${a.koji_build ? `Koji build ${a.koji_build}` : `commit ${a.commit?.slice(0, 12)}`}, ${a.signed_by ? `signed by ${a.signed_by}` : 'unsigned (no push.signing key)'}, mirror ${a.mirror ?? '-'}`);
+          say(`    ${a.artifact}: ${a.koji_build ? `Koji build ${a.koji_build}` : `commit ${a.commit?.slice(0, 12)}`}, ${a.signed_by ? `signed by ${a.signed_by.slice(-16)}` : 'unsigned (no push.signing key)'}, mirror ${a.mirror ?? '-'}`);
         }
         for (const t of stable.tests) say(`    test ${t.artifact} ${t.testcase}: ${t.outcome}${dashboard && t.job ? ` (${dashboard.url}/jobs/${t.job}/output)` : ''}`);
         say(`    test policy: ${stable.policy?.satisfied ? 'satisfied' : 'NOT satisfied'}; Bodhi ${stable.bodhi ?? '-'}`);
@@ -161,6 +168,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     await pool.end();
     await connection.close();
     await stack.stop();
+    stopGpgAgent(key.homedir);
   }
 }
 

@@ -11,6 +11,8 @@ import { createBodhiActivities } from '../activities/bodhi.js';
 import { createKojiActivities, type MoveBuildsInput, type MoveBuildsResult } from '../activities/koji.js';
 import { createPdcActivities, type ImpactInput, type ImpactReport } from '../activities/pdc.js';
 import { ARTIFACT_KINDS, artifactKind } from '../common/artifacts/index.js';
+import { loadConfig } from '../common/config.js';
+import { decidePushTests, testsRequired } from '../common/push-policy.js';
 import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 
 let sandbox: TestSandbox;
@@ -104,6 +106,18 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
     const update = ((await (await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-a171291a47`)).json()) as { update: Record<string, unknown> }).update;
     assert.deepEqual([update['status'], update['request'], update['locked'], update['pushed']], ['stable', null, false, true]);
     await assert.rejects(bodhi.reportPushToBodhi({ release: 'F29', request: 'stable', state: 'success', updates: ['FEDORA-2019-22afc255f6'] }), /HTTP 400: .*not F29 updates requested for stable: FEDORA-2019-22afc255f6/);
+  });
+
+  it('decides a push by its test policy as Greenwave would: every new artifact of a required kind passed there', () => {
+    const required = [{ kind: 'cloud-qcow2', provider: 'libvirt' as const }];
+    const artifacts = [{ artifact: 'cloud-qcow2/Fedora-Cloud-Base.x86_64', kind: 'cloud-qcow2', fileName: 'a.qcow2' }, { artifact: 'iso/Fedora-netinst.x86_64', kind: 'iso', fileName: 'b.iso' }];
+    assert.deepEqual(decidePushTests(required, artifacts, [{ fileName: 'a.qcow2', provider: 'libvirt', status: 'success', reason: null }]), {
+      satisfied: true, passed: ['cloud-qcow2/Fedora-Cloud-Base.x86_64: passed on libvirt'], unsatisfied: [],
+    });
+    assert.deepEqual(decidePushTests(required, artifacts, [{ fileName: 'a.qcow2', provider: 'libvirt', status: 'failed', reason: 'line 3 exited 1' }]).unsatisfied, ['cloud-qcow2/Fedora-Cloud-Base.x86_64: libvirt test failed (line 3 exited 1)']);
+    assert.deepEqual(decidePushTests(required, artifacts, []).unsatisfied, ['cloud-qcow2/Fedora-Cloud-Base.x86_64: no libvirt test result for a.qcow2']);
+    assert.equal(testsRequired(required, ['iso', 'ostree']), false);
+    assert.throws(() => loadConfig({ RELENGOTRON_PUSH_TEST_POLICY: JSON.stringify({ required: [{ kind: 'iso', provider: 'libvirt' }] }) }), /push.testPolicy.*names an artifact kind that has an image test/);
   });
 
   it('knows each artifact kind by one registry entry', () => {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
-import { mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -248,6 +248,34 @@ describe('push pipeline', () => {
       await saveHistoryIfRecording('push-images', stable);
     } finally {
       await service.stop();
+      await stopImageWorkers();
+    }
+  });
+
+  it('an unsatisfied test policy holds the push before anything is signed or synced; an operator may skip it, and the message says so', async () => {
+    // The kernel update again, its builds back in updates-testing.
+    const koji = new KojiClient(sandbox.urls.kojiHub, 5000);
+    for (const nvr of ['kernel-5.1.7-200.fc29', 'kernel-headers-5.1.7-200.fc29']) await koji.call('moveBuild', ['f29-updates', 'f29-updates-testing', nvr]);
+    await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-492d24f0ef/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
+    startImageWorker(env, 'libvirt', 2);
+    try {
+      // Required: a VirtualBox test of the qcow2, which no rule schedules: Greenwave's "missing result".
+      const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: 'policy-1', ...settings({ testPolicy: [{ kind: 'cloud-qcow2', provider: 'vbox' }] }) }, manualTrigger('push.start'));
+      const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator.find((w) => w.step.startsWith('testing the images of ')), 300_000);
+      assert.match(waiting.error, /push.testPolicy is not satisfied: cloud-qcow2\/Fedora-Cloud-Base.x86_64: no vbox test result for Fedora-Cloud-Base-29-policy.1.x86_64.qcow2/);
+      const held = await handle.query(pushStatusQuery);
+      assert.equal(held.stage, 'test');
+      assert.equal(existsSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/policy-1')), false, 'nothing synced while the policy holds the push');
+      await run(process.execPath, [CLI, 'runs', 'decide', handle.workflowId, 'skip', '--reason', 'no VirtualBox host this week'], { env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn' } });
+      const result = await handle.result();
+      assert.deepEqual(result.policy, {
+        satisfied: false, passed: [], unsatisfied: ['cloud-qcow2/Fedora-Cloud-Base.x86_64: no vbox test result for Fedora-Cloud-Base-29-policy.1.x86_64.qcow2'], skipped_by: 'no VirtualBox host this week',
+      });
+      // The tests that did run are reported: the libvirt ones passed.
+      assert.ok(result.tests.length > 0 && result.tests.every((t) => t.outcome === 'success'), JSON.stringify(result.tests));
+      assert.ok(existsSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/policy-1/CHECKSUM')));
+      assert.ok((await handle.query(pushStatusQuery)).skipped.some((s) => s === 'the test policy: no VirtualBox host this week'));
+    } finally {
       await stopImageWorkers();
     }
   });
