@@ -18,6 +18,7 @@ import { createMirrorActivities, type MirrorActivities } from './mirror.js';
 import { createOstreeActivities, type OstreeActivities } from './ostree.js';
 import { createPdcActivities, type PdcActivities } from './pdc.js';
 import { createPushComposeActivities, type PushComposeActivities } from './push-compose.js';
+import { createYumRepoActivities, type YumRepoActivities } from './yum-repo.js';
 import { createSigningActivities, type SigningActivities } from './signing.js';
 import { createResultsStoreActivities, type ResultsStoreActivities } from './results-store.js';
 
@@ -49,7 +50,8 @@ export type RelengActivities = ComposeServerActivities &
   OstreeActivities &
   SigningActivities &
   MirrorActivities &
-  PushComposeActivities;
+  PushComposeActivities &
+  YumRepoActivities;
 
 /** Everything on the `releng` task queue. */
 export function createRelengActivities(deps: RelengActivityDeps): RelengActivities {
@@ -69,6 +71,7 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
       downloadDir: join(deps.push.workDir, 'koji-downloads'),
       requestTimeoutMs: deps.requestTimeoutMs,
     }),
+    ...createYumRepoActivities({ kojiTopUrl: deps.kojiTopUrl, workDir: deps.push.workDir, requestTimeoutMs: deps.requestTimeoutMs }),
   };
 }
 

@@ -145,6 +145,8 @@ export interface KojiActivities {
   /** Starts the tag's repository of builds signed with `keys` (Koji's distRepo); returns the task. */
   startDistRepo(input: { readonly tag: string; readonly keys: readonly string[] }): Promise<{ readonly taskId: number }>;
   moveBuild(input: MoveBuildInput): Promise<MoveBuildResult>;
+  /** The repository a finished distRepo task wrote (its result: [repo id, event id]). */
+  distRepoId(taskId: number): Promise<number>;
   waitForKojiTask(taskId: number): Promise<KojiTaskOutcome>;
 }
 
@@ -322,6 +324,13 @@ export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
         if (tasks.size > 0) await context.sleep(deps.kojiPollIntervalMs);
       }
       return { moved, alreadyThere, failed };
+    },
+
+    async distRepoId(taskId: number): Promise<number> {
+      const result = await koji.call('getTaskResult', [taskId]);
+      const repoId = Array.isArray(result) ? result[0] : undefined;
+      if (typeof repoId !== 'number') throw ApplicationFailure.nonRetryable(`Koji distRepo task ${taskId} returned ${JSON.stringify(result)}, not [repo id, event id]`, 'KojiBadResponse');
+      return repoId;
     },
 
     async startDistRepo(input: { readonly tag: string; readonly keys: readonly string[] }): Promise<{ readonly taskId: number }> {

@@ -3,7 +3,7 @@
  * summary updated. A commit carries the step that made it, so a retried step finds its commit
  * instead of making a second one.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -98,7 +98,24 @@ export interface ComposeOstreeInput {
   readonly pushId: string;
   /** The builds mashed into the release by this push. */
   readonly builds: readonly string[];
+  /** Their RPMs from the mashed repository, whose payloads make the tree; empty when no repository was written. */
+  readonly rpms: readonly string[];
   readonly stepId: string;
+}
+
+/** Unpacks an RPM's payload into a tree, as rpm2cpio | cpio does (no scriptlets: they need rpm-ostree). */
+async function unpackRpm(rpm: string, tree: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const payload = spawn('rpm2cpio', [rpm], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cpio = spawn('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], { cwd: tree, stdio: ['pipe', 'ignore', 'pipe'] });
+    let errors = '';
+    payload.stderr.on('data', (d: Buffer) => (errors += d.toString()));
+    cpio.stderr.on('data', (d: Buffer) => (errors += d.toString()));
+    payload.stdout.pipe(cpio.stdin);
+    payload.on('error', reject);
+    cpio.on('error', reject);
+    cpio.on('close', (code) => (code === 0 && payload.exitCode === 0 ? resolve() : reject(new Error(`unpacking ${rpm}: ${errors.trim() || `exit ${code}`}`))));
+  });
 }
 
 export interface OstreeActivities {
@@ -106,9 +123,10 @@ export interface OstreeActivities {
 }
 
 /**
- * The tree committed for a push: its os-release and the manifest of builds the push mashed.
- * rpm-ostree (which would install the RPMs themselves) is not available here; the commit, the
- * ref, the summary, signing and sync are the real ostree's.
+ * The tree committed for a push: the payloads of its RPMs from the mashed repository, its
+ * os-release and the manifest of builds. rpm-ostree (which would also resolve dependencies and
+ * run scriptlets) is not available here; the RPMs, the commit, the ref, the summary, signing and
+ * sync are real.
  */
 export function createOstreeActivities(deps: { readonly repo: string; readonly workDir: string }): OstreeActivities {
   // A push composes its trees in parallel; commits and summary updates to one repository take turns.
@@ -126,6 +144,13 @@ export function createOstreeActivities(deps: { readonly repo: string; readonly w
       await mkdir(join(tree, 'usr/share/releng-o-tron'), { recursive: true });
       await writeFile(join(tree, 'usr/lib/os-release'), `NAME=Fedora\nVERSION_ID=${input.releaseVersion}\nOSTREE_VERSION=${input.releaseVersion}.${input.pushId}\n`);
       await writeFile(join(tree, 'usr/share/releng-o-tron/builds.txt'), `${[...input.builds].sort().join('\n')}\n`);
+      for (const rpm of input.rpms) {
+        try {
+          await unpackRpm(rpm, tree);
+        } catch (err) {
+          throw ApplicationFailure.nonRetryable((err as Error).message, 'RpmUnusable');
+        }
+      }
       try {
         await ensureRepo(deps.repo);
       } catch (err) {

@@ -69,9 +69,32 @@ export async function clearsignFile(key: SigningKey, file: string): Promise<{ si
   return { signedNow: !text.startsWith(CLEARSIGNED) };
 }
 
-/** Throws unless the file carries a good signature by the key. */
-export async function verifyClearsigned(key: SigningKey, file: string): Promise<void> {
-  const { stderr } = await run('gpg', [...gpgArgs(key), '--status-fd', '2', '--verify', file]).catch((err: { stderr?: string }) => {
+/**
+ * Writes `<file>.asc`, an armored detached signature (a repository's `repomd.xml.asc`, which Bodhi
+ * waits for before it syncs), and verifies it. A good existing signature is kept.
+ */
+export async function detachSignFile(key: SigningKey, file: string): Promise<{ signedNow: boolean }> {
+  const asc = `${file}.asc`;
+  if (existsSync(asc) && (await verifyDetached(key, file).then(() => true, () => false))) return { signedNow: false };
+  const passphrase = await passphraseOf(key);
+  const signature = await withStdin(
+    'gpg',
+    [...gpgArgs(key), '--pinentry-mode', 'loopback', '--passphrase-fd', '0', '--local-user', key.keyId, '--digest-algo', 'SHA256', '--armor', '--detach-sign', '--output', '-', file],
+    `${passphrase}\n`,
+  );
+  await writeFile(`${asc}.signing`, signature);
+  await rename(`${asc}.signing`, asc);
+  await verifyDetached(key, file);
+  return { signedNow: true };
+}
+
+async function verifyDetached(key: SigningKey, file: string): Promise<void> {
+  await verifyClearsigned(key, `${file}.asc`, file);
+}
+
+/** Throws unless the file (or `signed`, for a detached signature) carries a good signature by the key. */
+export async function verifyClearsigned(key: SigningKey, file: string, signed?: string): Promise<void> {
+  const { stderr } = await run('gpg', [...gpgArgs(key), '--status-fd', '2', '--verify', file, ...(signed ? [signed] : [])]).catch((err: { stderr?: string }) => {
     throw new SigningError(`${file}: the signature does not verify: ${(err.stderr ?? '').trim().split('\n').slice(-2).join(' ')}`);
   });
   await requireSigner(key, stderr, file);
@@ -149,6 +172,8 @@ export async function ostreeSignatureStatus(key: SigningKey, repo: string, commi
 export interface SigningActivities {
   /** Clearsigns a CHECKSUM file in place (once) and verifies the signature and signer. */
   signChecksumFile(input: { readonly file: string }): Promise<{ readonly signedNow: boolean; readonly keyId: string }>;
+  /** Signs a repository's repomd.xml (detached, `repomd.xml.asc`) and verifies it. */
+  signRepoMetadata(input: { readonly file: string }): Promise<{ readonly signedNow: boolean; readonly keyId: string }>;
   /** Signs (once) and verifies an OSTree commit with the configured key. */
   signOstreeCommit(input: { readonly repo: string; readonly commit: string }): Promise<{ readonly signedNow: boolean; readonly keyId: string }>;
 }
@@ -167,6 +192,10 @@ export function createSigningActivities(deps: { readonly key: SigningKey | undef
       const result = await clearsignFile(key, input.file);
       await verifyClearsigned(key, input.file);
       return { ...result, keyId: key.keyId };
+    },
+    async signRepoMetadata(input) {
+      const key = configuredKey();
+      return { ...(await detachSignFile(key, input.file)), keyId: key.keyId };
     },
     async signOstreeCommit(input) {
       const key = configuredKey();

@@ -72,7 +72,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const koji = new KojiHub(options.kojiTaskDelayMs ?? 200);
   koji.seed(seed.koji);
   const kojiFilesDir = options.kojiFilesDir ?? join(options.composeDir, '..', 'kojifiles');
-  koji.enableImageBuilds({ topDir: kojiFilesDir, ...(options.imageFile ? { fileFor: options.imageFile } : {}) });
+  koji.enableFiles({ topDir: kojiFilesDir, ...(options.imageFile ? { fileFor: options.imageFile } : {}) });
   const bodhi = new BodhiServer();
   bodhi.seed(seed.bodhi.releases, seed.bodhi.updates);
   const pdc = new PdcServer();

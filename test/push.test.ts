@@ -60,7 +60,7 @@ function settings(overrides: Partial<PushSettings> = {}): PushSettings {
   return { ...pushSettings(loadConfig({})), ostreeRef: 'fedora/{version}/x86_64/iot', sign: false, operatorReminderMs: 3_600_000, ...overrides };
 }
 
-const gpgVerify = (file: string) => execFileSync('gpg', ['--homedir', key.homedir, '--status-fd', '1', '--verify', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+const gpgVerify = (files: string) => execFileSync('gpg', ['--homedir', key.homedir, '--status-fd', '1', '--verify', ...files.split(' ')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 
 describe('push pipeline', () => {
   before(async () => {
@@ -131,6 +131,18 @@ describe('push pipeline', () => {
     assert.deepEqual(manifest.trim().split('\n'), ['earlyoom-1.3-2.fc29', 'libntirpc-1.7.4-1.fc29']);
     assert.equal(byKind['ostree']!.signed_by, key.keyId);
     assert.deepEqual(await ostreeSignatureStatus(key, paths.ostreeRepo, commit), { signed: true, good: true });
+
+    // The tree is made of the RPMs of the repository Koji wrote (payloads unpacked), not just a list.
+    assert.equal(execFileSync('ostree', ['cat', `--repo=${paths.ostreeRepo}`, commit, '/usr/share/earlyoom/build.txt'], { encoding: 'utf8' }).trim(), 'earlyoom-1.3-2.fc29');
+    assert.equal(execFileSync('ostree', ['cat', `--repo=${paths.ostreeRepo}`, commit, '/usr/share/libntirpc/build.txt'], { encoding: 'utf8' }).trim(), 'libntirpc-1.7.4-1.fc29');
+
+    // The updates repository: Koji's dist repo of f29-updates, every build of the batch in it, repomd.xml signed, synced.
+    assert.equal(result.repository?.tag, 'f29-updates');
+    assert.equal(result.repository?.packages, nvrs.length);
+    assert.equal(result.repository?.mirror, join(paths.mirrorRoot, 'updates/29/Everything/20261123T120000Z'));
+    const repodata = join(paths.mirrorRoot, 'updates/29/Everything/latest/noarch/repodata');
+    assert.match(gpgVerify(`${join(repodata, 'repomd.xml.asc')} ${join(repodata, 'repomd.xml')}`), new RegExp(`VALIDSIG ${key.fingerprint}`));
+    assert.ok(existsSync(join(paths.mirrorRoot, 'updates/29/Everything/latest/noarch/Packages/e/earlyoom-1.3-2.fc29.noarch.rpm')));
 
     // The mirror: the repository under ostree/29/<push id>, `latest` pointing at it, the signed commit there too.
     assert.equal(byKind['ostree']!.mirror, join(paths.mirrorRoot, 'ostree/29/20261123T120000Z'));

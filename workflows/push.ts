@@ -43,6 +43,19 @@ const { fetchPushBatch, lookupImpact, resolveBodhiReleases, releaseSigkey, repor
   summary: 'ask Bodhi or PDC',
 });
 
+const { distRepoId } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
+  summary: "read the repository ID from Koji's distRepo task",
+});
+
+const { fetchDistRepo } = proxyActivities<RelengActivities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
+  summary: 'fetch the mashed repository (sha256 checked)',
+});
+
 const { moveBuilds } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '2 hours',
   // Watches a batch's Koji tasks; a retry resumes the tasks the heartbeat names.
@@ -70,7 +83,7 @@ const { assemblePushCompose } = proxyActivities<RelengActivities>({
   summary: "download Koji's images into the push compose, write CHECKSUM and metadata",
 });
 
-const { signOstreeCommit, signChecksumFile } = proxyActivities<RelengActivities>({
+const { signOstreeCommit, signChecksumFile, signRepoMetadata } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '10 seconds', maximumInterval: '5 minutes', maximumAttempts: 5 },
   summary: 'sign with gpg and verify',
@@ -144,8 +157,8 @@ export interface PushStatus {
   readonly skipped: readonly string[];
   /** What was undone after the push failed or was aborted. */
   readonly compensated: readonly string[];
-  /** The repository Koji wrote for the target tag. */
-  readonly repository: { readonly tag: string; readonly key: string; readonly kojiTask: number } | null;
+  /** The repository Koji wrote for the target tag, fetched to the releng host. */
+  readonly repository: { readonly tag: string; readonly key: string; readonly kojiTask: number; readonly repoId: number; readonly packages: number } | null;
 }
 
 export const pushStatusQuery = defineQuery<PushStatus>('status');
@@ -155,6 +168,8 @@ const artifactName = (a: Pick<AffectedArtifact, 'kind' | 'name' | 'arch'>): stri
 
 export interface ComposeTreeInput {
   readonly tree: Pick<AffectedArtifact, 'kind' | 'name' | 'arch' | 'builds'>;
+  /** The builds' RPMs in the mashed repository, on the releng hosts' shared work dir. */
+  readonly rpms: readonly string[];
   readonly pushId: string;
   readonly releaseVersion: string;
   readonly ostreeRef: string;
@@ -182,8 +197,8 @@ const fillTemplate = (template: string, values: { version: string; arch?: string
 export async function composeTree(input: ComposeTreeInput): Promise<ComposedTree> {
   const { tree } = input;
   const ref = fillTemplate(input.ostreeRef, { version: input.releaseVersion, arch: tree.arch, name: tree.name });
-  setCurrentDetails(`**committing** ${ref} from ${tree.builds.length} builds`);
-  const commit = await composeOstree({ ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: tree.builds, stepId: `${workflowInfo().workflowId}/compose` });
+  setCurrentDetails(`**committing** ${ref} from ${tree.builds.length} builds (${input.rpms.length} RPMs)`);
+  const commit = await composeOstree({ ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: tree.builds, rpms: input.rpms, stepId: `${workflowInfo().workflowId}/compose` });
   setCurrentDetails(`**done**: ${ref} → ${commit.commit}`);
   return { artifact: artifactName(tree), kind: tree.kind, arch: tree.arch, ref, commit: commit.commit, repo: commit.repo };
 }
@@ -342,10 +357,13 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
       const key = await releaseSigkey(`fedora-${version}`);
       const { taskId } = await startDistRepo({ tag: toTag, keys: [key] });
       await waitForKojiTask(taskId);
-      return { key, taskId };
+      const repoId = await distRepoId(taskId);
+      return { key, taskId, fetched: await fetchDistRepo({ tag: toTag, repoId }) };
     });
-    if (repo.kind === 'skipped') skip(`the ${toTag} repository`, repo.reason);
-    else status = { ...status, repository: { tag: toTag, key: repo.value.key, kojiTask: repo.value.taskId } };
+    if (repo.kind === 'skipped') skip(`the ${toTag} repository`, `${repo.reason}; OSTrees get only the build manifest and no repository is synced`);
+    else status = { ...status, repository: { tag: toTag, key: repo.value.key, kojiTask: repo.value.taskId, repoId: repo.value.fetched.repoId, packages: repo.value.fetched.packages.length } };
+    const mashed = repo.kind === 'done' ? repo.value.fetched : null;
+    const rpmsOf = (nvrs: readonly string[]) => (mashed ? mashed.packages.filter((p) => nvrs.includes(p.nvr)).map((p) => `${mashed.dir}/noarch/${p.location}`) : []);
 
     enter({ stage: 'impact' }, 'asking PDC which artifacts contain these builds');
     const looked = await gate.run('asking PDC what changed', () =>
@@ -379,7 +397,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
             executeChild(composeTree, {
               // From the input, not workflowInfo(): the same ID however the run is replayed.
               workflowId: workflowIds.pushArtifact(pushWorkflowId, name),
-              args: [{ tree: { kind: a.kind, name: a.name, arch: a.arch, builds: a.builds }, pushId: input.pushId, releaseVersion: version, ostreeRef: input.ostreeRef }],
+              args: [{ tree: { kind: a.kind, name: a.name, arch: a.arch, builds: a.builds }, rpms: rpmsOf(a.builds), pushId: input.pushId, releaseVersion: version, ostreeRef: input.ostreeRef }],
               staticSummary: `${name} for push ${input.pushId} of ${input.release} ${input.request}`,
               staticDetails: `Why: ${a.reasons.slice(0, 10).join('; ')}${a.reasons.length > 10 ? `; and ${a.reasons.length - 10} more` : ''}`,
             }),
@@ -467,7 +485,12 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
 
     let signedBy: string | null = null;
     if (input.sign) {
-      enter({ stage: 'sign' }, `signing ${pushCompose?.imageDirs.length ?? 0} CHECKSUM files and ${composedTrees.length} OSTree commits`);
+      enter({ stage: 'sign' }, `signing the repository metadata, ${pushCompose?.imageDirs.length ?? 0} CHECKSUM files and ${composedTrees.length} OSTree commits`);
+      if (mashed) {
+        const signed = await gate.run(`signing the ${toTag} repository metadata`, () => signRepoMetadata({ file: `${mashed.dir}/noarch/repodata/repomd.xml` }));
+        if (signed.kind === 'done') signedBy = signed.value.keyId;
+        else skip(`signing the ${toTag} repository metadata`, signed.reason);
+      }
       for (const dir of pushCompose?.imageDirs ?? []) {
         const signed = await gate.run(`signing ${dir}/CHECKSUM`, () => signChecksumFile({ file: `${pushCompose!.composeDir}/${dir}/CHECKSUM` }));
         if (signed.kind === 'done') signedBy = signed.value.keyId;
@@ -488,6 +511,9 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
       if (synced.kind === 'done') mirrored.set(path, synced.value.dest);
       else skip(`syncing ${path}`, synced.reason);
     };
+    // The updates repository where Fedora's mirrors have it: updates/<version>/ or updates/testing/<version>/.
+    const repoMirrorPath = `updates/${input.request === 'testing' ? 'testing/' : ''}${version}/Everything`;
+    if (mashed) await sync(mashed.dir, repoMirrorPath);
     for (const dir of pushCompose?.imageDirs ?? []) await sync(`${pushCompose!.composeDir}/${dir}`, `${version}/${dir}`);
     for (const c of composedTrees) await sync(c.repo, artifactKind(c.kind).mirrorPath(version, c.arch));
 
@@ -519,6 +545,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
       updates: batch.updates.map((u) => ({ alias: u.alias, builds: [...u.builds] })),
       artifacts,
       compose: pushCompose ? { compose_id: pushCompose.composeId, location: pushCompose.location } : null,
+      repository: mashed ? { tag: toTag, repo_id: mashed.repoId, packages: mashed.packages.length, signed_by: input.sign ? signedBy : null, mirror: mirrored.get(repoMirrorPath) ?? null } : null,
       tests,
       policy: { satisfied: policy.satisfied, passed: [...policy.passed], unsatisfied: [...policy.unsatisfied], ...(policy.skippedBy ? { skipped_by: policy.skippedBy } : {}) },
       bodhi: bodhi.kind === 'done' ? `told: ${aliases.length} updates pushed to ${input.request}` : `not told (skipped: ${bodhi.reason})`,

@@ -51,6 +51,8 @@ export const PushCompleteMessageSchema = z.object({
       mirror: z.string().optional(),
     }),
   ),
+  /** The updates repository Koji wrote (distRepo), signed (repomd.xml.asc) and synced. */
+  repository: z.object({ tag: z.string().min(1), repo_id: z.number().int(), packages: z.number().int().nonnegative(), signed_by: z.string().nullable(), mirror: z.string().nullable() }).nullable().optional(),
   /** The push's compose of its images, tested before anything was signed or synced. */
   compose: z.object({ compose_id: z.string().min(1), location: z.string().min(1) }).nullable().optional(),
   tests: z.array(z.object({ artifact: z.string(), testcase: z.string(), outcome: z.string(), job: z.number().int().optional() })),
