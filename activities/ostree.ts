@@ -3,7 +3,7 @@
  * summary updated. A commit carries the step that made it, so a retried step finds its commit
  * instead of making a second one.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -105,17 +105,20 @@ export interface ComposeOstreeInput {
 
 /** Unpacks an RPM's payload into a tree, as rpm2cpio | cpio does (no scriptlets: they need rpm-ostree). */
 async function unpackRpm(rpm: string, tree: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const payload = spawn('rpm2cpio', [rpm], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const cpio = spawn('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], { cwd: tree, stdio: ['pipe', 'ignore', 'pipe'] });
-    let errors = '';
-    payload.stderr.on('data', (d: Buffer) => (errors += d.toString()));
-    cpio.stderr.on('data', (d: Buffer) => (errors += d.toString()));
-    payload.stdout.pipe(cpio.stdin);
-    payload.on('error', reject);
-    cpio.on('error', reject);
-    cpio.on('close', (code) => (code === 0 && payload.exitCode === 0 ? resolve() : reject(new Error(`unpacking ${rpm}: ${errors.trim() || `exit ${code}`}`))));
-  });
+  const payload = spawn('rpm2cpio', [rpm], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const cpio = spawn('cpio', ['-idm', '--quiet', '--no-absolute-filenames'], { cwd: tree, stdio: ['pipe', 'ignore', 'pipe'] });
+  let errors = '';
+  payload.stderr.on('data', (d: Buffer) => (errors += d.toString()));
+  cpio.stderr.on('data', (d: Buffer) => (errors += d.toString()));
+  payload.stdout.pipe(cpio.stdin);
+  const exited = (child: ChildProcess) =>
+    new Promise<number | null>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve(code));
+    });
+  // Both ends must finish: cpio may close before rpm2cpio has reported its own status.
+  const [unpacked, extracted] = await Promise.all([exited(payload), exited(cpio)]);
+  if (unpacked !== 0 || extracted !== 0) throw new Error(`unpacking ${rpm}: ${errors.trim() || `rpm2cpio exit ${unpacked}, cpio exit ${extracted}`}`);
 }
 
 export interface OstreeActivities {

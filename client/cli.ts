@@ -267,7 +267,8 @@ try {
 }
 const log = createLogger('relengotron', config.logLevel);
 main(process.argv.slice(2), config, log).then(
-  (code) => process.exit(code),
+  // Exit once stdout has drained: a long `runs show` into a pipe would otherwise be cut short.
+  (code) => process.stdout.write('', () => process.exit(code)),
   (err: unknown) => {
     if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       process.stderr.write(`relengotron: ${(err as Error).message}\n\n${USAGE}\n`);
