@@ -3,21 +3,15 @@
  * Temporal dev server accepts starts from a plain client loop. Prints figures and their ratio.
  *   BENCH_MESSAGES (default 500), BENCH_CLIENT_CONCURRENCY (default 8)
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { routerFromConfig } from '../bus/router.js';
 import { DISCOVERY_ONLY_ROUTES } from '../common/routing.js';
 import { loadConfig } from '../common/config.js';
 import { BusService } from '../bus/service.js';
-import { createPool, migrate } from '../common/db.js';
 import { createLogger } from '../common/logger.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
-import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
-import { prepareNamespace } from '../devstack/temporal-namespace.js';
-import { resolveTemporalCli, startTemporalDevServer } from '../devstack/temporal-dev-server.js';
 import { startSandbox } from '../sandbox/server.js';
+import { runBench, startBenchStack } from './stack.js';
 import { freePort } from '../common/ports.js';
 
 const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 500);
@@ -29,18 +23,11 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'relengotron-bench-'));
-  const temporal = await startTemporalDevServer({ cliPath: resolveTemporalCli(process.env['TEMPORAL_CLI']), dataDir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
-  const database = process.env['DATABASE_URL'] ? null : await startEmbeddedPostgres({ port: 0 });
-  const databaseUrl = process.env['DATABASE_URL'] ?? database!.url;
-  const pool = createPool(databaseUrl, 10);
-  await migrate(pool);
+  const stack = await startBenchStack('bus', 10);
+  const { client, pool } = stack;
   const busEndpoint = `tcp://127.0.0.1:${await freePort()}`;
-  const sandbox = await startSandbox({ port: 0, composeDir: join(dataDir, 'composes'), busEndpoint });
-  const connection = await Connection.connect({ address: temporal.address });
-  await prepareNamespace(connection, { namespace: 'default', retentionMs: 86_400_000 });
-  const client = new Client({ connection });
-  say(`releng-o-tron bus benchmark: ${MESSAGES} messages; Temporal dev server (SQLite file, WAL); Postgres: ${database ? 'embedded PGlite' : 'DATABASE_URL'}`);
+  const sandbox = await startSandbox({ port: 0, composeDir: join(stack.dataDir, 'composes'), busEndpoint });
+  say(`releng-o-tron bus benchmark: ${MESSAGES} messages; Temporal dev server (SQLite file, WAL); Postgres: ${stack.database}`);
 
   // 1. The server's bare start rate: a plain client loop, CONCURRENCY starts in flight.
   let next = 0;
@@ -92,16 +79,7 @@ async function main(): Promise<void> {
 
   await service.stop();
   await sandbox.stop();
-  await connection.close();
-  await pool.end();
-  await database?.stop();
-  await temporal.stop();
+  await stack.stop();
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -8,20 +8,14 @@
  * those steps are measured by the tests, not by this benchmark.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
 import { manualTrigger, pushSettings, startPush } from '../client/start.js';
 import { loadConfig } from '../common/config.js';
-import { createPool, migrate } from '../common/db.js';
 import { freePort } from '../common/ports.js';
-import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
-import { prepareNamespace } from '../devstack/temporal-namespace.js';
-import { resolveTemporalCli, startTemporalDevServer } from '../devstack/temporal-dev-server.js';
 import { seedLargePush } from '../sandbox/large-push.js';
 import { startSandbox } from '../sandbox/server.js';
+import { runBench, startBenchStack } from './stack.js';
 
 const UPDATES = Number(process.env['BENCH_PUSH_UPDATES'] ?? 2000);
 const ARTIFACTS = Number(process.env['BENCH_PUSH_ARTIFACTS'] ?? 200);
@@ -31,26 +25,18 @@ const RELENG_WORKER = fileURLToPath(new URL('../workers/releng.js', import.meta.
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'relengotron-bench-push-'));
-  const temporal = await startTemporalDevServer({ cliPath: resolveTemporalCli(process.env['TEMPORAL_CLI']), dataDir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
-  const database = process.env['DATABASE_URL'] ? null : await startEmbeddedPostgres({ port: 0 });
-  const databaseUrl = process.env['DATABASE_URL'] ?? database!.url;
-  const pool = createPool(databaseUrl, 2);
-  await migrate(pool);
-  await pool.end();
+  const stack = await startBenchStack('push', 2);
+  const { client, dataDir } = stack;
   const sandbox = await startSandbox({ port: 0, composeDir: join(dataDir, 'sandbox/composes'), busEndpoint: null, kojiTaskDelayMs: 50 });
   const seeded = seedLargePush(sandbox, { updates: UPDATES, artifacts: ARTIFACTS, trees: TREES });
-  const connection = await Connection.connect({ address: temporal.address });
-  await prepareNamespace(connection, { namespace: 'default', retentionMs: 86_400_000 });
-  const client = new Client({ connection });
 
   const env = {
-    ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporal.address, RELENGOTRON_DATA_DIR: join(dataDir, 'releng'),
+    ...process.env, DATABASE_URL: stack.databaseUrl, TEMPORAL_ADDRESS: stack.temporalAddress, RELENGOTRON_DATA_DIR: join(dataDir, 'releng'),
     KOJI_HUB_URL: sandbox.urls.kojiHub, KOJI_TOP_URL: sandbox.urls.kojiFiles, BODHI_URL: sandbox.urls.bodhi, PDC_URL: sandbox.urls.pdc,
     FEDMSG_PUBLISH_ENDPOINT: `tcp://127.0.0.1:${await freePort()}`, RELENGOTRON_PUSH_TEST_POLICY: JSON.stringify({ required: [] }), LOG_LEVEL: 'warn',
   };
   const worker = spawn(process.execPath, [RELENG_WORKER], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-  say(`releng-o-tron push benchmark: ${seeded.updates} updates (${seeded.builds} builds), ${seeded.imageArtifacts} image artifacts and ${seeded.trees} OSTree trees; Postgres: ${database ? 'embedded PGlite' : 'DATABASE_URL'}`);
+  say(`releng-o-tron push benchmark: ${seeded.updates} updates (${seeded.builds} builds), ${seeded.imageArtifacts} image artifacts and ${seeded.trees} OSTree trees; Postgres: ${stack.database}`);
 
   const pushId = '20261123T180000Z';
   const config = loadConfig(env);
@@ -80,15 +66,7 @@ async function main(): Promise<void> {
   worker.kill('SIGTERM');
   await new Promise((resolve) => worker.once('exit', resolve));
   await sandbox.stop();
-  await connection.close();
-  await database?.stop();
-  await temporal.stop();
+  await stack.stop();
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

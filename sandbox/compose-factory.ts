@@ -30,7 +30,8 @@ export function composeIdFor(spec: Pick<ComposeSpec, 'release' | 'date' | 'type'
   return `${spec.release.short}-${spec.release.version}-${spec.date}${TYPE_SUFFIX[spec.type]}.${spec.respin}`;
 }
 
-function filler(label: string, size = 64 * 1024): Buffer {
+/** Deterministic bytes standing in for an image file the sandbox has no real image for. */
+export function filler(label: string, size = 64 * 1024): Buffer {
   const out = Buffer.alloc(size);
   let block = createHash('sha256').update(label).digest();
   for (let offset = 0; offset < size; offset += block.length) {

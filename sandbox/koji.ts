@@ -19,6 +19,7 @@ import {
   type XmlRpcValue,
 } from '../common/xmlrpc.js';
 import { sendText, type Request } from './http.js';
+import { filler } from './compose-factory.js';
 import { ensureRpms } from './rpms.js';
 
 const runCommand = promisify(execFile);
@@ -110,17 +111,6 @@ interface KojiArchive {
   checksum_type: number;
   type_name: string;
   arch: string;
-}
-
-/** Deterministic bytes standing in for an image Koji would have built with Oz. */
-function generatedImage(label: string, size = 64 * 1024): Buffer {
-  const out = Buffer.alloc(size);
-  let block = createHash('sha256').update(label).digest();
-  for (let offset = 0; offset < size; offset += block.length) {
-    block.copy(out, offset);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
 }
 
 const fault = (code: number, message: string) => new XmlRpcFaultError(code, message);
@@ -369,7 +359,7 @@ export class KojiHub {
               copyFileSync(real, path);
             }
           } else {
-            writeFileSync(path, generatedImage(filename));
+            writeFileSync(path, filler(filename));
           }
           const checksum = createHash('sha256').update(readFileSync(path)).digest('hex');
           archives.push({ id: this.nextId.archive++, build_id: buildId, filename, size: statSync(path).size, checksum, checksum_type: CHECKSUM_SHA256, type_name: IMAGE_EXTENSIONS[format]!.replace(/^.*\./, ''), arch: child.arch });
