@@ -328,6 +328,7 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },
   KOJI_TOP_URL: { path: ['services', 'kojiFiles'], kind: 'string' },
   RELENGOTRON_PUSH_COMPOSE_URL: { path: ['push', 'composeUrl'], kind: 'string' },
+  RELENGOTRON_PUSH_WORK_DIR: { path: ['push', 'workDir'], kind: 'string' },
   RELENGOTRON_PUSH_TEST_POLICY: { path: ['push', 'testPolicy'], kind: 'json' },
   BODHI_URL: { path: ['services', 'bodhi'], kind: 'string' },
   PDC_URL: { path: ['services', 'pdc'], kind: 'string' },
