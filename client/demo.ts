@@ -86,6 +86,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     const asked = await fetch(`${sandbox.urls.bodhi}/updates/${DEMO_UPDATE}/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
     say(`Bodhi: ${DEMO_UPDATE} (kernel-5.1.7-200.fc29) requested for stable: HTTP ${asked.status}`);
 
+    const ranBefore = await client.workflow.getHandle(workflowIds.bodhiPush('20190627T000005Z')).describe().then(() => true, () => false);
     say('waiting for the bus listener to subscribe...');
     if (!(await bus.waitForSubscribers(1, 60_000))) throw new Error('the bus listener did not subscribe within 60 s');
     // ZeroMQ completes the subscription handshake asynchronously; give it a moment to settle.
@@ -110,6 +111,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     say('composes have their real metadata but not their images in the sandbox, so their jobs end in `error` (HTTP 404).');
     // The real bodhi.composer.start in the stream names its push by when Bodhi sent it.
     const bodhiPushId = workflowIds.bodhiPush('20190627T000005Z');
+    if (ranBefore) say(`${bodhiPushId} ran in an earlier demo on this data directory: the same real message is a duplicate now and starts nothing, so that run is shown (RELENGOTRON_DATA_DIR=<new dir> npm run demo pushes afresh).`);
     const outcome = await followRuns(client, [...expected, bodhiPushId]);
 
     const inbox = await pool.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM bus_inbox GROUP BY state ORDER BY state');
@@ -140,6 +142,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
       const stable = (await client.workflow.getHandle(workflowIds.push('F29', 'stable', '20190627T000005Z')).result().catch(() => null)) as PushCompleteMessage | null;
       if (stable) {
         say(`  F29 stable: ${stable.updates.length} updates; compose ${stable.compose?.compose_id ?? 'none'} at ${stable.compose?.location ?? '-'}`);
+        if (stable.repository) say(`    repository ${stable.repository.tag} (Koji repo ${stable.repository.repo_id}): ${stable.repository.packages} packages, repomd.xml ${stable.repository.signed_by ? 'signed' : 'unsigned'}, mirror ${stable.repository.mirror ?? '-'}`);
         for (const a of stable.artifacts) {
           if (a.state !== 'composed') continue;
           say(`    ${a.artifact}: ${a.koji_build ? `Koji build ${a.koji_build}` : `commit ${a.commit?.slice(0, 12)}`}, ${a.signed_by ? `signed by ${a.signed_by.slice(-16)}` : 'unsigned (no push.signing key)'}, mirror ${a.mirror ?? '-'}`);
