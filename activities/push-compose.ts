@@ -84,6 +84,14 @@ function composeIdFor(root: string, input: AssemblePushComposeInput): string {
   return `${prefix}${respins.length === 0 ? 0 : Math.max(...respins) + 1}`;
 }
 
+export const PUSH_WORK_DIR_FULL = 'PushWorkDirFull';
+
+/** ENOSPC as the operator needs to read it: which directory is full. Retryable: space can be freed. */
+export function diskFull(err: unknown, dir: string): unknown {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') return err;
+  return ApplicationFailure.retryable(`no space left in ${dir} (free some, then retry): ${(err as Error).message}`, PUSH_WORK_DIR_FULL);
+}
+
 function writeAtomically(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(`${path}.tmp`, text);
@@ -94,77 +102,85 @@ export function createPushComposeActivities(deps: PushComposeDeps): PushComposeA
   const downloads = new ImageCache(deps.downloadDir);
   return {
     async assemblePushCompose(input: AssemblePushComposeInput): Promise<PushCompose> {
-      const context = Context.current();
-      const composeId = composeIdFor(deps.composeRoot, input);
-      const top = join(deps.composeRoot, composeId);
-      const composeDir = join(top, 'compose');
-      mkdirSync(composeDir, { recursive: true });
-      writeFileSync(join(top, MARKER), `${input.pushWorkflowId}\n`);
-      writeAtomically(join(top, 'STATUS'), 'STARTED\n');
-
-      const byDir = new Map<string, { name: string; size: number; sha256: string }[]>();
-      const images: ImagesJson['payload']['images'] = {};
-      const variants: ComposeInfo['payload']['variants'] = {};
-      let fetched = 0;
-      for (const image of input.images) {
-        const [variant] = image.dir.split('/');
-        if (!variant || image.dir.split('/').includes('..')) throw ApplicationFailure.nonRetryable(`bad compose directory ${image.dir} for ${image.file.filename}`, 'PushComposeInvalid');
-        const target = join(composeDir, image.dir, image.file.filename);
-        if (!(existsSync(target) && statSync(target).size === image.file.size)) {
-          let got;
-          try {
-            got = await downloads.fetch(
-              { url: image.file.url, sha256: image.file.sha256, sizeBytes: image.file.size, fileName: image.file.filename },
-              { timeoutMs: deps.requestTimeoutMs, signal: context.cancellationSignal, onProgress: (p) => context.heartbeat({ image: image.file.filename, ...p }) },
-            );
-          } catch (err) {
-            if (err instanceof ImageNotServedError) throw ApplicationFailure.nonRetryable(`Koji does not serve ${image.file.url}: ${err.message}`, 'KojiImageNotServed');
-            if (err instanceof ChecksumMismatchError) throw ApplicationFailure.retryable(err.message, 'ImageChecksumMismatch');
-            throw err;
-          }
-          mkdirSync(dirname(target), { recursive: true });
-          rmSync(target, { force: true });
-          try {
-            linkSync(got.path, target);
-          } catch {
-            copyFileSync(got.path, target);
-          }
-        }
-        context.heartbeat({ images: ++fetched, of: input.images.length });
-        byDir.set(image.dir, [...(byDir.get(image.dir) ?? []), { name: image.file.filename, size: image.file.size, sha256: image.file.sha256 }]);
-        const entry: ProductmdImage = {
-          arch: image.file.arch, bootable: image.type === 'dvd', checksums: { sha256: image.file.sha256 }, disc_count: 1, disc_number: 1,
-          format: image.format, implant_md5: null, mtime: Math.floor(statSync(target).mtimeMs / 1000), path: `${image.dir}/${image.file.filename}`,
-          size: image.file.size, subvariant: image.subvariant, type: image.type, volume_id: null,
-        };
-        ((images[variant] ??= {})[image.file.arch] ??= []).push(entry);
-        const known = variants[variant];
-        const arches = new Set([...(known?.arches ?? []), image.file.arch]);
-        variants[variant] = {
-          id: variant, uid: variant, name: variant, type: 'variant', arches: [...arches].sort(),
-          paths: { images: Object.fromEntries([...arches].sort().map((a) => [a, `${variant}/${a}/images`])) },
-        };
+      try {
+        return await assemble(input);
+      } catch (err) {
+        throw diskFull(err, deps.composeRoot);
       }
-      for (const [dir, files] of byDir) {
-        // A CHECKSUM someone already signed is left alone (the signature covers this text).
-        const path = join(composeDir, dir, 'CHECKSUM');
-        const text = checksumFileText(files);
-        if (!(existsSync(path) && readFileSync(path, 'utf8').includes(text.trim()))) writeAtomically(path, text);
-      }
-      const compose = { id: composeId, date: input.date, respin: Number(composeId.slice(composeId.lastIndexOf('.') + 1)), type: 'production' as const, label: null };
-      const release = { name: input.release.name, short: input.release.short, version: input.release.version, type: input.releaseType, internal: false, is_layered: false };
-      const imagesJson: ImagesJson = { header: { type: 'productmd.images', version: '1.2' }, payload: { compose, images } };
-      const composeInfo: ComposeInfo = { header: { type: 'productmd.composeinfo', version: '1.2' }, payload: { compose, release, variants } };
-      writeAtomically(join(composeDir, 'metadata', 'images.json'), `${JSON.stringify(imagesJson, null, 4)}\n`);
-      writeAtomically(join(composeDir, 'metadata', 'composeinfo.json'), `${JSON.stringify(composeInfo, null, 4)}\n`);
-      writeAtomically(join(top, 'COMPOSE_ID'), `${composeId}\n`);
-      writeAtomically(join(top, 'STATUS'), 'FINISHED\n');
-      return {
-        composeId,
-        location: `${deps.composeUrl.replace(/\/+$/, '')}/${composeId}/compose`,
-        composeDir,
-        imageDirs: [...byDir.keys()].sort(),
-      };
     },
   };
+
+  async function assemble(input: AssemblePushComposeInput): Promise<PushCompose> {
+    const context = Context.current();
+    const composeId = composeIdFor(deps.composeRoot, input);
+    const top = join(deps.composeRoot, composeId);
+    const composeDir = join(top, 'compose');
+    mkdirSync(composeDir, { recursive: true });
+    writeFileSync(join(top, MARKER), `${input.pushWorkflowId}\n`);
+    writeAtomically(join(top, 'STATUS'), 'STARTED\n');
+
+    const byDir = new Map<string, { name: string; size: number; sha256: string }[]>();
+    const images: ImagesJson['payload']['images'] = {};
+    const variants: ComposeInfo['payload']['variants'] = {};
+    let fetched = 0;
+    for (const image of input.images) {
+      const [variant] = image.dir.split('/');
+      if (!variant || image.dir.split('/').includes('..')) throw ApplicationFailure.nonRetryable(`bad compose directory ${image.dir} for ${image.file.filename}`, 'PushComposeInvalid');
+      const target = join(composeDir, image.dir, image.file.filename);
+      if (!(existsSync(target) && statSync(target).size === image.file.size)) {
+        let got;
+        try {
+          got = await downloads.fetch(
+            { url: image.file.url, sha256: image.file.sha256, sizeBytes: image.file.size, fileName: image.file.filename },
+            { timeoutMs: deps.requestTimeoutMs, signal: context.cancellationSignal, onProgress: (p) => context.heartbeat({ image: image.file.filename, ...p }) },
+          );
+        } catch (err) {
+          if (err instanceof ImageNotServedError) throw ApplicationFailure.nonRetryable(`Koji does not serve ${image.file.url}: ${err.message}`, 'KojiImageNotServed');
+          if (err instanceof ChecksumMismatchError) throw ApplicationFailure.retryable(err.message, 'ImageChecksumMismatch');
+          throw diskFull(err, deps.downloadDir);
+        }
+        mkdirSync(dirname(target), { recursive: true });
+        rmSync(target, { force: true });
+        try {
+          linkSync(got.path, target);
+        } catch {
+          copyFileSync(got.path, target);
+        }
+      }
+      context.heartbeat({ images: ++fetched, of: input.images.length });
+      byDir.set(image.dir, [...(byDir.get(image.dir) ?? []), { name: image.file.filename, size: image.file.size, sha256: image.file.sha256 }]);
+      const entry: ProductmdImage = {
+        arch: image.file.arch, bootable: image.type === 'dvd', checksums: { sha256: image.file.sha256 }, disc_count: 1, disc_number: 1,
+        format: image.format, implant_md5: null, mtime: Math.floor(statSync(target).mtimeMs / 1000), path: `${image.dir}/${image.file.filename}`,
+        size: image.file.size, subvariant: image.subvariant, type: image.type, volume_id: null,
+      };
+      ((images[variant] ??= {})[image.file.arch] ??= []).push(entry);
+      const known = variants[variant];
+      const arches = new Set([...(known?.arches ?? []), image.file.arch]);
+      variants[variant] = {
+        id: variant, uid: variant, name: variant, type: 'variant', arches: [...arches].sort(),
+        paths: { images: Object.fromEntries([...arches].sort().map((a) => [a, `${variant}/${a}/images`])) },
+      };
+    }
+    for (const [dir, files] of byDir) {
+      // A CHECKSUM someone already signed is left alone (the signature covers this text).
+      const path = join(composeDir, dir, 'CHECKSUM');
+      const text = checksumFileText(files);
+      if (!(existsSync(path) && readFileSync(path, 'utf8').includes(text.trim()))) writeAtomically(path, text);
+    }
+    const compose = { id: composeId, date: input.date, respin: Number(composeId.slice(composeId.lastIndexOf('.') + 1)), type: 'production' as const, label: null };
+    const release = { name: input.release.name, short: input.release.short, version: input.release.version, type: input.releaseType, internal: false, is_layered: false };
+    const imagesJson: ImagesJson = { header: { type: 'productmd.images', version: '1.2' }, payload: { compose, images } };
+    const composeInfo: ComposeInfo = { header: { type: 'productmd.composeinfo', version: '1.2' }, payload: { compose, release, variants } };
+    writeAtomically(join(composeDir, 'metadata', 'images.json'), `${JSON.stringify(imagesJson, null, 4)}\n`);
+    writeAtomically(join(composeDir, 'metadata', 'composeinfo.json'), `${JSON.stringify(composeInfo, null, 4)}\n`);
+    writeAtomically(join(top, 'COMPOSE_ID'), `${composeId}\n`);
+    writeAtomically(join(top, 'STATUS'), 'FINISHED\n');
+    return {
+      composeId,
+      location: `${deps.composeUrl.replace(/\/+$/, '')}/${composeId}/compose`,
+      composeDir,
+      imageDirs: [...byDir.keys()].sort(),
+    };
+  }
 }

@@ -14,6 +14,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { request } from 'undici';
 import { z } from 'zod';
 import { issueLines } from '../common/schemas/issues.js';
+import { diskFull } from './push-compose.js';
 
 export const REPO_METADATA_INVALID = 'RepoMetadataInvalid';
 
@@ -100,9 +101,13 @@ async function fetchChecked(url: string, path: string, expected: { type: string;
   const data = await download(url, timeoutMs);
   // A broken transfer is worth another try; the attempt's retry policy decides how many.
   if (sha256(data) !== expected['#text']) throw ApplicationFailure.retryable(`${url}: sha256 ${sha256(data)}, the repository metadata says ${expected['#text']}`, 'RepoChecksumMismatch');
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(`${path}.part`, data);
-  renameSync(`${path}.part`, path);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(`${path}.part`, data);
+    renameSync(`${path}.part`, path);
+  } catch (err) {
+    throw diskFull(err, dirname(path));
+  }
   return data;
 }
 

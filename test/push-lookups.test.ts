@@ -6,10 +6,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createBodhiActivities } from '../activities/bodhi.js';
 import { createKojiActivities, type MoveBuildsInput, type MoveBuildsResult } from '../activities/koji.js';
 import { createPdcActivities, type ImpactInput, type ImpactReport } from '../activities/pdc.js';
+import { createPushComposeActivities } from '../activities/push-compose.js';
 import { ARTIFACT_KINDS, artifactKind } from '../common/artifacts/index.js';
 import { loadConfig } from '../common/config.js';
 import { decidePushTests, testsRequired } from '../common/push-policy.js';
@@ -87,6 +92,40 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
     const broken = await koji.startImageBuild({ ...build, name: 'Fedora-Broken' });
     await assert.rejects(activity.run((id: number) => koji.waitForKojiTask(id), broken.taskId!), /Koji task \d+ failed: createImage task \d+ failed: Oz: the kickstart has no %packages section/);
     await assert.rejects(koji.startImageBuild({ ...build, name: 'Fedora-X', target: 'f99' }), /No such build target: f99 \(fault 1000\)/);
+  });
+
+  it('a full push work dir is a clear, retryable error that names the directory', async (t) => {
+    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, requestTimeoutMs: 5000, kojiPollIntervalMs: 50 });
+    const activity = new MockActivityEnvironment();
+    const started = await koji.startImageBuild({
+      name: 'Fedora-Disk-Full', version: '29', release: '1', arches: ['x86_64'], formats: ['qcow2'], target: 'f29',
+      installTree: 'https://kojipkgs.example/os/', kickstart: 'fedora-disk-full.ks', ksurl: 'git+https://pagure.io/fedora-kickstarts.git?#origin/f29', distro: 'Fedora-29',
+    });
+    await activity.run((id: number) => koji.waitForKojiTask(id), started.taskId!);
+    const { files } = await koji.imageBuildOutput(started);
+    // A 32 KiB tmpfs for a 64 KiB image (root only; elsewhere the test says it was skipped).
+    const tiny = mkdtempSync(join(tmpdir(), 'relengotron-tiny-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32k', 'tmpfs', tiny], { stdio: 'ignore' });
+    } catch {
+      return t.skip('cannot mount a small tmpfs here (needs root)');
+    }
+    try {
+      const compose = createPushComposeActivities({ composeRoot: join(tiny, 'composes'), downloadDir: join(tiny, 'downloads'), composeUrl: 'http://127.0.0.1:9/pushes', requestTimeoutMs: 5000 });
+      const input = {
+        pushWorkflowId: 'push/F29-stable/full-1', release: { name: 'Fedora', short: 'Fedora', version: '29' }, releaseType: 'updates', date: '20261123',
+        images: [{ kind: 'cloud-qcow2', dir: 'Cloud/x86_64/images', type: 'qcow2', format: 'qcow2', subvariant: 'Disk_Full', file: files[0]! }],
+      };
+      await assert.rejects(activity.run((i: typeof input) => compose.assemblePushCompose(i), input), (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure, String(err));
+        assert.equal(err.type, 'PushWorkDirFull');
+        assert.equal(err.nonRetryable, false);
+        assert.match(err.message, new RegExp(`no space left in ${tiny}/(downloads|composes)`));
+        return true;
+      });
+    } finally {
+      execFileSync('umount', [tiny]);
+    }
   });
 
   it('moves builds in one multicall, each failure with Koji\'s fault, and a second call finds them moved', async () => {
