@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, truncateSync, copyFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { createImageTestActivities, HOST_DISK_FULL, type TestImageInput } from '
 import { ChecksumMismatchError, ImageCache, ImageNotServedError, type DownloadProgress } from '../activities/image-cache.js';
 import { ensureTestImage, ensureTestImageArtifacts, testImageFileFor, type TestImageArtifacts } from '../devstack/test-image.js';
 import { newCompose, startTestSandbox, type NewCompose, type TestSandbox } from './helpers/sandbox.js';
+import { withTinyDisk } from './helpers/tiny-disk.js';
 
 let sandbox: TestSandbox;
 let artifacts: TestImageArtifacts;
@@ -124,14 +124,8 @@ describe('image cache: streamed, verified, resumable downloads', () => {
   });
 
   it('a full disk on the host is the host\'s fault: the job fails retryably, saying so', async (t) => {
-    // A 4 MiB tmpfs as the image cache (root only; elsewhere the test says it was skipped).
-    const tiny = mkdtempSync(join(tmpdir(), 'relengotron-tiny-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', tiny], { stdio: 'ignore' });
-    } catch {
-      return t.skip('cannot mount a small tmpfs here (needs root)');
-    }
-    try {
+    // A 4 MiB tmpfs as the image cache.
+    await withTinyDisk(t, '4m', async (tiny) => {
       const activities = createImageTestActivities({ workRoot: mkdtempSync(join(tmpdir(), 'relengotron-vms-')), cache: new ImageCache(tiny) });
       const image = entry('qcow2');
       const env = new MockActivityEnvironment();
@@ -149,8 +143,6 @@ describe('image cache: streamed, verified, resumable downloads', () => {
           return true;
         },
       );
-    } finally {
-      execFileSync('umount', [tiny]);
-    }
+    });
   });
 });

@@ -6,10 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBodhiActivities } from '../activities/bodhi.js';
 import { createKojiActivities, type MoveBuildsInput, type MoveBuildsResult } from '../activities/koji.js';
@@ -18,6 +15,7 @@ import { createPushComposeActivities } from '../activities/push-compose.js';
 import { ARTIFACT_KINDS, artifactKind } from '../common/artifacts/index.js';
 import { loadConfig } from '../common/config.js';
 import { decidePushTests, testsRequired } from '../common/push-policy.js';
+import { withTinyDisk } from './helpers/tiny-disk.js';
 import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 
 let sandbox: TestSandbox;
@@ -103,14 +101,8 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
     });
     await activity.run((id: number) => koji.waitForKojiTask(id), started.taskId!);
     const { files } = await koji.imageBuildOutput(started);
-    // A 32 KiB tmpfs for a 64 KiB image (root only; elsewhere the test says it was skipped).
-    const tiny = mkdtempSync(join(tmpdir(), 'relengotron-tiny-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32k', 'tmpfs', tiny], { stdio: 'ignore' });
-    } catch {
-      return t.skip('cannot mount a small tmpfs here (needs root)');
-    }
-    try {
+    // A 32 KiB tmpfs for a 64 KiB image.
+    await withTinyDisk(t, '32k', async (tiny) => {
       const compose = createPushComposeActivities({ composeRoot: join(tiny, 'composes'), downloadDir: join(tiny, 'downloads'), composeUrl: 'http://127.0.0.1:9/pushes', requestTimeoutMs: 5000 });
       const input = {
         pushWorkflowId: 'push/F29-stable/full-1', release: { name: 'Fedora', short: 'Fedora', version: '29' }, releaseType: 'updates', date: '20261123',
@@ -123,9 +115,7 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
         assert.match(err.message, new RegExp(`no space left in ${tiny}/(downloads|composes)`));
         return true;
       });
-    } finally {
-      execFileSync('umount', [tiny]);
-    }
+    });
   });
 
   it('moves builds in one multicall, each failure with Koji\'s fault, and a second call finds them moved', async () => {
