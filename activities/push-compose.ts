@@ -16,7 +16,6 @@ import type { ImageFile } from './koji.js';
 
 /** One image of the push, where it goes in the compose and what productmd calls it. */
 export interface PushComposeImage {
-  readonly kind: string;
   /** Compose-relative directory: `Cloud/x86_64/images`; its first part is the variant. */
   readonly dir: string;
   /** productmd image type (qcow2, raw-xz, vagrant-libvirt, dvd...) and file format. */

@@ -270,13 +270,8 @@ export class KojiHub {
   private tagBuildTask(tag: KojiTag, build: KojiBuild, force: boolean, fromTag: KojiTag | undefined): number {
     if (build.state !== BUILD_STATES.COMPLETE) throw fault(KOJI_FAULTS.TagError, `build ${nvrOf(build)} not complete: state ${build.state}`);
     if (tag.locked && !force) throw fault(KOJI_FAULTS.TagError, `tag ${tag.name} is locked`);
-    const task: KojiTask = {
-      id: this.nextId.task++, parent: null, arch: 'noarch', method: 'tagBuild', state: TASK_STATES.FREE, owner: 'kojiadmin',
-      request: [tag.id, build.id, force, fromTag?.id ?? null, true], result: null, fault: null,
-      create_ts: Date.now() / 1000, completion_ts: null,
-    };
-    this.tasks.set(task.id, task);
-    const run = () => {
+    const task = this.newTask('tagBuild', [tag.id, build.id, force, fromTag?.id ?? null, true]);
+    this.later(() => {
       if (task.state === TASK_STATES.CANCELED) return;
       task.state = TASK_STATES.OPEN;
       if (fromTag && !this.tagged.get(fromTag.id)!.some((t) => t.buildId === build.id)) {
@@ -288,9 +283,7 @@ export class KojiHub {
         task.state = TASK_STATES.CLOSED;
       }
       task.completion_ts = Date.now() / 1000;
-    };
-    if (this.taskDelayMs === 0) run();
-    else setTimeout(run, this.taskDelayMs).unref();
+    });
     return task.id;
   }
 

@@ -106,7 +106,7 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
       const compose = createPushComposeActivities({ composeRoot: join(tiny, 'composes'), downloadDir: join(tiny, 'downloads'), composeUrl: 'http://127.0.0.1:9/pushes', requestTimeoutMs: 5000 });
       const input = {
         pushWorkflowId: 'push/F29-stable/full-1', release: { name: 'Fedora', short: 'Fedora', version: '29' }, releaseType: 'updates', date: '20261123',
-        images: [{ kind: 'cloud-qcow2', dir: 'Cloud/x86_64/images', type: 'qcow2', format: 'qcow2', subvariant: 'Disk_Full', file: files[0]! }],
+        images: [{ dir: 'Cloud/x86_64/images', type: 'qcow2', format: 'qcow2', subvariant: 'Disk_Full', file: files[0]! }],
       };
       await assert.rejects(activity.run((i: typeof input) => compose.assemblePushCompose(i), input), (err: unknown) => {
         assert.ok(err instanceof ApplicationFailure, String(err));

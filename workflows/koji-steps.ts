@@ -1,6 +1,6 @@
 /**
  * Koji steps several workflows take: start a task over XML-RPC, then watch it until it ends.
- * A build move is one such step (gating, a push, a push's compensation).
+ * Gating moves one build this way; a push moves its batch with the `moveBuilds` multicall instead.
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { RelengActivities } from '../activities/index.js';

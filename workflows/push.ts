@@ -440,7 +440,7 @@ export async function push(input: PushInput): Promise<PushCompleteMessage> {
             if (kind.compose.method !== 'koji-image') return [];
             const { productmd } = kind.compose;
             const dir = kind.compose.dir(a.arch);
-            return files.map((file) => ({ kind: a.kind, dir, type: productmd.type, format: productmd.format, subvariant: a.name.replace(/^Fedora-/, '').replaceAll('-', '_'), file }));
+            return files.map((file) => ({ dir, type: productmd.type, format: productmd.format, subvariant: a.name.replace(/^Fedora-/, '').replaceAll('-', '_'), file }));
           }),
         }),
       );
