@@ -16,6 +16,7 @@ import type { ImageProvider } from '../common/compose-testing.js';
 import { commandPassed, parseTunirPlan, summarizePlan, TunirPlanError, type CommandOutcome, type PlanSummary, type TunirStep } from '../common/tunir.js';
 import type { ImageCache} from './image-cache.js';
 import { ChecksumMismatchError, ImageNotServedError, ImageUnusableError, type BootDisk, type DownloadProgress } from './image-cache.js';
+import { HostAccelerator, type QemuAccelerator } from './accelerator.js';
 import { bootLibvirtVm, destroyLibvirtDomain, LIBVIRT_DOMAIN_FILE } from './libvirt.js';
 import { bootVm, type VmSpec } from './qemu.js';
 import { runOverSsh, waitForSsh, type SshTarget } from './ssh.js';
@@ -55,6 +56,8 @@ export interface RunImageTestInput extends PlanRunSettings {
 
 export interface RunImageTestResult {
   readonly accelerator: Accelerator;
+  /** Set when the VM first started under KVM, KVM failed and it was restarted under TCG: KVM's words. */
+  readonly acceleratorFallback?: string;
   readonly backend: VmBackendKind;
   readonly bootMs: number;
   readonly outcomes: readonly CommandOutcome[];
@@ -103,6 +106,8 @@ export interface ImageTestDeps {
   readonly host?: string;
   /** Tells the job's workflow that an attempt started here; failures are logged, never fatal. */
   readonly reportAttempt?: (workflowId: string, report: HostReport) => Promise<void>;
+  /** The host's accelerator (probed once, moved to TCG on a KVM fault). Default: qemu-system-x86_64, KVM probed. */
+  readonly accelerator?: HostAccelerator;
 }
 
 export interface ImageTestActivities {
@@ -140,7 +145,37 @@ type Heartbeat = ReturnType<typeof heartbeater>;
 function bootWith(backend: VmBackend = { kind: 'qemu' }, spec: VmSpec): Promise<RunningVm> {
   return backend.kind === 'libvirt' ? bootLibvirtVm({ ...spec, uri: backend.uri }) : bootVm(spec);
 }
-type Boot = (workDir: string, publicKey: string) => Promise<RunningVm>;
+type Boot = (workDir: string, publicKey: string, accelerator: QemuAccelerator) => Promise<RunningVm>;
+
+/** An abort signal of our own that also fires when the activity's does: ends a wait we stop caring about. */
+function childSignal(parent: AbortSignal): { readonly signal: AbortSignal; readonly done: () => void } {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  parent.addEventListener('abort', abort, { once: true });
+  return { signal: controller.signal, done: () => (parent.removeEventListener('abort', abort), controller.abort()) };
+}
+
+type BootOutcome = { readonly kind: 'up' } | { readonly kind: 'timeout' } | { readonly kind: 'exited' } | { readonly kind: 'fault'; readonly fault: string };
+
+/** Waits until SSH answers, the VM stops, KVM stops it, or the boot timeout (wall clock) passes. */
+async function awaitSsh(vm: RunningVm, target: SshTarget, timeoutMs: number, signal: AbortSignal): Promise<BootOutcome> {
+  const wait = childSignal(signal);
+  try {
+    return await Promise.race<BootOutcome>([
+      waitForSsh(target, timeoutMs, 2000, wait.signal).then((up) => (up ? { kind: 'up' } : { kind: 'timeout' })),
+      vm.exited.then(() => ({ kind: 'exited' })),
+      vm.acceleratorFault.then((fault) => ({ kind: 'fault', fault })),
+    ]);
+  } finally {
+    wait.done();
+  }
+}
+
+/** KVM stopped a VM: the host moves to TCG, and the job says so. */
+function kvmFailed(accelerator: HostAccelerator, fault: string, where: string): ApplicationFailure {
+  const now = accelerator.abandonKvm(fault);
+  return ApplicationFailure.retryable(`KVM stopped the VM ${where}: ${fault}. ${now.reason.split(':')[0]}; the retry runs under TCG.`, VM_UNAVAILABLE);
+}
 
 /** The workDir carries the worker's pid so a later worker can sweep what a killed one left. */
 async function makeWorkDir(workRoot: string, jobId: string): Promise<string> {
@@ -176,7 +211,17 @@ export async function sweepAbandonedWorkDirs(workRoot: string): Promise<string[]
   return removed;
 }
 
-async function runPlanInVm(steps: readonly TunirStep[], settings: PlanRunSettings, jobId: string, workRoot: string, boot: Boot, heartbeat: Heartbeat): Promise<RunImageTestResult> {
+interface PlanContext {
+  readonly steps: readonly TunirStep[];
+  readonly settings: PlanRunSettings;
+  readonly jobId: string;
+  readonly workRoot: string;
+  readonly boot: Boot;
+  readonly heartbeat: Heartbeat;
+  readonly accelerator: HostAccelerator;
+}
+
+async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, accelerator }: PlanContext): Promise<RunImageTestResult> {
   const context = Context.current();
   const signal = context.cancellationSignal;
   const workDir = await makeWorkDir(workRoot, jobId);
@@ -185,28 +230,49 @@ async function runPlanInVm(steps: readonly TunirStep[], settings: PlanRunSetting
   try {
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `relengotron-${jobId}`, '-f', keyFile]);
     const publicKey = await readFile(`${keyFile}.pub`, 'utf8');
-    const bootStart = Date.now();
-    heartbeat.beat({ step: 'booting' });
-    try {
-      vm = await boot(join(workDir, 'vm'), publicKey);
-    } catch (err) {
-      if (err instanceof VmStartError) throw ApplicationFailure.retryable(err.message, VM_UNAVAILABLE);
-      throw err;
+    let acceleratorFallback: string | undefined;
+    let bootMs = 0;
+    // At most twice: a VM that KVM stops is started again under TCG, with a boot timeout of its own.
+    for (;;) {
+      const { accelerator: accel } = await accelerator.current();
+      const bootStart = Date.now();
+      heartbeat.beat({ step: 'booting', accelerator: accel, ...(acceleratorFallback ? { acceleratorFallback } : {}) });
+      try {
+        vm = await boot(join(workDir, 'vm'), publicKey, accel);
+      } catch (err) {
+        if (err instanceof VmStartError) throw ApplicationFailure.retryable(err.message, VM_UNAVAILABLE);
+        throw err;
+      }
+      heartbeat.beat({ step: 'waiting for SSH', accelerator: vm.accelerator });
+      const target: SshTarget = { host: '127.0.0.1', port: vm.sshPort, user: settings.user, keyFile };
+      const outcome = await awaitSsh(vm, target, settings.bootTimeoutMs, signal);
+      if (signal.aborted) await context.cancelled;
+      if (outcome.kind === 'up') {
+        bootMs = Date.now() - bootStart;
+        break;
+      }
+      if (outcome.kind === 'fault' && vm.accelerator === 'kvm' && !acceleratorFallback) {
+        acceleratorFallback = outcome.fault;
+        accelerator.abandonKvm(outcome.fault);
+        context.log.warn('KVM stopped the VM; starting it again under TCG', { fault: outcome.fault });
+        await vm.destroy();
+        vm = null;
+        continue;
+      }
+      const what =
+        outcome.kind === 'fault' ? `the hypervisor stopped the VM (${outcome.fault})`
+        : outcome.kind === 'exited' ? 'the VM stopped before SSH answered'
+        : `the VM did not answer on SSH within ${settings.bootTimeoutMs} ms (waited ${Date.now() - bootStart} ms)`;
+      throw ApplicationFailure.retryable(`${what} (${vm.accelerator}); console:\n${await vm.consoleTail()}`, VM_UNAVAILABLE);
     }
-    const target: SshTarget = { host: '127.0.0.1', port: vm.sshPort, user: settings.user, keyFile };
-    heartbeat.beat({ step: 'waiting for SSH', accelerator: vm.accelerator });
-    const booted = await Promise.race([
-      waitForSsh(target, Math.ceil(settings.bootTimeoutMs / 2000), 2000, signal),
-      vm.exited.then(() => false),
-    ]);
-    if (signal.aborted) await context.cancelled;
-    if (!booted) {
-      throw ApplicationFailure.retryable(
-        `the VM did not answer on SSH within ${settings.bootTimeoutMs} ms (${vm.accelerator}); console:\n${await vm.consoleTail()}`,
-        VM_UNAVAILABLE,
-      );
-    }
-    const bootMs = Date.now() - bootStart;
+    const running: RunningVm = vm;
+    const target: SshTarget = { host: '127.0.0.1', port: running.sshPort, user: settings.user, keyFile };
+    // A KVM fault later on (a reboot, say) would make SSH fail: that is the host's fault, never a result.
+    let fault: string | null = null;
+    void running.acceleratorFault.then((f) => (fault = f));
+    const faultCheck = (where: string) => {
+      if (fault !== null) throw kvmFailed(accelerator, fault, where);
+    };
     const outcomes: CommandOutcome[] = [];
     for (const step of steps) {
       // Cancelled (the run was, or a newer compose won): leave through CancelledFailure.
@@ -219,15 +285,18 @@ async function runPlanInVm(steps: readonly TunirStep[], settings: PlanRunSetting
       if (step.kind === 'poll') {
         // After a reboot the old sshd may still answer for a moment: give it time to go.
         await context.sleep(Math.min(settings.pollIntervalMs, 5000));
-        if (!(await waitForSsh(target, settings.pollAttempts, settings.pollIntervalMs, signal))) {
-          if (signal.aborted) await context.cancelled;
-          throw ApplicationFailure.retryable(`POLL at line ${step.line}: the VM did not come back; console:\n${await vm.consoleTail()}`, VM_UNAVAILABLE);
+        const back = await waitForSsh(target, settings.pollAttempts * settings.pollIntervalMs, settings.pollIntervalMs, signal);
+        if (signal.aborted) await context.cancelled;
+        faultCheck(`at POLL, line ${step.line}`);
+        if (!back) {
+          throw ApplicationFailure.retryable(`POLL at line ${step.line}: the VM did not come back; console:\n${await running.consoleTail()}`, VM_UNAVAILABLE);
         }
         continue;
       }
       const started = Date.now();
       const result = await runOverSsh(target, step.command, settings.commandTimeoutMs, signal);
       if (signal.aborted) await context.cancelled;
+      faultCheck(`at line ${step.line}`);
       const outcome: CommandOutcome = {
         line: step.line,
         command: step.command,
@@ -242,7 +311,7 @@ async function runPlanInVm(steps: readonly TunirStep[], settings: PlanRunSetting
       outcomes.push(outcome);
       if (step.gating && !outcome.passed) break;
     }
-    return { accelerator: vm.accelerator, backend: vm.backend, bootMs, outcomes, summary: summarizePlan(outcomes) };
+    return { accelerator: running.accelerator, backend: running.backend, bootMs, outcomes, summary: summarizePlan(outcomes), ...(acceleratorFallback ? { acceleratorFallback } : {}) };
   } finally {
     await vm?.destroy();
     await rm(workDir, { recursive: true, force: true });
@@ -271,6 +340,7 @@ function asFetchFailure(err: unknown): unknown {
 
 export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivities {
   const host = deps.host ?? `${hostname()}/${process.pid}`;
+  const accelerator = deps.accelerator ?? new HostAccelerator({ qemu: 'qemu-system-x86_64', mode: 'auto' });
   return {
     async testImage(input: TestImageInput): Promise<TestImageResult> {
       const steps = planSteps(input.plan);
@@ -300,16 +370,16 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
           throw asFetchFailure(err);
         }
         const vmName = `relengotron-job-${input.jobId}-a${attempt}`;
-        const boot: Boot = (workDir, publicKey) => {
+        const boot: Boot = (workDir, publicKey, accel) => {
           const seed = { workDir, hostname: 'relengotron-test', instanceId: vmName, publicKey, memoryMb: input.memoryMb, cpus: 1 };
           if (input.provider === 'vbox') {
             if (disk.kind !== 'ovf') throw ApplicationFailure.nonRetryable(`a ${input.image.type} image is not a VirtualBox appliance`, IMAGE_UNUSABLE);
             return bootVirtualBoxVm({ ...seed, ovf: disk.path, name: vmName });
           }
           if (disk.kind !== 'disk') throw ApplicationFailure.nonRetryable(`a ${input.image.type} image needs VirtualBox, not qemu`, IMAGE_UNUSABLE);
-          return bootWith(deps.vmBackend, { ...seed, image: disk.path, format: disk.format });
+          return bootWith(deps.vmBackend, { ...seed, image: disk.path, format: disk.format, accelerator: accel, qemu: accelerator.qemu });
         };
-        const result = await runPlanInVm(steps, input, `job-${input.jobId}`, deps.workRoot, boot, heartbeat);
+        const result = await runPlanInVm({ steps, settings: input, jobId: `job-${input.jobId}`, workRoot: deps.workRoot, boot, heartbeat, accelerator });
         const download = { bytes: fetched.bytes, fromCache: fetched.fromCache, resumedFrom: fetched.resumedFrom, transferred: fetched.transferred };
         return { ...result, outcomes: trimOutputs(result.outcomes), host, attempt, download };
       } finally {
@@ -321,9 +391,9 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
       const steps = planSteps(input.plan);
       const heartbeat = heartbeater(Context.current());
       try {
-        const boot: Boot = (workDir, publicKey) =>
-          bootWith(deps.vmBackend, { image: input.image, format: input.format, workDir, hostname: 'relengotron-test', instanceId: input.jobId, publicKey, memoryMb: input.memoryMb, cpus: 1 });
-        return await runPlanInVm(steps, input, input.jobId, deps.workRoot, boot, heartbeat);
+        const boot: Boot = (workDir, publicKey, accel) =>
+          bootWith(deps.vmBackend, { image: input.image, format: input.format, workDir, hostname: 'relengotron-test', instanceId: input.jobId, publicKey, memoryMb: input.memoryMb, cpus: 1, accelerator: accel, qemu: accelerator.qemu });
+        return await runPlanInVm({ steps, settings: input, jobId: input.jobId, workRoot: deps.workRoot, boot, heartbeat, accelerator });
       } finally {
         heartbeat.stop();
       }

@@ -8,11 +8,13 @@
  * dedicated test host: `user = "root"` in /etc/libvirt/qemu.conf, or world-traversable paths).
  */
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../common/ports.js';
-import { detectAccelerator, type VmSpec } from './qemu.js';
+import { KVM_FAULT_PATTERN } from './accelerator.js';
+import type { VmSpec } from './qemu.js';
 import { consoleTail, createOverlay, VmStartError, writeNoCloudSeed, type RunningVm } from './vm.js';
 
 const run = promisify(execFile);
@@ -65,10 +67,27 @@ function domainXml(options: { name: string; type: 'kvm' | 'qemu'; memoryMb: numb
 `;
 }
 
+/** Where libvirtd keeps a domain's qemu log: the system daemon's, or a session daemon's. */
+function qemuLogPaths(uri: string, name: string): string[] {
+  return uri.includes('/session')
+    ? [join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'libvirt', 'qemu', 'log', `${name}.log`)]
+    : [join('/var/log/libvirt/qemu', `${name}.log`)];
+}
+
+/** Why a domain we never pause is paused: qemu's KVM fault from its log, or the state libvirt gives. */
+async function pauseReason(uri: string, name: string, state: string): Promise<string> {
+  for (const path of qemuLogPaths(uri, name)) {
+    const log = await readFile(path, 'utf8').catch(() => '');
+    const fault = KVM_FAULT_PATTERN.exec(log.slice(-65_536));
+    if (fault) return log.slice(-65_536).slice(fault.index).split('\n').slice(0, 2).join(' / ').trim();
+  }
+  return `the domain paused by itself (${state.trim()}), as qemu does when KVM cannot run the guest`;
+}
+
 export async function bootLibvirtVm(spec: VmSpec & { readonly uri: string }): Promise<RunningVm> {
   const overlay = await createOverlay(spec.image, spec.format, spec.workDir);
   const seed = await writeNoCloudSeed(spec);
-  const accel = await detectAccelerator();
+  const accel = spec.accelerator;
   const sshPort = await freePort();
   const serialLog = join(spec.workDir, 'serial.log');
   const name = `relengotron-${spec.instanceId}`.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -82,17 +101,22 @@ export async function bootLibvirtVm(spec: VmSpec & { readonly uri: string }): Pr
     throw new VmStartError(`libvirt (${spec.uri}) could not start ${name}: ${reason}`);
   }
   let destroyed = false;
+  let reportFault: (fault: string) => void = () => undefined;
+  const acceleratorFault = new Promise<string>((resolve) => (reportFault = resolve));
   const exited = new Promise<number | null>((resolve) => {
     const timer = setInterval(() => {
       if (destroyed) {
         clearInterval(timer);
         return resolve(null);
       }
-      virsh(spec.uri, ['domstate', name], 10_000).then(
+      virsh(spec.uri, ['domstate', '--reason', name], 10_000).then(
         (state) => {
           if (/shut off|crashed/.test(state)) {
             clearInterval(timer);
             resolve(null);
+          } else if (/paused/.test(state) && accel === 'kvm') {
+            // Nothing of ours pauses a test domain: under KVM, qemu does on an internal error.
+            void pauseReason(spec.uri, name, state).then(reportFault);
           }
         },
         () => {
@@ -108,6 +132,7 @@ export async function bootLibvirtVm(spec: VmSpec & { readonly uri: string }): Pr
     accelerator: accel,
     backend: 'libvirt',
     exited,
+    acceleratorFault,
     consoleTail: (lines) => consoleTail(serialLog, lines),
     async destroy() {
       if (destroyed) return;

@@ -2,41 +2,16 @@
  * Test VMs under qemu directly, as Tunir's `type: vm` ran them: a throwaway qcow2 overlay on the
  * image, a cloud-init NoCloud seed (ISO labelled cidata: meta-data, user-data with our SSH key),
  * user-mode networking with SSH forwarded to a local port, the serial console in a log file.
- * KVM when it really works (a /dev/kvm that exists may still hang), TCG otherwise.
+ * The accelerator is the host's (activities/accelerator.ts); a KVM fault qemu reports while the
+ * VM runs is handed to the caller at once, which restarts the VM under TCG.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants, accessSync, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../common/ports.js';
+import { KVM_FAULT_PATTERN, type QemuAccelerator } from './accelerator.js';
 import { consoleTail, createOverlay, VmStartError, writeNoCloudSeed, type RunningVm } from './vm.js';
-
-let accelerator: Promise<'kvm' | 'tcg'> | undefined;
-
-/** Probes once per process: KVM only if qemu can start a KVM machine and quit within 10 s. */
-export function detectAccelerator(qemu = 'qemu-system-x86_64'): Promise<'kvm' | 'tcg'> {
-  accelerator ??= (async (): Promise<'kvm' | 'tcg'> => {
-    try {
-      accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    } catch {
-      return 'tcg';
-    }
-    return new Promise<'kvm' | 'tcg'>((resolve) => {
-      const probe = spawn(qemu, ['-accel', 'kvm', '-machine', 'q35', '-display', 'none', '-nodefaults', '-no-user-config', '-S', '-monitor', 'stdio'], { stdio: ['pipe', 'ignore', 'ignore'] });
-      const timer = setTimeout(() => {
-        probe.kill('SIGKILL');
-        resolve('tcg');
-      }, 10_000);
-      probe.on('error', () => resolve('tcg'));
-      probe.on('exit', (code) => {
-        clearTimeout(timer);
-        resolve(code === 0 ? 'kvm' : 'tcg');
-      });
-      probe.stdin.end('quit\n');
-    });
-  })();
-  return accelerator;
-}
 
 export interface VmSpec {
   /** The image as downloaded and verified (kept pristine: the VM writes to an overlay). */
@@ -49,12 +24,17 @@ export interface VmSpec {
   readonly publicKey: string;
   readonly memoryMb: number;
   readonly cpus: number;
+  /** Chosen by the host (HostAccelerator), never by the VM. */
+  readonly accelerator: QemuAccelerator;
+  /** The qemu binary (workers.qemu); the tests put a wrapper there. */
+  readonly qemu?: string;
 }
 
-export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise<RunningVm> {
+export async function bootVm(spec: VmSpec): Promise<RunningVm> {
+  const qemu = spec.qemu ?? 'qemu-system-x86_64';
   const overlay = await createOverlay(spec.image, spec.format, spec.workDir);
   const seed = await writeNoCloudSeed(spec);
-  const accel = await detectAccelerator(qemu);
+  const accel = spec.accelerator;
   const sshPort = await freePort();
   const serialLog = join(spec.workDir, 'serial.log');
   const qemuLog = createWriteStream(join(spec.workDir, 'qemu.log'));
@@ -75,6 +55,15 @@ export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise
   }
   child.stdout?.pipe(qemuLog);
   child.stderr?.pipe(qemuLog);
+  // qemu pauses a VM KVM cannot run and says why on stderr; it does not exit.
+  const acceleratorFault = new Promise<string>((resolve) => {
+    let said = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      said = (said + chunk.toString('utf8')).slice(-4096);
+      const fault = KVM_FAULT_PATTERN.exec(said);
+      if (fault) resolve(said.slice(fault.index).split('\n').slice(0, 2).join(' / ').trim());
+    });
+  });
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => resolve(code));
     child.on('error', () => resolve(null));
@@ -85,6 +74,7 @@ export async function bootVm(spec: VmSpec, qemu = 'qemu-system-x86_64'): Promise
     accelerator: accel,
     backend: 'qemu',
     exited,
+    acceleratorFault,
     consoleTail: (lines) => consoleTail(serialLog, lines),
     async destroy() {
       if (destroyed) return;

@@ -126,6 +126,8 @@ export interface JobResult {
   readonly reason: string | null;
   readonly host?: string;
   readonly accelerator?: string;
+  /** KVM's fault when the VM was restarted under TCG. */
+  readonly acceleratorFallback?: string;
   readonly backend?: string;
   readonly bootMs?: number;
   readonly outcomes?: readonly CommandOutcome[];
@@ -269,8 +271,9 @@ export async function recordJobResult(pool: Pool, result: JobResult): Promise<vo
   await withTransaction(pool, async (client) => {
     await client.query(
       `UPDATE test_jobs SET status = $2, reason = $3, host = COALESCE($4, host), accelerator = COALESCE($5, accelerator),
-         boot_ms = COALESCE($6, boot_ms), vm_backend = COALESCE($7, vm_backend), finished_at = now() WHERE job_id = $1`,
-      [result.jobId, result.status, result.reason, result.host ?? null, result.accelerator ?? null, result.bootMs ?? null, result.backend ?? null],
+         boot_ms = COALESCE($6, boot_ms), vm_backend = COALESCE($7, vm_backend), accelerator_fallback = COALESCE($8, accelerator_fallback),
+         finished_at = now() WHERE job_id = $1`,
+      [result.jobId, result.status, result.reason, result.host ?? null, result.accelerator ?? null, result.bootMs ?? null, result.backend ?? null, result.acceleratorFallback ?? null],
     );
     await client.query('DELETE FROM test_job_commands WHERE job_id = $1', [result.jobId]);
     for (const o of result.outcomes ?? []) {

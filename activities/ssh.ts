@@ -32,9 +32,9 @@ function sshArgs(target: SshTarget, connectTimeoutS: number): string[] {
   ];
 }
 
-export function runOverSsh(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal): Promise<SshResult> {
+export function runOverSsh(target: SshTarget, command: string, timeoutMs: number, signal?: AbortSignal, connectTimeoutS = 10): Promise<SshResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ssh', ['-tt', ...sshArgs(target, 10), command], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('ssh', ['-tt', ...sshArgs(target, connectTimeoutS), command], { stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdin.end();
     let output = '';
     const collect = (chunk: Buffer) => {
@@ -61,13 +61,18 @@ export function runOverSsh(target: SshTarget, command: string, timeoutMs: number
   });
 }
 
-/** Tries `true` until SSH answers; false when it never did within the attempts. */
-export async function waitForSsh(target: SshTarget, attempts: number, intervalMs: number, signal?: AbortSignal): Promise<boolean> {
-  for (let n = 0; n < attempts; n++) {
-    if (signal?.aborted) return false;
-    const result = await runOverSsh(target, 'true', 15_000, signal);
+/**
+ * Tries `true` until SSH answers or the wall-clock time runs out: false at the deadline. Each try
+ * is cut to what is left, so a guest that accepts TCP and never answers cannot stretch the wait.
+ */
+export async function waitForSsh(target: SshTarget, timeoutMs: number, intervalMs: number, signal?: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (signal?.aborted || left <= 0) return false;
+    const result = await runOverSsh(target, 'true', Math.min(15_000, left), signal, Math.max(1, Math.min(10, Math.ceil(left / 1000))));
     if (result.exitCode === 0) return true;
-    await new Promise((r) => setTimeout(r, intervalMs));
+    const pause = Math.min(intervalMs, deadline - Date.now());
+    if (pause > 0) await new Promise((r) => setTimeout(r, pause));
   }
-  return false;
 }

@@ -88,6 +88,8 @@ export async function bootVirtualBoxVm(spec: VirtualBoxVmSpec): Promise<RunningV
     accelerator: 'virtualbox',
     backend: 'virtualbox',
     exited,
+    // VirtualBox has its own hypervisor; its failures end the VM (exited) instead.
+    acceleratorFault: new Promise<string>(() => undefined),
     consoleTail: (lines) => consoleTail(serialLog, lines),
     destroy,
   };

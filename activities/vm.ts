@@ -24,6 +24,8 @@ export interface RunningVm {
   consoleTail(lines?: number): Promise<string>;
   /** Settles when the VM stops by itself (crash, poweroff). */
   readonly exited: Promise<number | null>;
+  /** Settles, with the hypervisor's words, when the accelerator stopped the guest (a KVM internal error). */
+  readonly acceleratorFault: Promise<string>;
 }
 
 /** The VM could not be started: the host's fault, never a verdict on the image. */

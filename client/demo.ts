@@ -119,8 +119,8 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     const composes = await pool.query<{ compose_id: string; image_count: number; metadata_version: string }>(
       'SELECT compose_id, image_count, metadata_version FROM composes ORDER BY compose_id',
     );
-    const jobs = await pool.query<{ job_id: string; image_path: string; provider: string; status: string; host: string | null; accelerator: string | null; vm_backend: string | null; boot_ms: number | null; reason: string | null }>(
-      'SELECT job_id, image_path, provider, status, host, accelerator, vm_backend, boot_ms, reason FROM test_jobs WHERE compose_id = $1 ORDER BY job_id',
+    const jobs = await pool.query<{ job_id: string; image_path: string; provider: string; status: string; host: string | null; accelerator: string | null; accelerator_fallback: string | null; vm_backend: string | null; boot_ms: number | null; reason: string | null }>(
+      'SELECT job_id, image_path, provider, status, host, accelerator, accelerator_fallback, vm_backend, boot_ms, reason FROM test_jobs WHERE compose_id = $1 ORDER BY job_id',
       [composeId],
     );
     say('\nresults store (Postgres):');
@@ -129,6 +129,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     for (const job of jobs.rows) {
       const how = job.status === 'success' ? `on ${job.host} (${job.vm_backend}, ${job.accelerator}, booted in ${((job.boot_ms ?? 0) / 1000).toFixed(1)} s)` : (job.reason ?? '');
       say(`    ${job.job_id} ${job.image_path.split('/').pop()}@${job.provider}: ${job.status} ${how}`);
+      if (job.accelerator_fallback) say(`      KVM failed, restarted under TCG: ${job.accelerator_fallback}`);
       if (dashboard) say(`      output: ${dashboard.url}/jobs/${job.job_id}/output`);
     }
     say(`  bus inbox: ${inbox.rows.map((r) => `${r.n} ${r.state}`).join(', ')}`);

@@ -92,6 +92,13 @@ export const ConfigSchema = z.object({
       /** How an image-libvirt host starts VMs: through libvirtd, qemu directly, or libvirt when it answers (auto). */
       vmBackend: z.enum(['auto', 'libvirt', 'qemu']).default('auto'),
       libvirtUri: z.string().min(1).default('qemu:///system'),
+      /**
+       * KVM on an image-libvirt host: `auto` boots a probe guest under KVM at start and uses KVM
+       * only if it runs (a KVM fault in a job later moves the host to TCG); `off` never uses it.
+       */
+      kvm: z.enum(['auto', 'off']).default('auto'),
+      /** The qemu system emulator image-libvirt hosts run (qemu backend, and the KVM probe). */
+      qemu: z.string().min(1).default('qemu-system-x86_64'),
     })
     .prefault({}),
   bus: z
@@ -318,6 +325,8 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_VM_DIR: { path: ['workers', 'vmWorkDir'], kind: 'string' },
   RELENGOTRON_VM_BACKEND: { path: ['workers', 'vmBackend'], kind: 'string' },
   LIBVIRT_DEFAULT_URI: { path: ['workers', 'libvirtUri'], kind: 'string' },
+  RELENGOTRON_KVM: { path: ['workers', 'kvm'], kind: 'string' },
+  RELENGOTRON_QEMU: { path: ['workers', 'qemu'], kind: 'string' },
   RELENGOTRON_OSTREE_REPO: { path: ['push', 'ostreeRepo'], kind: 'string' },
   RELENGOTRON_MIRROR_ROOT: { path: ['push', 'mirrorRoot'], kind: 'string' },
   RELENGOTRON_SIGNING_HOMEDIR: { path: ['push', 'signing', 'homedir'], kind: 'string' },

@@ -38,6 +38,8 @@ export interface JobRow {
   readonly host: string | null;
   readonly attempts: number;
   readonly accelerator: string | null;
+  /** Set when KVM stopped the VM and it was restarted under TCG. */
+  readonly acceleratorFallback: string | null;
   readonly vmBackend: string | null;
   readonly bootMs: number | null;
   readonly reason: string | null;
@@ -99,7 +101,7 @@ export async function getCompose(pool: Pool, composeId: string): Promise<Compose
 
 interface JobRecord {
   job_id: string; compose_id: string; image_name: string; image_path: string; image_url: string; variant: string; family: string; arch: string;
-  image_type: string; provider: string; status: string; host: string | null; attempts: number; accelerator: string | null; vm_backend: string | null; boot_ms: number | null;
+  image_type: string; provider: string; status: string; host: string | null; attempts: number; accelerator: string | null; accelerator_fallback: string | null; vm_backend: string | null; boot_ms: number | null;
   reason: string | null; workflow_id: string; queued_at: Date; started_at: Date | null; finished_at: Date | null;
 }
 
@@ -107,7 +109,7 @@ function jobRow(r: JobRecord): JobRow {
   return {
     jobId: Number(r.job_id), composeId: r.compose_id, imageName: r.image_name, imagePath: r.image_path, imageUrl: r.image_url, variant: r.variant,
     family: r.family, arch: r.arch, imageType: r.image_type, provider: r.provider, status: r.status, host: r.host, attempts: r.attempts,
-    accelerator: r.accelerator, vmBackend: r.vm_backend, bootMs: r.boot_ms, reason: r.reason, workflowId: r.workflow_id, queuedAt: r.queued_at.toISOString(),
+    accelerator: r.accelerator, acceleratorFallback: r.accelerator_fallback, vmBackend: r.vm_backend, bootMs: r.boot_ms, reason: r.reason, workflowId: r.workflow_id, queuedAt: r.queued_at.toISOString(),
     startedAt: iso(r.started_at), finishedAt: iso(r.finished_at),
   };
 }

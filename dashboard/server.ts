@@ -136,7 +136,7 @@ export function dashboardHandler(options: DashboardOptions): (req: IncomingMessa
       const lines = transcript(commands);
       const output = lines.map((line, i) => `<tr id="L${i + 1}"><td class="n"><a href="#L${i + 1}" data-lineno="${i + 1}">${i + 1}</a></td><td><pre>${h(line)}</pre></td></tr>`).join('\n');
       const header = `${jobsTable([job], temporalUi)}
-<p>Image: <a href="${h(job.imageUrl)}">${h(job.imagePath)}</a>. ${job.accelerator ? `Booted by ${h(job.vmBackend ?? '?')} under ${h(job.accelerator)} in ${((job.bootMs ?? 0) / 1000).toFixed(1)} s. ` : ''}${job.reason ? `<strong>${h(job.reason)}</strong>` : ''}</p>
+<p>Image: <a href="${h(job.imageUrl)}">${h(job.imagePath)}</a>. ${job.accelerator ? `Booted by ${h(job.vmBackend ?? '?')} under ${h(job.accelerator)} in ${((job.bootMs ?? 0) / 1000).toFixed(1)} s. ` : ''}${job.acceleratorFallback ? `Restarted under TCG after KVM failed: ${h(job.acceleratorFallback)}. ` : ''}${job.reason ? `<strong>${h(job.reason)}</strong>` : ''}</p>
 <p><a href="/composes/${encodeURIComponent(job.composeId)}">Go back</a></p>`;
       sendText(res, 200, page(`Job ${job.jobId}: ${job.imageName} (${job.imageType}, ${job.provider})`, `${header}<table class="output">\n${output}\n</table>`), 'text/html; charset=utf-8');
     } else if (path === '/about') {

@@ -131,7 +131,7 @@ describe('image tests in a real VM (qemu, NoCloud seed, SSH)', () => {
       mkdirSync(jobDir, { recursive: true });
       writeFileSync(join(jobDir, 'owner.pid'), String(dead.pid));
       await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(jobDir, 'key')]);
-      await bootLibvirtVm({ image: image.qcow2, format: 'qcow2', workDir: join(jobDir, 'vm'), hostname: 'orphan', instanceId: 'orphan', publicKey: readFileSync(join(jobDir, 'key.pub'), 'utf8'), memoryMb: 256, cpus: 1, uri });
+      await bootLibvirtVm({ image: image.qcow2, format: 'qcow2', workDir: join(jobDir, 'vm'), hostname: 'orphan', instanceId: 'orphan', publicKey: readFileSync(join(jobDir, 'key.pub'), 'utf8'), memoryMb: 256, cpus: 1, uri, accelerator: 'tcg' });
       assert.deepEqual(domains(), ['relengotron-orphan']);
       assert.deepEqual(await sweepAbandonedWorkDirs(workRoot), [jobDir]);
       assert.deepEqual(domains(), []);

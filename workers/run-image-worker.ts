@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { HostAccelerator } from '../activities/accelerator.js';
 import { createImageActivities } from '../activities/index.js';
 import { ImageCache } from '../activities/image-cache.js';
 import { sweepAbandonedWorkDirs, type HostReport, type VmBackend } from '../activities/image-test.js';
@@ -33,6 +34,13 @@ export function runImageWorker(provider: ImageProvider): void {
     if (swept.length > 0) log.warn({ swept }, 'removed VM directories a killed worker left behind');
     const vmBackend = await chooseVmBackend(provider, config.workers.vmBackend, config.workers.libvirtUri);
     if (provider === 'libvirt') log.info({ vmBackend }, 'starting VMs through this backend');
+    const accelerator = new HostAccelerator({
+      qemu: config.workers.qemu,
+      mode: config.workers.kvm,
+      onChange: (choice) => (choice.accelerator === 'kvm' ? log.info(choice, 'VMs run under KVM') : log.warn(choice, 'VMs run under TCG')),
+    });
+    // Probed now, not at the first job: the log says at start what this host will do.
+    if (provider === 'libvirt') await accelerator.current();
     const connection = await Connection.connect({ address: config.temporal.address });
     const client = new Client({ connection, namespace: config.temporal.namespace });
     try {
@@ -43,6 +51,7 @@ export function runImageWorker(provider: ImageProvider): void {
         activities: createImageActivities(provider, {
           workRoot,
           vmBackend,
+          accelerator,
           cache: new ImageCache(cacheDir),
           reportAttempt: (workflowId: string, report: HostReport) => client.workflow.getHandle(workflowId).signal(attemptStartedSignal, report),
         }),

@@ -164,6 +164,7 @@ export async function imageTest(input: ImageTestInput): Promise<ImageTestResult>
     status: outcome.status,
     reason: outcome.reason,
     ...(result ? { host: result.host, accelerator: result.accelerator, backend: result.backend, bootMs: result.bootMs, outcomes: result.outcomes } : {}),
+    ...(result?.acceleratorFallback ? { acceleratorFallback: result.acceleratorFallback } : {}),
   });
   // Autocloud has no `error` message: a job that could not run is reported failed, as it did.
   await announce(outcome.status === 'success' ? 'success' : 'failed');
