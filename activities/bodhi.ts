@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { BodhiReleaseSchema, BodhiReleasesPageSchema, BodhiUpdatesPageSchema, type BodhiRelease } from '../common/schemas/bodhi.js';
 import { issueLines } from '../common/schemas/issues.js';
 import { activityCancellation, getJson, postJson } from './http.js';
+import type { HttpLimits } from '../common/http-body.js';
 
 export const BODHI_RESPONSE_INVALID = 'BodhiResponseInvalid';
 export const BODHI_UNSIGNED_BUILDS = 'BodhiUnsignedBuilds';
@@ -56,9 +57,9 @@ function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z
   return result.data;
 }
 
-export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonly requestTimeoutMs: number }): BodhiActivities {
+export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonly http: HttpLimits }): BodhiActivities {
   const base = deps.bodhiUrl.replace(/\/+$/, '');
-  const get = (path: string) => getJson(`${base}${path}`, { timeoutMs: deps.requestTimeoutMs, signal: activityCancellation() });
+  const get = (path: string) => getJson(`${base}${path}`, { ...deps.http, signal: activityCancellation() });
   return {
     async fetchPushBatch(input: PushBatchInput): Promise<PushBatch> {
       const release = parsed(BodhiReleaseSchema, await get(`/releases/${encodeURIComponent(input.release)}`), `release ${input.release}`);
@@ -80,7 +81,7 @@ export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonl
     async reportPushToBodhi(input: PushReport): Promise<void> {
       const url = `${base}/composes/${encodeURIComponent(input.release)}/${input.request}`;
       await postJson(url, { state: input.state, updates: input.updates, agent: 'releng-o-tron', ...(input.errorMessage ? { error_message: input.errorMessage } : {}) }, {
-        timeoutMs: deps.requestTimeoutMs,
+        ...deps.http,
         signal: activityCancellation(),
       });
     },

@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { ComposeInfoSchema, ImagesJsonSchema } from '../common/schemas/productmd.js';
 import { getJson, activityCancellation } from './http.js';
+import type { HttpLimits } from '../common/http-body.js';
 
 export const INVALID_COMPOSE_METADATA = 'InvalidComposeMetadata';
 export const IMAGE_PATH_ESCAPES_COMPOSE = 'ImagePathEscapesCompose';
@@ -70,12 +71,12 @@ export interface ComposeServerActivities {
   fetchComposeMetadata(input: FetchComposeMetadataInput): Promise<ComposeMetadata>;
 }
 
-export function createComposeServerActivities(deps: { readonly requestTimeoutMs: number }): ComposeServerActivities {
+export function createComposeServerActivities(deps: { readonly http: HttpLimits }): ComposeServerActivities {
   return {
     async fetchComposeMetadata(input: FetchComposeMetadataInput): Promise<ComposeMetadata> {
       const root = input.location.replace(/\/+$/, '');
       const signal = activityCancellation();
-      const options = { timeoutMs: deps.requestTimeoutMs, signal };
+      const options = { ...deps.http, signal };
       const composeInfo = parseOrFail(
         ComposeInfoSchema,
         await getJson(`${root}/metadata/composeinfo.json`, options),

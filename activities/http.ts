@@ -6,14 +6,20 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { request } from 'undici';
+import { readCapped, ResponseTooLargeError, type HttpLimits } from '../common/http-body.js';
 
 export const HTTP_NOT_FOUND = 'HttpNotFound';
 export const HTTP_CLIENT_ERROR = 'HttpClientError';
 export const INVALID_JSON = 'InvalidJson';
+export const HTTP_RESPONSE_TOO_LARGE = 'HttpResponseTooLarge';
 
-export interface GetJsonOptions {
-  readonly timeoutMs: number;
+export interface GetJsonOptions extends HttpLimits {
   readonly signal?: AbortSignal;
+}
+
+/** A reply too large to read is the server's answer, not a passing fault: retrying reads it again. */
+export function responseTooLarge(err: ResponseTooLargeError): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(err.message, HTTP_RESPONSE_TOO_LARGE);
 }
 
 /** GET a JSON document. */
@@ -41,7 +47,13 @@ async function jsonRequest(method: 'GET' | 'POST', url: string, body: unknown, o
     // Connection refused, DNS, timeouts: the service may come back, so let Temporal retry.
     throw ApplicationFailure.retryable(`${method} ${url} failed: ${(err as Error).message}`, 'HttpUnreachable');
   }
-  const text = await response.body.text();
+  let text: string;
+  try {
+    text = (await readCapped(response, options.maxBytes, `${method} ${url}`)).toString('utf8');
+  } catch (err) {
+    if (err instanceof ResponseTooLargeError) throw responseTooLarge(err);
+    throw ApplicationFailure.retryable(`${method} ${url}: the response broke off: ${(err as Error).message}`, 'HttpUnreachable');
+  }
   const status = response.statusCode;
   if (status === 404) {
     throw ApplicationFailure.nonRetryable(`${method} ${url}: 404 Not Found`, HTTP_NOT_FOUND);

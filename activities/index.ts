@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import { join } from 'node:path';
 import type { ComposeTestingConfig, PushPaths } from '../common/config.js';
 import type { Pool } from '../common/db.js';
+import type { HttpLimits } from '../common/http-body.js';
 import type { FedmsgPublisher } from '../bus/publisher.js';
 import { createBodhiActivities, type BodhiActivities } from './bodhi.js';
 import { createBusActivities, type BusActivities } from './bus.js';
@@ -24,7 +25,8 @@ import { createResultsStoreActivities, type ResultsStoreActivities } from './res
 
 export interface RelengActivityDeps {
   readonly pool: Pool;
-  readonly requestTimeoutMs: number;
+  /** Timeout and size cap of every call to an outside service. */
+  readonly http: HttpLimits;
   readonly kojiHubUrl: string;
   /** Koji's topurl, where image build files are downloaded from. */
   readonly kojiTopUrl: string;
@@ -69,9 +71,9 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
       composeRoot: deps.push.composeRoot,
       composeUrl: deps.push.composeUrl,
       downloadDir: join(deps.push.workDir, 'koji-downloads'),
-      requestTimeoutMs: deps.requestTimeoutMs,
+      http: deps.http,
     }),
-    ...createYumRepoActivities({ kojiTopUrl: deps.kojiTopUrl, workDir: deps.push.workDir, requestTimeoutMs: deps.requestTimeoutMs }),
+    ...createYumRepoActivities({ kojiTopUrl: deps.kojiTopUrl, workDir: deps.push.workDir, http: deps.http }),
   };
 }
 

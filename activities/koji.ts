@@ -15,7 +15,8 @@ import {
   XmlRpcParseError,
   type XmlRpcValue,
 } from '../common/xmlrpc.js';
-import { activityCancellation } from './http.js';
+import { readCapped, ResponseTooLargeError, type HttpLimits } from '../common/http-body.js';
+import { activityCancellation, responseTooLarge } from './http.js';
 
 /** Koji fault codes a retry can get past (koji/__init__.py): ServerOffline, RetryError. */
 const RETRYABLE_FAULTS = new Set([1014, 1009]);
@@ -27,7 +28,7 @@ const TASK_STATE_NAMES = ['FREE', 'OPEN', 'CLOSED', 'CANCELED', 'ASSIGNED', 'FAI
 export class KojiClient {
   constructor(
     private readonly hubUrl: string,
-    private readonly timeoutMs: number,
+    private readonly http: HttpLimits,
   ) {}
 
   async call(method: string, args: readonly XmlRpcValue[] = [], kwargs?: Record<string, XmlRpcValue>): Promise<XmlRpcValue> {
@@ -38,13 +39,14 @@ export class KojiClient {
         method: 'POST',
         headers: { 'content-type': 'text/xml' },
         body: encodeMethodCall(method, withKojiKwargs(args, kwargs)),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
+        headersTimeout: this.http.timeoutMs,
+        bodyTimeout: this.http.timeoutMs,
         signal: activityCancellation(),
       });
       status = response.statusCode;
-      text = await response.body.text();
+      text = (await readCapped(response, this.http.maxBytes, `Koji ${method}`)).toString('utf8');
     } catch (err) {
+      if (err instanceof ResponseTooLargeError) throw responseTooLarge(err);
       throw ApplicationFailure.retryable(`Koji ${method}: hub unreachable: ${(err as Error).message}`, 'KojiUnreachable');
     }
     if (status !== 200) {
@@ -169,7 +171,7 @@ export interface KojiActivityDeps {
   readonly kojiHubUrl: string;
   /** Koji's topurl (kojipkgs), where image build files are downloaded from. */
   readonly kojiTopUrl: string;
-  readonly requestTimeoutMs: number;
+  readonly http: HttpLimits;
   /** How often a watched task is polled; heartbeats go out at the same pace. */
   readonly kojiPollIntervalMs: number;
 }
@@ -204,7 +206,7 @@ async function multiCall(koji: KojiClient, calls: readonly { methodName: string;
 }
 
 export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
-  const koji = new KojiClient(deps.kojiHubUrl, deps.requestTimeoutMs);
+  const koji = new KojiClient(deps.kojiHubUrl, deps.http);
   const topUrl = deps.kojiTopUrl.replace(/\/+$/, '');
 
   /** Why a task ended without success, in Koji's words where it has them. */

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ARTIFACT_KINDS, type ArtifactKind } from '../common/artifacts/index.js';
 import { issueLines } from '../common/schemas/issues.js';
 import { activityCancellation, getJson } from './http.js';
+import type { HttpLimits } from '../common/http-body.js';
 
 const PdcPageSchema = z.object({ count: z.number(), next: z.string().nullable(), results: z.array(z.unknown()) });
 const BuildImageSchema = z.looseObject({
@@ -76,10 +77,10 @@ export interface PdcActivities {
 
 const PdcReleaseSchema = z.looseObject({ release_id: z.string(), sigkey: z.string().regex(/^[0-9a-f]{8}$/, 'expected an 8-hex-digit key ID') });
 
-async function pdcList<T>(url: string, schema: z.ZodType<T>, timeoutMs: number): Promise<T[]> {
+async function pdcList<T>(url: string, schema: z.ZodType<T>, http: HttpLimits): Promise<T[]> {
   const rows: T[] = [];
   for (let next: string | null = url; next; ) {
-    const page = PdcPageSchema.safeParse(await getJson(next, { timeoutMs, signal: activityCancellation() }));
+    const page = PdcPageSchema.safeParse(await getJson(next, { ...http, signal: activityCancellation() }));
     if (!page.success) throw ApplicationFailure.nonRetryable(`PDC ${next}: not a PDC page: ${issueLines(page.error).join('; ')}`, PDC_RESPONSE_INVALID);
     for (const row of page.data.results) {
       const parsed = schema.safeParse(row);
@@ -91,13 +92,13 @@ async function pdcList<T>(url: string, schema: z.ZodType<T>, timeoutMs: number):
   return rows;
 }
 
-export function createPdcActivities(deps: { readonly pdcUrl: string; readonly requestTimeoutMs: number }): PdcActivities {
+export function createPdcActivities(deps: { readonly pdcUrl: string; readonly http: HttpLimits }): PdcActivities {
   const base = deps.pdcUrl.replace(/\/+$/, '');
   const query = (path: string, params: Record<string, string>) => `${base}/${path}/?${new URLSearchParams({ ...params, page_size: '100' }).toString()}`;
   return {
     async releaseSigkey(pdcRelease: string): Promise<string> {
       const url = `${base}/releases/${encodeURIComponent(pdcRelease)}/`;
-      const release = PdcReleaseSchema.safeParse(await getJson(url, { timeoutMs: deps.requestTimeoutMs, signal: activityCancellation() }));
+      const release = PdcReleaseSchema.safeParse(await getJson(url, { ...deps.http, signal: activityCancellation() }));
       if (!release.success) throw ApplicationFailure.nonRetryable(`PDC ${url}: ${issueLines(release.error).join('; ')}`, PDC_RESPONSE_INVALID);
       return release.data.sigkey;
     },
@@ -123,8 +124,8 @@ export function createPdcActivities(deps: { readonly pdcUrl: string; readonly re
       // Two queries per component, a few components at a time: a 2,000-update push is thousands of requests.
       const lookOne = async (component: string) => {
         const [images, trees] = await Promise.all([
-          pdcList(query('build-images', { component_name: component, release_id: input.pdcRelease }), BuildImageSchema, deps.requestTimeoutMs),
-          pdcList(query('release-component-relationships', { to_component_name: component, to_component_release: input.pdcRelease }), RelationshipSchema, deps.requestTimeoutMs),
+          pdcList(query('build-images', { component_name: component, release_id: input.pdcRelease }), BuildImageSchema, deps.http),
+          pdcList(query('release-component-relationships', { to_component_name: component, to_component_release: input.pdcRelease }), RelationshipSchema, deps.http),
         ]);
         for (const nvr of byComponent.get(component)!) {
           for (const kind of kinds) {

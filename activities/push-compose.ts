@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import type { ComposeInfo, ImagesJson, ProductmdImage } from '../common/schemas/productmd.js';
 import { ChecksumMismatchError, ImageCache, ImageNotServedError } from './image-cache.js';
 import type { ImageFile } from './koji.js';
+import type { HttpLimits } from '../common/http-body.js';
 
 /** One image of the push, where it goes in the compose and what productmd calls it. */
 export interface PushComposeImage {
@@ -57,7 +58,7 @@ export interface PushComposeDeps {
   readonly downloadDir: string;
   /** Where `composeRoot` is served over HTTP. */
   readonly composeUrl: string;
-  readonly requestTimeoutMs: number;
+  readonly http: HttpLimits;
 }
 
 const MARKER = '.releng-o-tron-push';
@@ -131,7 +132,7 @@ export function createPushComposeActivities(deps: PushComposeDeps): PushComposeA
         try {
           got = await downloads.fetch(
             { url: image.file.url, sha256: image.file.sha256, sizeBytes: image.file.size, fileName: image.file.filename },
-            { timeoutMs: deps.requestTimeoutMs, signal: context.cancellationSignal, onProgress: (p) => context.heartbeat({ image: image.file.filename, ...p }) },
+            { timeoutMs: deps.http.timeoutMs, signal: context.cancellationSignal, onProgress: (p) => context.heartbeat({ image: image.file.filename, ...p }) },
           );
         } catch (err) {
           if (err instanceof ImageNotServedError) throw ApplicationFailure.nonRetryable(`Koji does not serve ${image.file.url}: ${err.message}`, 'KojiImageNotServed');

@@ -13,7 +13,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { XMLParser } from 'fast-xml-parser';
 import { request } from 'undici';
 import { z } from 'zod';
+import { readCapped, ResponseTooLargeError, type HttpLimits } from '../common/http-body.js';
 import { issueLines } from '../common/schemas/issues.js';
+import { responseTooLarge } from './http.js';
 import { diskFull } from './push-compose.js';
 
 export const REPO_METADATA_INVALID = 'RepoMetadataInvalid';
@@ -76,29 +78,41 @@ function inside(dir: string, href: string): string {
   return join(dir, path);
 }
 
-async function download(url: string, timeoutMs: number): Promise<Buffer> {
+async function download(url: string, http: HttpLimits): Promise<Buffer> {
   let response;
+  let body: Buffer;
   try {
-    response = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: Context.current().cancellationSignal });
+    response = await request(url, { headersTimeout: http.timeoutMs, bodyTimeout: http.timeoutMs, signal: Context.current().cancellationSignal });
+    body = await readCapped(response, http.maxBytes, `GET ${url}`);
   } catch (err) {
+    if (err instanceof ResponseTooLargeError) throw responseTooLarge(err);
     throw ApplicationFailure.retryable(`GET ${url} failed: ${(err as Error).message}`, 'HttpUnreachable');
   }
-  const body = Buffer.from(await response.body.arrayBuffer());
   if (response.statusCode === 404) throw ApplicationFailure.nonRetryable(`GET ${url}: 404 Not Found`, 'HttpNotFound');
   if (response.statusCode !== 200) throw ApplicationFailure.retryable(`GET ${url}: HTTP ${response.statusCode}`, 'HttpServerError');
   return body;
 }
 
+/** primary.xml.gz unpacked, but never past the response cap: a small gzip can unpack to gigabytes. */
+function gunzipCapped(data: Buffer, maxBytes: number, name: string): Buffer {
+  try {
+    return gunzipSync(data, { maxOutputLength: maxBytes });
+  } catch (err) {
+    const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || /Cannot create a Buffer larger/.test((err as Error).message);
+    throw ApplicationFailure.nonRetryable(`${name}: ${tooBig ? `unpacks to more than ${maxBytes} bytes` : `not gzip: ${(err as Error).message}`}`, REPO_METADATA_INVALID);
+  }
+}
+
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 /** Fetches a file unless a copy with the expected sha256 is already there. */
-async function fetchChecked(url: string, path: string, expected: { type: string; '#text': string }, timeoutMs: number): Promise<Buffer> {
+async function fetchChecked(url: string, path: string, expected: { type: string; '#text': string }, http: HttpLimits): Promise<Buffer> {
   if (expected.type !== 'sha256') throw ApplicationFailure.nonRetryable(`${url}: ${expected.type} checksum; only sha256 is trusted`, REPO_METADATA_INVALID);
   if (existsSync(path)) {
     const have = readFileSync(path);
     if (sha256(have) === expected['#text']) return have;
   }
-  const data = await download(url, timeoutMs);
+  const data = await download(url, http);
   // A broken transfer is worth another try; the attempt's retry policy decides how many.
   if (sha256(data) !== expected['#text']) throw ApplicationFailure.retryable(`${url}: sha256 ${sha256(data)}, the repository metadata says ${expected['#text']}`, 'RepoChecksumMismatch');
   try {
@@ -111,24 +125,24 @@ async function fetchChecked(url: string, path: string, expected: { type: string;
   return data;
 }
 
-export function createYumRepoActivities(deps: { readonly kojiTopUrl: string; readonly workDir: string; readonly requestTimeoutMs: number }): YumRepoActivities {
+export function createYumRepoActivities(deps: { readonly kojiTopUrl: string; readonly workDir: string; readonly http: HttpLimits }): YumRepoActivities {
   return {
     async fetchDistRepo(input) {
       const context = Context.current();
       const url = `${deps.kojiTopUrl.replace(/\/+$/, '')}/repos-dist/${encodeURIComponent(input.tag)}/${input.repoId}/noarch`;
       const dir = join(deps.workDir, 'repos', input.tag, String(input.repoId), 'noarch');
-      const repomdXml = await download(`${url}/repodata/repomd.xml`, deps.requestTimeoutMs);
+      const repomdXml = await download(`${url}/repodata/repomd.xml`, deps.http);
       const repomd = checked(RepomdSchema, repomdXml.toString('utf8'), `${url}/repodata/repomd.xml`);
       let primaryXml: string | null = null;
       for (const data of repomd.repomd.data) {
-        const content = await fetchChecked(`${url}/${data.location.href}`, inside(dir, data.location.href), data.checksum, deps.requestTimeoutMs);
-        if (data.type === 'primary') primaryXml = (data.location.href.endsWith('.gz') ? gunzipSync(content) : content).toString('utf8');
+        const content = await fetchChecked(`${url}/${data.location.href}`, inside(dir, data.location.href), data.checksum, deps.http);
+        if (data.type === 'primary') primaryXml = (data.location.href.endsWith('.gz') ? gunzipCapped(content, deps.http.maxBytes, data.location.href) : content).toString('utf8');
       }
       if (primaryXml === null) throw ApplicationFailure.nonRetryable(`${url}/repodata/repomd.xml names no primary metadata`, REPO_METADATA_INVALID);
       const primary = checked(PrimarySchema, primaryXml, `${url} primary metadata`);
       const packages: RepoPackage[] = [];
       for (const [i, pkg] of primary.metadata.package.entries()) {
-        await fetchChecked(`${url}/${pkg.location.href}`, inside(dir, pkg.location.href), pkg.checksum, deps.requestTimeoutMs);
+        await fetchChecked(`${url}/${pkg.location.href}`, inside(dir, pkg.location.href), pkg.checksum, deps.http);
         packages.push({ name: pkg.name, nvr: `${pkg.name}-${pkg.version.ver}-${pkg.version.rel}`, location: pkg.location.href });
         if (i % 50 === 0) context.heartbeat({ packages: i + 1, of: primary.metadata.package.length });
       }

@@ -6,6 +6,7 @@
  */
 import { request } from 'undici';
 import { undoDatagrepperArtefacts } from '../common/fedmsg-crypto.js';
+import { readCapped } from '../common/http-body.js';
 
 export interface BackfillWindow {
   /** Epoch seconds, inclusive. */
@@ -19,6 +20,8 @@ export interface BackfillOptions {
   readonly window: BackfillWindow;
   readonly receive: (frames: Buffer[]) => Promise<string>;
   readonly timeoutMs?: number;
+  /** The largest page read (datagrepper pages hold up to 100 messages). */
+  readonly maxResponseBytes: number;
 }
 
 export interface BackfillResult {
@@ -28,6 +31,9 @@ export interface BackfillResult {
 }
 
 const ROWS_PER_PAGE = 100;
+
+/** A page holds ROWS_PER_PAGE messages of at most maxMessageBytes each, plus its wrapping. */
+export const datagrepperPageCap = (maxMessageBytes: number): number => maxMessageBytes * ROWS_PER_PAGE + 1024 * 1024;
 
 /** Splits a `/raw` page into each message's own JSON text, so number text survives untouched. */
 export function rawMessageTexts(page: string): string[] {
@@ -68,13 +74,19 @@ export async function backfill(options: BackfillOptions): Promise<BackfillResult
       });
       const url = `${options.datagrepperUrl}/raw?${query.toString()}`;
       const response = await request(url, { headersTimeout: options.timeoutMs ?? 60_000, bodyTimeout: options.timeoutMs ?? 60_000 });
-      const text = await response.body.text();
+      const text = (await readCapped(response, options.maxResponseBytes, `GET ${url}`)).toString('utf8');
       if (response.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
       const meta = JSON.parse(text) as { pages?: unknown };
       pages = typeof meta.pages === 'number' ? meta.pages : 1;
       pagesRead++;
       for (const message of rawMessageTexts(text)) {
-        const envelope = undoDatagrepperArtefacts(message);
+        // A stored message that is not JSON is put through as it is, to be dead-lettered with the reason.
+        let envelope: string;
+        try {
+          envelope = undoDatagrepperArtefacts(message);
+        } catch {
+          envelope = message;
+        }
         const outcome = await options.receive([Buffer.from(topic), Buffer.from(envelope)]);
         fetched++;
         if (outcome === 'stored') stored++;

@@ -9,6 +9,7 @@ import type { Pool } from '../common/db.js';
 import type { RouteHandlerName } from '../common/routing.js';
 import { ciTestcaseName, parseCiTopic, type CiComplete, type CiError } from '../common/schemas/ci.js';
 import type { FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { NVR_PATTERN } from '../common/schemas/identifiers.js';
 import { nvrOf, type BuildTagChange } from '../common/schemas/koji.js';
 import type { ComposeStatusChange } from '../common/schemas/pungi.js';
 import type { GreenwaveDecision } from '../common/schemas/results.js';
@@ -33,6 +34,38 @@ export type Decision =
 export interface HandlerContext {
   readonly lanes: readonly GatingLane[];
   readonly push: PushSettings;
+  /** Compose base URLs (services.composes, bus.acceptComposeLocations) a compose's location must lie under. */
+  readonly composeBases: readonly string[];
+}
+
+/** A message the listener refuses: its body does not fit, or a handler will not act on what it says. */
+export class InvalidBodyError extends Error {
+  override name = 'InvalidBodyError';
+}
+
+/**
+ * A compose location from a message, if it lies under one of the trusted bases: the same host and
+ * port, and a path under the base's once `.` and `..` segments and doubled slashes are resolved.
+ * Pungi's messages say `http://kojipkgs.fedoraproject.org/compose//rawhide/<id>/compose`; under an
+ * https base such a location is fetched over https. Anything else is refused: a stranger's message
+ * must not point the image hosts at a server of its choosing.
+ */
+export function trustedComposeLocation(location: string, bases: readonly string[]): string {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    throw new InvalidBodyError(`compose location ${JSON.stringify(location)} is not a URL`);
+  }
+  if (url.username || url.password || url.search || url.hash) throw new InvalidBodyError(`compose location ${location} carries credentials, a query or a fragment`);
+  const path = url.pathname.replace(/\/{2,}/g, '/').replace(/\/+$/, '');
+  for (const baseText of bases) {
+    const base = new URL(baseText);
+    const basePath = base.pathname.replace(/\/{2,}/g, '/').replace(/\/+$/, '');
+    const sameServer = url.host === base.host && (url.protocol === base.protocol || (url.protocol === 'http:' && base.protocol === 'https:'));
+    if (sameServer && path.startsWith(`${basePath}/`)) return `${base.protocol}//${base.host}${path}`;
+  }
+  throw new InvalidBodyError(`compose location ${location} is not under a trusted compose base (${bases.join(', ')})`);
 }
 
 export interface Handler {
@@ -59,9 +92,9 @@ function startsComposeRun(
 ): Handler {
   return {
     accepts: (topic) => topic === 'pungi.compose.status.change',
-    decide(body) {
+    decide(body, _envelope, _topic, { composeBases }) {
       const b = body as ComposeStatusChange;
-      const input = { composeId: b.compose_id, location: b.location, pungiStatus: b.status };
+      const input = { composeId: b.compose_id, location: trustedComposeLocation(b.location, composeBases), pungiStatus: b.status };
       return { kind: 'start', workflowId: workflowIdOf(b.compose_id), start: (client, trigger) => start(client, input, trigger) };
     },
   };
@@ -72,12 +105,13 @@ export const HANDLERS: Readonly<Record<RouteHandlerName, Handler>> = {
   'discover-compose': startsComposeRun(workflowIds.composeDiscovery, startComposeDiscovery),
   'record-compose-status': {
     accepts: (topic) => topic === 'pungi.compose.status.change',
-    decide(body, envelope) {
+    decide(body, envelope, _topic, { composeBases }) {
       const b = body as ComposeStatusChange;
+      const location = trustedComposeLocation(b.location, composeBases);
       return {
         kind: 'record',
         reason: `compose status ${b.status} starts no work`,
-        record: (pool) => recordComposeStatusEvent(pool, { composeId: b.compose_id, status: b.status, location: b.location, msgId: envelope.msg_id }),
+        record: (pool) => recordComposeStatusEvent(pool, { composeId: b.compose_id, status: b.status, location, msgId: envelope.msg_id }),
       };
     },
   },
@@ -119,6 +153,7 @@ export const HANDLERS: Readonly<Record<RouteHandlerName, Handler>> = {
     decide(body, _envelope, _topic, { lanes }) {
       const b = body as GreenwaveDecision;
       const nvr = b.subject_identifier;
+      if (!NVR_PATTERN.test(nvr)) return { kind: 'ignore', reason: `${b.subject_type} subject ${JSON.stringify(nvr.slice(0, 100))} is not a build NVR` };
       const lane = laneOfNvr(lanes, nvr);
       if (!lane || lane.greenwaveContext !== b.decision_context) {
         return { kind: 'ignore', reason: `no gating lane decides ${nvr} by Greenwave context ${b.decision_context}` };

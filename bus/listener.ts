@@ -1,136 +1,223 @@
 /**
- * The bus listener's core, apart from its socket: a message is checked, then written to the
- * Postgres inbox (only then is it handled), and a dispatcher turns pending inbox rows into runs,
- * retrying with backoff while Temporal is away. Receiving never waits for Temporal.
+ * The bus listener's core, apart from its socket: the trust boundary. A message is checked
+ * (frames, size, envelope, accepted prefix, signature, body, handler), then written to the
+ * Postgres inbox (only then is it handled); whatever is refused is dead-lettered with the reason
+ * and its exact bytes. A dispatcher turns due inbox rows into runs, many at once but one at a time
+ * per run, parking a row whose run can never start and backing off a row that may start later,
+ * so no message holds up the ones behind it. Receiving never waits for Temporal.
  */
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../common/db.js';
 import { verifyEnvelope, type VerifyOptions } from '../common/fedmsg-crypto.js';
 import type { Logger } from '../common/logger.js';
-import { FedmsgEnvelopeSchema, topicSuffix, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { FedmsgEnvelopeSchema, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
 import { issueLines } from '../common/schemas/issues.js';
-import { addDeadLetter, addToInbox, markAttemptFailed, markIgnored, markStarted, pendingInbox, type InboxRow } from './inbox.js';
-import { InvalidBodyError, type Router } from './router.js';
+import { classifyStartFailure, describeFailure, isPostgresDataError } from './faults.js';
+import { addDeadLetter, addToInbox, dueInbox, nextRetryInMs, pendingCount, recordOutcomes, type InboxRow, type RowOutcome } from './inbox.js';
+import { InvalidBodyError, type Decision, type Router } from './router.js';
 
 export type ReceiveOutcome = 'stored' | 'duplicate' | 'dead-letter' | 'not-routed';
 
 export interface ListenerCounters {
   received: number;
+  /** Refused: malformed, oversized, outside the accepted prefixes, a body or handler refusal, unstorable. */
   invalid: number;
   forged: number;
   duplicate: number;
   notRouted: number;
   started: number;
   recorded: number;
+  /** Start attempts that failed and will be tried again. */
   startFailures: number;
+  /** Inbox rows parked: their run can never start as they are. */
+  parked: number;
+}
+
+export interface DispatchOptions {
+  /** Runs started at once (rows of the same run still go one at a time, in order). */
+  readonly concurrency: number;
+  /** After this many failed starts of one row (for reasons that might pass), it is parked. */
+  readonly maxAttempts: number;
+  /** Per-row backoff, doubling from first to longest. */
+  readonly retryFirstMs: number;
+  readonly retryLongestMs: number;
 }
 
 export interface BusListenerOptions {
   readonly pool: Pool;
   readonly client: Client;
   readonly log: Logger;
-  /** The routing table from config (bus.routes, gating lanes). */
+  /** The routing table from config (bus.routes, gating lanes, accepted prefixes). */
   readonly router: Router;
   readonly maxMessageBytes: number;
   /** Signature checking for topics that start work; null: off. */
   readonly verify?: VerifyOptions | null;
-  /** First retry delay for a start that failed; doubles up to maxRetryDelayMs. */
+  /** First delay after the inbox or Temporal could not be reached; doubles up to maxRetryDelayMs. */
   readonly retryDelayMs?: number;
   readonly maxRetryDelayMs?: number;
-  readonly dispatchBatch?: number;
+  readonly dispatch?: Partial<DispatchOptions>;
 }
 
 type Decoded =
-  | { readonly ok: true; readonly envelope: FedmsgEnvelope }
+  | { readonly ok: true; readonly envelope: FedmsgEnvelope; readonly json: string }
   | { readonly ok: false; readonly error: string; readonly topic: string | null; readonly msgId: string | null };
 
-/** What a dead letter keeps of a refused message: its frames as text, capped. Built only on refusal. */
-function deadLetterText(frames: readonly Buffer[]): string {
-  return frames.map((f) => f.toString('utf8')).join('\n').slice(0, 64 * 1024);
+/** fedmsg bodies are a few levels deep; deeper input only exists to exhaust a recursive reader's stack. */
+export const MAX_JSON_DEPTH = 32;
+
+/** True when the JSON text nests objects or arrays deeper than `max` (a scan, no recursion). */
+function nestedDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 function decodeFrames(frames: readonly Buffer[], maxBytes: number): Decoded {
-  const topicFrame = frames[0]?.toString('utf8') ?? null;
+  const topicFrame = frames[0]?.subarray(0, 1024).toString('utf8') ?? null;
   const size = frames.reduce((n, f) => n + f.length, 0);
   if (frames.length !== 2) return { ok: false, error: `expected 2 frames (topic, envelope), got ${frames.length}`, topic: topicFrame, msgId: null };
   if (size > maxBytes) return { ok: false, error: `message of ${size} bytes exceeds the ${maxBytes}-byte cap`, topic: topicFrame, msgId: null };
-  let json: unknown;
+  let json: string;
   try {
-    json = JSON.parse(frames[1]!.toString('utf8'));
+    json = strictUtf8.decode(frames[1]);
+  } catch {
+    return { ok: false, error: 'envelope is not valid UTF-8', topic: topicFrame, msgId: null };
+  }
+  if (nestedDeeperThan(json, MAX_JSON_DEPTH)) return { ok: false, error: `envelope nests deeper than ${MAX_JSON_DEPTH} levels`, topic: topicFrame, msgId: null };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
   } catch (err) {
     return { ok: false, error: `envelope is not JSON: ${(err as Error).message}`, topic: topicFrame, msgId: null };
   }
-  const parsed = FedmsgEnvelopeSchema.safeParse(json);
-  const msgId = typeof (json as { msg_id?: unknown })?.msg_id === 'string' ? (json as { msg_id: string }).msg_id : null;
-  if (!parsed.success) {
-    const why = issueLines(parsed.error, '(envelope)').join('; ');
+  const envelope = FedmsgEnvelopeSchema.safeParse(parsed);
+  const rawMsgId = (parsed as { msg_id?: unknown } | null)?.msg_id;
+  const msgId = typeof rawMsgId === 'string' ? rawMsgId.slice(0, 200) : null;
+  if (!envelope.success) {
+    const why = issueLines(envelope.error, '(envelope)').join('; ');
     return { ok: false, error: `invalid envelope: ${why}`, topic: topicFrame, msgId };
   }
-  if (parsed.data.topic !== topicFrame) {
-    return { ok: false, error: `topic frame ${JSON.stringify(topicFrame)} does not match envelope topic ${JSON.stringify(parsed.data.topic)}`, topic: topicFrame, msgId };
+  if (envelope.data.topic !== topicFrame) {
+    return { ok: false, error: `topic frame ${JSON.stringify(topicFrame)} does not match envelope topic ${JSON.stringify(envelope.data.topic)}`, topic: topicFrame, msgId };
   }
-  return { ok: true, envelope: parsed.data };
+  return { ok: true, envelope: envelope.data, json };
+}
+
+/** A row's run: rows with the same key are dispatched one after another, in the order received. */
+interface Planned {
+  readonly row: InboxRow;
+  readonly decision: Decision | null;
+  /** Set when the routing table changed since the message was stored and it no longer fits. */
+  readonly refusal: string | null;
+}
+
+function runKey(planned: Planned): string {
+  return planned.decision?.kind === 'start' ? planned.decision.workflowId : `message:${planned.row.msgId}`;
+}
+
+/** Runs `work` over items, at most `limit` at a time. */
+async function eachBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
 }
 
 export class BusListener {
-  readonly counters: ListenerCounters = { received: 0, invalid: 0, forged: 0, duplicate: 0, notRouted: 0, started: 0, recorded: 0, startFailures: 0 };
+  readonly counters: ListenerCounters = { received: 0, invalid: 0, forged: 0, duplicate: 0, notRouted: 0, started: 0, recorded: 0, startFailures: 0, parked: 0 };
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
-  private readonly dispatchBatch: number;
+  private readonly dispatchOptions: DispatchOptions;
   private wake: (() => void) | null = null;
   /** Set when a message was stored, so the dispatcher looks again before sleeping. */
   private newWork = false;
   private stopping = false;
   private dispatching: Promise<void> | null = null;
+  /** Why the last refused message was refused (`bus retry` says it). */
+  lastRefusal: string | null = null;
+
+  get router(): Router {
+    return this.options.router;
+  }
 
   constructor(private readonly options: BusListenerOptions) {
     this.retryDelayMs = options.retryDelayMs ?? 1000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
-    this.dispatchBatch = options.dispatchBatch ?? 50;
+    this.dispatchOptions = { concurrency: 16, maxAttempts: 10, retryFirstMs: 1000, retryLongestMs: 300_000, ...options.dispatch };
   }
 
-  /** Checks and stores one two-frame message. Never throws on bad input. */
-  async receive(frames: readonly Buffer[]): Promise<ReceiveOutcome> {
-    const { pool, log } = this.options;
-    this.counters.received++;
-    const result = decodeFrames(frames, this.options.maxMessageBytes);
-    if (!result.ok) {
-      const decoded = result;
-      this.counters.invalid++;
-      log.warn({ topic: decoded.topic, msgId: decoded.msgId, reason: decoded.error }, 'message dead-lettered');
-      await addDeadLetter(pool, { topic: decoded.topic, msgId: decoded.msgId, reason: decoded.error, raw: deadLetterText(frames) });
-      return 'dead-letter';
+  /** Keeps a refused message with the reason; counts it. */
+  private async refuse(frames: readonly Buffer[], reason: string, topic: string | null, msgId: string | null, kind: 'invalid' | 'forged' = 'invalid'): Promise<ReceiveOutcome> {
+    this.counters[kind]++;
+    this.lastRefusal = reason;
+    this.options.log.warn({ topic, msgId, reason }, kind === 'forged' ? 'message refused: signature check failed' : 'message dead-lettered');
+    try {
+      await addDeadLetter(this.options.pool, { topic, msgId, reason, frames });
+    } catch (err) {
+      if (!isPostgresDataError(err)) throw err;
+      // The texts are made storable and the bytes are bytea, so this should not happen; if it does,
+      // the bytes are still kept, under a reason that says so.
+      await addDeadLetter(this.options.pool, { topic: null, msgId: null, reason: `refused; its details could not be stored (${describeFailure(err)})`, frames });
     }
-    const decoded = result.envelope;
-    const { router } = this.options;
-    if (!router.handles(decoded.topic)) {
+    return 'dead-letter';
+  }
+
+  /**
+   * Checks and stores one two-frame message. Never throws because of what the message holds:
+   * every such failure is a dead letter. It throws only when Postgres cannot be reached (the
+   * caller retries, so nothing received is lost).
+   */
+  async receive(frames: readonly Buffer[]): Promise<ReceiveOutcome> {
+    const { pool, log, router } = this.options;
+    this.counters.received++;
+    const decoded = decodeFrames(frames, this.options.maxMessageBytes);
+    if (!decoded.ok) return this.refuse(frames, decoded.error, decoded.topic, decoded.msgId);
+    const { envelope } = decoded;
+    const suffix = router.accepted(envelope.topic);
+    if (suffix === null) {
+      return this.refuse(frames, `topic ${envelope.topic} is not under an accepted prefix (${router.acceptPrefixes.join(', ')})`, envelope.topic, envelope.msg_id);
+    }
+    if (!router.handles(suffix)) {
       this.counters.notRouted++;
       return 'not-routed';
     }
     if (this.options.verify) {
-      const verdict = verifyEnvelope(frames[1]!.toString('utf8'), topicSuffix(decoded.topic), this.options.verify);
-      if (!verdict.valid) {
-        this.counters.forged++;
-        log.warn({ topic: decoded.topic, msgId: decoded.msg_id, reason: verdict.reason }, 'message refused: signature check failed');
-        await addDeadLetter(pool, { topic: decoded.topic, msgId: decoded.msg_id, reason: `signature: ${verdict.reason}`, raw: frames[1]!.toString('utf8') });
-        return 'dead-letter';
-      }
+      const verdict = verifyEnvelope(decoded.json, suffix, this.options.verify);
+      if (!verdict.valid) return this.refuse(frames, `signature: ${verdict.reason}`, envelope.topic, envelope.msg_id, 'forged');
     }
     try {
-      if (router.decide(decoded) === null) {
+      if (router.decide(envelope) === null) {
         this.counters.notRouted++;
         return 'not-routed';
       }
     } catch (err) {
-      if (!(err instanceof InvalidBodyError)) throw err;
-      this.counters.invalid++;
-      log.warn({ topic: decoded.topic, msgId: decoded.msg_id, reason: err.message }, 'message dead-lettered');
-      await addDeadLetter(pool, { topic: decoded.topic, msgId: decoded.msg_id, reason: err.message, raw: JSON.stringify(decoded) });
-      return 'dead-letter';
+      const reason = err instanceof InvalidBodyError ? err.message : `cannot route it: ${describeFailure(err)}`;
+      return this.refuse(frames, reason, envelope.topic, envelope.msg_id);
     }
-    if (!(await addToInbox(pool, decoded))) {
+    let stored: boolean;
+    try {
+      stored = await addToInbox(pool, envelope);
+    } catch (err) {
+      if (!isPostgresDataError(err)) throw err;
+      return this.refuse(frames, `the inbox cannot store it: ${describeFailure(err)}`, envelope.topic, envelope.msg_id);
+    }
+    if (!stored) {
       this.counters.duplicate++;
-      log.debug({ msgId: decoded.msg_id }, 'duplicate delivery ignored');
+      log.debug({ msgId: envelope.msg_id }, 'duplicate delivery ignored');
       return 'duplicate';
     }
     this.newWork = true;
@@ -138,70 +225,114 @@ export class BusListener {
     return 'stored';
   }
 
-  /** Handles one inbox row: start its run or record it. Throws when the start must be retried. */
-  private async dispatch(row: InboxRow): Promise<void> {
-    const { pool, client, log } = this.options;
-    let decision;
+  /** What each due row leads to under the current routing table (pure: no I/O). */
+  private plan(row: InboxRow): Planned {
     try {
-      decision = this.options.router.decide(row.envelope);
+      return { row, decision: this.options.router.decide(row.envelope), refusal: null };
     } catch (err) {
-      // The routing table changed since the message was stored and its schema no longer fits.
-      if (!(err instanceof InvalidBodyError)) throw err;
-      decision = { kind: 'ignore', reason: err.message } as const;
+      return { row, decision: null, refusal: err instanceof InvalidBodyError ? err.message : describeFailure(err) };
     }
-    if (decision === null) {
-      await markIgnored(pool, row.msgId, 'no route matches it any more');
-      return;
-    }
-    if (decision.kind === 'ignore') {
-      await markIgnored(pool, row.msgId, decision.reason);
-      this.counters.recorded++;
-      return;
-    }
-    if (decision.kind === 'record') {
-      await decision.record(pool);
-      await markIgnored(pool, row.msgId, decision.reason);
-      this.counters.recorded++;
-      return;
-    }
-    const { started } = await decision.start(client, { msgId: row.msgId, topic: row.topic });
-    await markStarted(pool, row.msgId, decision.workflowId);
-    this.counters.started++;
-    log.info({ msgId: row.msgId, workflowId: decision.workflowId, delivered: started }, started ? 'run started or signalled' : 'run already existed or had finished');
   }
 
-  /** Drains pending rows until none is left; a failed start backs off and leaves the row pending. */
+  private backoff(attempts: number): number {
+    const { retryFirstMs, retryLongestMs } = this.dispatchOptions;
+    return Math.min(retryLongestMs, retryFirstMs * 2 ** Math.min(attempts, 30));
+  }
+
+  /**
+   * Handles the rows of one run in order. Returns the outcomes, and whether Temporal or Postgres
+   * was unreachable (then the rest of the group waits for the next pass).
+   */
+  private async dispatchGroup(group: readonly Planned[], outcomes: RowOutcome[]): Promise<boolean> {
+    const { pool, client, log } = this.options;
+    for (const { row, decision, refusal } of group) {
+      if (this.stopping) return false;
+      if (refusal !== null) {
+        outcomes.push({ msgId: row.msgId, state: 'parked', reason: `no longer fits the routing table: ${refusal}` });
+        this.counters.parked++;
+        continue;
+      }
+      if (decision === null || decision.kind === 'ignore') {
+        outcomes.push({ msgId: row.msgId, state: 'ignored', reason: decision?.reason ?? 'no route matches it any more' });
+        this.counters.recorded++;
+        continue;
+      }
+      try {
+        if (decision.kind === 'record') {
+          await decision.record(pool);
+          outcomes.push({ msgId: row.msgId, state: 'ignored', reason: decision.reason });
+          this.counters.recorded++;
+          continue;
+        }
+        const { started } = await decision.start(client, { msgId: row.msgId, topic: row.topic });
+        outcomes.push({ msgId: row.msgId, state: 'started', workflowId: decision.workflowId });
+        this.counters.started++;
+        log.debug({ msgId: row.msgId, workflowId: decision.workflowId, delivered: started }, started ? 'run started or signalled' : 'run already existed or had finished');
+      } catch (err) {
+        const fault = classifyStartFailure(err);
+        const reason = describeFailure(err);
+        if (fault === 'permanent' || (fault === 'retry-row' && row.attempts + 1 >= this.dispatchOptions.maxAttempts)) {
+          const why = fault === 'permanent' ? reason : `${reason}; parked after ${row.attempts + 1} attempts`;
+          outcomes.push({ msgId: row.msgId, state: 'parked', reason: why });
+          this.counters.parked++;
+          log.warn({ msgId: row.msgId, reason: why }, 'inbox row parked: its run cannot be started; `relengotron bus retry` re-drives it after a fix');
+          continue;
+        }
+        this.counters.startFailures++;
+        const counted = fault === 'retry-row';
+        const delayMs = counted ? this.backoff(row.attempts) : this.retryDelayMs;
+        outcomes.push({ msgId: row.msgId, state: 'retry', reason, delayMs, counted });
+        log.warn({ msgId: row.msgId, err: reason, retryInMs: delayMs }, counted ? 'start failed; this message will be tried again' : 'Temporal or Postgres unreachable; will retry');
+        // Later messages of this run wait for this one; other runs go on.
+        return fault === 'unreachable';
+      }
+    }
+    return false;
+  }
+
+  /** One pass over the due rows: planned, grouped by run, started concurrently, recorded in one statement. */
+  private async dispatchPass(): Promise<{ rows: number; unreachable: boolean }> {
+    const batch = this.dispatchOptions.concurrency * 8;
+    const rows = await dueInbox(this.options.pool, batch);
+    const groups = new Map<string, Planned[]>();
+    for (const planned of rows.map((row) => this.plan(row))) {
+      const key = runKey(planned);
+      groups.set(key, [...(groups.get(key) ?? []), planned]);
+    }
+    const outcomes: RowOutcome[] = [];
+    let unreachable = false;
+    await eachBounded([...groups.values()], this.dispatchOptions.concurrency, async (group) => {
+      if (await this.dispatchGroup(group, outcomes)) unreachable = true;
+    });
+    await recordOutcomes(this.options.pool, outcomes);
+    return { rows: rows.length, unreachable };
+  }
+
+  /** Works the inbox down, forever: due rows first, sleeping until the next one is due or new work arrives. */
   private async dispatchLoop(): Promise<void> {
     let delay = this.retryDelayMs;
+    const batch = this.dispatchOptions.concurrency * 8;
     while (!this.stopping) {
-      let failed = false;
       this.newWork = false;
+      let pause: number;
       try {
-        const rows = await pendingInbox(this.options.pool, this.dispatchBatch);
-        for (const row of rows) {
-          if (this.stopping) break;
-          try {
-            await this.dispatch(row);
-          } catch (err) {
-            failed = true;
-            this.counters.startFailures++;
-            this.options.log.warn({ msgId: row.msgId, err: (err as Error).message, retryInMs: delay }, 'start failed; will retry');
-            await markAttemptFailed(this.options.pool, row.msgId, (err as Error).message).catch(() => undefined);
-            break; // keep order: later messages wait for this one
-          }
+        const pass = await this.dispatchPass();
+        if (pass.unreachable) {
+          pause = delay;
+          delay = Math.min(delay * 2, this.maxRetryDelayMs);
+        } else {
+          delay = this.retryDelayMs;
+          if (pass.rows === batch || this.newWork) continue;
+          const due = await nextRetryInMs(this.options.pool);
+          pause = Math.min(5_000, due ?? 5_000);
+          if (pause <= 0) continue;
         }
-        if (!failed && rows.length === this.dispatchBatch) continue;
       } catch (err) {
-        failed = true;
-        this.options.log.warn({ err: (err as Error).message, retryInMs: delay }, 'inbox unreadable; will retry');
-      }
-      if (failed) {
-        await this.sleep(delay);
+        this.options.log.warn({ err: describeFailure(err), retryInMs: delay }, 'inbox unreadable; will retry');
+        pause = delay;
         delay = Math.min(delay * 2, this.maxRetryDelayMs);
-      } else {
-        delay = this.retryDelayMs;
-        if (!this.newWork) await this.sleep(5_000);
       }
+      await this.sleep(pause);
     }
   }
 
@@ -224,6 +355,12 @@ export class BusListener {
     this.dispatching ??= this.dispatchLoop();
   }
 
+  /** Looks at the inbox now instead of at the next wake-up (after `bus retry`, say). */
+  poke(): void {
+    this.newWork = true;
+    this.wake?.();
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake?.();
@@ -234,7 +371,7 @@ export class BusListener {
   async drained(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if ((await pendingInbox(this.options.pool, 1)).length === 0) return true;
+      if ((await pendingCount(this.options.pool)) === 0) return true;
       await new Promise((r) => setTimeout(r, 100));
     }
     return false;

@@ -7,16 +7,14 @@ import type { z } from 'zod';
 import { pushSettings } from '../client/start.js';
 import type { Config } from '../common/config.js';
 import { routeMatches, type Route } from '../common/routing.js';
-import { topicSuffix, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { acceptedTopic, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
 import { issueLines } from '../common/schemas/issues.js';
-import { HANDLERS, type Decision, type HandlerContext } from './handlers.js';
+import { HANDLERS, InvalidBodyError, type Decision, type HandlerContext } from './handlers.js';
 import { bodySchemaFor } from './topics.js';
 
 export type { Decision } from './handlers.js';
 
-export class InvalidBodyError extends Error {
-  override name = 'InvalidBodyError';
-}
+export { InvalidBodyError } from './handlers.js';
 
 export class RoutingTableError extends Error {
   override name = 'RoutingTableError';
@@ -26,10 +24,14 @@ export class Router {
   /** Per routed topic: its body schema, looked up once, and its routes in table order. */
   private readonly byTopic = new Map<string, { readonly schema: z.ZodType; readonly routes: Route[] }>();
 
-  /** Throws RoutingTableError when a route names a topic without a schema or a handler that cannot read it. */
+  /**
+   * Throws RoutingTableError when a route names a topic without a schema or a handler that cannot
+   * read it. `acceptPrefixes`: the `<prefix>.<environment>` a topic must start with to be ours.
+   */
   constructor(
     routes: readonly Route[],
     private readonly context: HandlerContext,
+    readonly acceptPrefixes: readonly string[] = ['org.fedoraproject.prod', 'org.centos.prod'],
   ) {
     routes.forEach((route, index) => {
       const schema = bodySchemaFor(route.topic);
@@ -43,9 +45,19 @@ export class Router {
     });
   }
 
-  /** True when some route listens to this full topic: only such messages are verified and stored. */
-  handles(topic: string): boolean {
-    return this.byTopic.has(topicSuffix(topic));
+  /** The topic after an accepted prefix, or null when it is under none (not ours, whatever it says). */
+  accepted(topic: string): string | null {
+    return acceptedTopic(topic, this.acceptPrefixes);
+  }
+
+  /** True when some route listens to this topic (after its prefix): only such messages are verified and stored. */
+  handles(suffix: string): boolean {
+    return this.byTopic.has(suffix);
+  }
+
+  /** ZeroMQ subscriptions: everything under the accepted prefixes, nothing else reaches the listener. */
+  get subscriptions(): readonly string[] {
+    return this.acceptPrefixes.map((prefix) => `${prefix}.`);
   }
 
   /** Topics (after `<prefix>.<env>.`) that some route listens to; backfill asks datagrepper for these. */
@@ -53,27 +65,36 @@ export class Router {
     return [...this.byTopic.keys()];
   }
 
-  /** Full topics worth backfilling: every configured prefix times every routed topic. */
-  backfillTopics(prefixes: readonly string[]): string[] {
-    return prefixes.flatMap((prefix) => this.topics.map((topic) => `${prefix}.${topic}`));
+  /** Full topics worth backfilling: every accepted prefix times every routed topic. */
+  backfillTopics(): string[] {
+    return this.acceptPrefixes.flatMap((prefix) => this.topics.map((topic) => `${prefix}.${topic}`));
   }
 
   /**
-   * What a message leads to; null when its topic is routed but no predicate holds.
-   * Throws InvalidBodyError when the body does not fit its topic's schema.
+   * What a message leads to; null when its topic is not ours or no predicate holds. Throws
+   * InvalidBodyError when the body does not fit its topic's schema or its handler refuses it; a
+   * handler that throws anything else is reported the same way, since it can only be this
+   * message that made it throw (handlers do no I/O).
    */
   decide(envelope: FedmsgEnvelope): Decision | null {
-    const topic = topicSuffix(envelope.topic);
-    const entry = this.byTopic.get(topic);
-    if (!entry) return null;
+    const topic = this.accepted(envelope.topic);
+    const entry = topic === null ? undefined : this.byTopic.get(topic);
+    if (!entry || topic === null) return null;
     const parsed = entry.schema.safeParse(envelope.msg);
     if (!parsed.success) throw new InvalidBodyError(`${topic} body: ${issueLines(parsed.error).join('; ')}`);
     const route = entry.routes.find((r) => routeMatches(r, parsed.data));
-    return route ? HANDLERS[route.handler].decide(parsed.data, envelope, topic, this.context) : null;
+    if (!route) return null;
+    try {
+      return HANDLERS[route.handler].decide(parsed.data, envelope, topic, this.context);
+    } catch (err) {
+      if (err instanceof InvalidBodyError) throw err;
+      throw new InvalidBodyError(`handler ${route.handler} cannot act on this ${topic} message: ${(err as Error).message}`);
+    }
   }
 }
 
 /** The router a process builds from its configuration. */
-export function routerFromConfig(config: Pick<Config, 'bus' | 'gating' | 'push'>): Router {
-  return new Router(config.bus.routes, { lanes: config.gating.lanes, push: pushSettings(config) });
+export function routerFromConfig(config: Pick<Config, 'bus' | 'gating' | 'push' | 'services'>): Router {
+  const composeBases = [config.services.composes, ...config.bus.acceptComposeLocations];
+  return new Router(config.bus.routes, { lanes: config.gating.lanes, push: pushSettings(config), composeBases }, config.bus.acceptPrefixes);
 }

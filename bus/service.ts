@@ -9,10 +9,10 @@ import type { Subscriber } from 'zeromq';
 import type { Pool } from '../common/db.js';
 import type { VerifyOptions } from '../common/fedmsg-crypto.js';
 import type { Logger } from '../common/logger.js';
-import { backfill, type BackfillResult, type BackfillWindow } from './backfill.js';
-import { pendingCount, readCheckpoint, writeCheckpoint } from './inbox.js';
+import { backfill, datagrepperPageCap, type BackfillResult, type BackfillWindow } from './backfill.js';
+import { pendingCount, purgeOld, readCheckpoint, troubleCounts, writeCheckpoint } from './inbox.js';
 import type { Metric } from './metrics.js';
-import { BusListener, type ReceiveOutcome } from './listener.js';
+import { BusListener, type DispatchOptions, type ReceiveOutcome } from './listener.js';
 import type { Router } from './router.js';
 import { openSubscriber } from './subscriber.js';
 
@@ -27,9 +27,12 @@ export interface BusServiceOptions {
   readonly datagrepperUrl: string;
   readonly maxMessageBytes: number;
   readonly verify?: VerifyOptions | null;
-  readonly backfill: { readonly overlapMs: number; readonly topicPrefixes: readonly string[]; readonly checkpointIntervalMs: number };
+  readonly backfill: { readonly overlapMs: number; readonly checkpointIntervalMs: number };
   readonly retryDelayMs?: number;
   readonly maxRetryDelayMs?: number;
+  readonly dispatch?: Partial<DispatchOptions>;
+  /** Handled inbox rows and dead letters older than these are purged every intervalMs; unset: never. */
+  readonly retention?: { readonly inboxMs: number; readonly deadLettersMs: number; readonly intervalMs: number };
   /**
    * Backpressure: at highWater pending inbox rows the listener stops reading (ZeroMQ queues up
    * to receiveQueue, then the publisher drops); at lowWater it reads again and backfills the pause
@@ -43,7 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class BusService {
   readonly listener: BusListener;
-  readonly counters = { backfilled: 0, backfills: 0, receiveRetries: 0, pauses: 0 };
+  readonly counters = { backfilled: 0, backfills: 0, receiveRetries: 0, pauses: 0, purgedInbox: 0, purgedDeadLetters: 0 };
   private paused = false;
   private resumed: Promise<void> = Promise.resolve();
   private resume: () => void = () => undefined;
@@ -58,6 +61,8 @@ export class BusService {
   private catchUp: Promise<void> | null = null;
   private disconnects = 0;
   private scheduleAgain = false;
+  private markStopped: () => void = () => undefined;
+  private readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
 
   constructor(private readonly options: BusServiceOptions) {
     this.listener = new BusListener(options);
@@ -66,6 +71,10 @@ export class BusService {
   start(): void {
     const socket = openSubscriber({
       endpoints: this.options.endpoints,
+      topics: this.options.router.subscriptions,
+      // A little over the listener's own cap, so a message just too large is dead-lettered with the
+      // reason, while an absurd one never reaches memory (ZeroMQ drops its sender instead).
+      maxMessageBytes: this.options.maxMessageBytes * 4,
       receiveQueue: this.options.backpressure?.receiveQueue ?? 0,
       observe: (s) => {
         s.events.on('handshake', ({ address }) => {
@@ -86,9 +95,39 @@ export class BusService {
     this.scheduleCatchUp();
     this.tasks = [this.receiveLoop(socket), this.heartbeatLoop()];
     if (this.options.backpressure) this.tasks.push(this.pressureLoop(this.options.backpressure));
+    if (this.options.retention) this.tasks.push(this.purgeLoop(this.options.retention));
   }
 
-  /** Stores a message, retrying until the database takes it: nothing received is dropped. */
+  /** Keeps the inbox and the dead letters from growing without end; pending and parked rows stay. */
+  private async purgeLoop(retention: NonNullable<BusServiceOptions['retention']>): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const purged = await purgeOld(this.options.pool, retention.inboxMs, retention.deadLettersMs);
+        this.counters.purgedInbox += purged.inbox;
+        this.counters.purgedDeadLetters += purged.deadLetters;
+        if (purged.inbox + purged.deadLetters > 0) this.options.log.info(purged, 'purged old inbox rows and dead letters');
+      } catch (err) {
+        this.options.log.warn({ err: (err as Error).message }, 'could not purge the inbox');
+      }
+      await this.pause(retention.intervalMs);
+    }
+  }
+
+  /** Sleeps, but wakes at stop. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.stopped.then(() => {
+        clearTimeout(timer);
+        resolve();
+      }, () => undefined);
+    });
+  }
+
+  /**
+   * Stores a message, retrying until the database takes it: nothing received is dropped. Only an
+   * unreachable database makes receive() throw; a message Postgres refuses is a dead letter.
+   */
   private async receiveDurably(frames: Buffer[]): Promise<ReceiveOutcome> {
     await this.resumed;
     for (let delay = this.options.retryDelayMs ?? 500; ; delay = Math.min(delay * 2, 10_000)) {
@@ -203,7 +242,8 @@ export class BusService {
   async replay(window: BackfillWindow): Promise<BackfillResult> {
     const result = await backfill({
       datagrepperUrl: this.options.datagrepperUrl,
-      topics: this.options.router.backfillTopics(this.options.backfill.topicPrefixes),
+      topics: this.options.router.backfillTopics(),
+      maxResponseBytes: datagrepperPageCap(this.options.maxMessageBytes),
       window,
       receive: (frames) => this.receiveDurably(frames),
     });
@@ -216,11 +256,16 @@ export class BusService {
   async metrics(): Promise<Metric[]> {
     const c = this.listener.counters;
     const outcomes = { received: c.received, invalid: c.invalid, forged: c.forged, duplicate: c.duplicate, not_routed: c.notRouted, backfilled: this.counters.backfilled };
+    const trouble = await troubleCounts(this.options.pool);
     return [
       { name: 'relengotron_bus_messages_total', help: 'Bus messages by what became of them.', type: 'counter', samples: Object.entries(outcomes).map(([outcome, value]) => ({ labels: { outcome }, value })) },
       { name: 'relengotron_bus_runs_started_total', help: 'Inbox rows turned into runs.', type: 'counter', samples: [{ value: c.started }] },
       { name: 'relengotron_bus_recorded_total', help: 'Inbox rows recorded without starting a run.', type: 'counter', samples: [{ value: c.recorded }] },
       { name: 'relengotron_bus_start_failures_total', help: 'Failed attempts to start a run (retried).', type: 'counter', samples: [{ value: c.startFailures }] },
+      { name: 'relengotron_bus_parked_total', help: 'Inbox rows parked because their run cannot start.', type: 'counter', samples: [{ value: c.parked }] },
+      { name: 'relengotron_bus_inbox_parked', help: 'Parked inbox rows waiting for an operator (relengotron bus parked).', type: 'gauge', samples: [{ value: trouble.parked }] },
+      { name: 'relengotron_bus_dead_letters', help: 'Dead letters not yet retried.', type: 'gauge', samples: [{ value: trouble.deadLetters }] },
+      { name: 'relengotron_bus_purged_total', help: 'Rows purged after their retention.', type: 'counter', samples: [{ labels: { table: 'inbox' }, value: this.counters.purgedInbox }, { labels: { table: 'dead_letters' }, value: this.counters.purgedDeadLetters }] },
       { name: 'relengotron_bus_backfills_total', help: 'Completed datagrepper catch-ups.', type: 'counter', samples: [{ value: this.counters.backfills }] },
       { name: 'relengotron_bus_inbox_pending', help: 'Inbox rows waiting for their run to start.', type: 'gauge', samples: [{ value: await pendingCount(this.options.pool) }] },
       { name: 'relengotron_bus_holding_back', help: '1 while the listener holds back because the inbox is at its high-water mark.', type: 'gauge', samples: [{ value: this.paused ? 1 : 0 }] },
@@ -243,6 +288,7 @@ export class BusService {
   async stop(): Promise<void> {
     const caughtUp = !this.gap && !this.catchUp;
     this.stopping = true;
+    this.markStopped();
     this.resume();
     this.socket?.close();
     await Promise.allSettled([...this.tasks, this.catchUp]);

@@ -14,6 +14,8 @@ export interface SubscriberOptions {
   readonly observe?: (socket: Subscriber) => void;
   /** Messages ZeroMQ keeps while nobody reads; 0: no limit (memory grows while the reader waits). */
   readonly receiveQueue?: number;
+  /** A publisher that sends a larger message is disconnected by ZeroMQ (ZMQ_MAXMSGSIZE); unset: no cap. */
+  readonly maxMessageBytes?: number;
 }
 
 export function openSubscriber(options: SubscriberOptions): Subscriber {
@@ -25,6 +27,7 @@ export function openSubscriber(options: SubscriberOptions): Subscriber {
     tcpKeepaliveCount: 3,
     tcpKeepaliveIdle: 60,
     tcpKeepaliveInterval: 5,
+    ...(options.maxMessageBytes ? { maxMessageSize: options.maxMessageBytes } : {}),
   });
   options.observe?.(socket);
   for (const endpoint of options.endpoints) socket.connect(endpoint);

@@ -1,11 +1,13 @@
 /** `relengotron bus tail` and `bus replay`: looking at the bus and re-driving a window of it. */
 import { Client, Connection } from '@temporalio/client';
-import { backfill, type BackfillResult } from '../bus/backfill.js';
+import { backfill, datagrepperPageCap, type BackfillResult } from '../bus/backfill.js';
+import { deadLettersOf, inboxState, listTrouble, markDeadLetterRetried, storableText, unpark } from '../bus/inbox.js';
 import { BusListener } from '../bus/listener.js';
-import { routerFromConfig } from '../bus/router.js';
+import { listenerSettings } from '../bus/settings.js';
 import { openSubscriber } from '../bus/subscriber.js';
 import type { Config } from '../common/config.js';
-import { createPool, migrate } from '../common/db.js';
+import { createPool, migrate, type Pool } from '../common/db.js';
+import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { DURATION_PATTERN, durationToMs } from '../common/duration.js';
 import type { Logger } from '../common/logger.js';
 
@@ -28,7 +30,7 @@ export interface TailOptions {
 
 /** Prints live traffic until interrupted or `count` messages were shown. */
 export async function tailBus(config: Config, options: TailOptions): Promise<number> {
-  const socket = openSubscriber({ endpoints: config.bus.endpoints, topics: options.topic ? [options.topic] : [] });
+  const socket = openSubscriber({ endpoints: config.bus.endpoints, topics: options.topic ? [options.topic] : [], maxMessageBytes: config.bus.maxMessageBytes });
   const stop = () => socket.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -36,7 +38,8 @@ export async function tailBus(config: Config, options: TailOptions): Promise<num
   try {
     for await (const [topic, body] of socket) {
       const text = body?.toString('utf8') ?? '';
-      if (options.json) options.write(text);
+      // Whatever a sender put in a message, no control character reaches the terminal.
+      if (options.json) options.write(storableText(text, Number.MAX_SAFE_INTEGER));
       else {
         let id = '?';
         let when = new Date().toISOString();
@@ -47,7 +50,7 @@ export async function tailBus(config: Config, options: TailOptions): Promise<num
         } catch {
           id = '(not JSON)';
         }
-        options.write(`${when.slice(0, 19).replace('T', ' ')}  ${topic?.toString('utf8')}  ${id}  ${text.length} bytes`);
+        options.write(storableText(`${when.slice(0, 19).replace('T', ' ')}  ${topic?.toString('utf8')}  ${id}  ${text.length} bytes`, 2048));
       }
       if (options.count !== undefined && ++shown >= options.count) break;
     }
@@ -59,26 +62,95 @@ export async function tailBus(config: Config, options: TailOptions): Promise<num
   return shown;
 }
 
-/**
- * Puts a window of datagrepper's history through the listener's receive path into the inbox; the
- * running listener starts what is new. Safe to run twice: the inbox knows every msg_id.
- */
-export async function replayBus(config: Config, log: Logger, window: { start: number; end: number }): Promise<BackfillResult> {
-  if (!config.database.url) throw new Error('DATABASE_URL is not set: replay writes to the inbox of the running service');
+/** A listener that only receives (the running service dispatches), checking exactly as the live one does. */
+function receivingListener(config: Config, log: Logger, pool: Pool): BusListener {
+  // This client never connects: nothing here starts a run.
+  const client = new Client({ connection: Connection.lazy(temporalConnectionOptions(config)) });
+  return new BusListener({ pool, client, log, ...listenerSettings(config) });
+}
+
+async function withInbox<T>(config: Config, log: Logger, what: string, work: (pool: Pool) => Promise<T>): Promise<T> {
+  if (!config.database.url) throw new Error(`DATABASE_URL is not set: ${what} works on the inbox of the running service`);
   const pool = createPool(config.database.url, 2);
-  // Only receiving happens here; the running bus listener dispatches. This client never connects.
-  const client = new Client({ connection: Connection.lazy({ address: config.temporal.address }) });
   try {
     await migrate(pool, log);
-    const router = routerFromConfig(config);
-    const listener = new BusListener({ pool, client, log, router, maxMessageBytes: config.bus.maxMessageBytes });
-    return await backfill({
-      datagrepperUrl: config.services.datagrepper,
-      topics: router.backfillTopics(config.bus.backfill.topicPrefixes),
-      window,
-      receive: (frames) => listener.receive(frames),
-    });
+    return await work(pool);
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * Puts a window of datagrepper's history through the listener's receive path into the inbox; the
+ * running listener starts what is new. Signatures, prefixes and bodies are checked as live. Safe to
+ * run twice: the inbox knows every msg_id.
+ */
+export function replayBus(config: Config, log: Logger, window: { start: number; end: number }): Promise<BackfillResult> {
+  return withInbox(config, log, 'replay', async (pool) => {
+    const listener = receivingListener(config, log, pool);
+    return backfill({
+      datagrepperUrl: config.services.datagrepper,
+      topics: listener.router.backfillTopics(),
+      window,
+      maxResponseBytes: datagrepperPageCap(config.bus.maxMessageBytes),
+      receive: (frames) => listener.receive(frames),
+    });
+  });
+}
+
+/** `bus parked`: inbox rows whose run could not start, and dead letters, newest first. */
+export function busTrouble(config: Config, log: Logger): Promise<Awaited<ReturnType<typeof listTrouble>>> {
+  return withInbox(config, log, 'bus parked', (pool) => listTrouble(pool));
+}
+
+/** `bus parked` for a person: one block per row, the reason first. */
+export function describeTrouble(trouble: Awaited<ReturnType<typeof listTrouble>>): string {
+  const lines: string[] = [];
+  lines.push(`parked inbox rows: ${trouble.parked.length}`);
+  for (const p of trouble.parked) lines.push(`  ${p.msgId}  ${p.topic}  parked ${p.parkedAt} after ${p.attempts} attempts`, `    ${p.reason ?? ''}`);
+  lines.push(`dead letters: ${trouble.deadLetters.length}`);
+  for (const d of trouble.deadLetters) {
+    lines.push(`  #${d.id}  ${d.msgId ?? '(no msg_id)'}  ${d.topic ?? '(no topic)'}  ${d.receivedAt}  ${d.bytes} bytes`, `    ${d.reason}`, `    ${d.raw.slice(0, 300)}`);
+  }
+  lines.push('', 'relengotron bus retry <msg_id or #id> re-drives one after the cause is fixed.');
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * `bus retry <msg_id | dead letter id>`: a parked row goes back in line; a dead letter goes
+ * through the receive path again, under the current configuration and code. Says what became of
+ * it; running it again changes nothing.
+ */
+export function retryMessage(config: Config, log: Logger, id: string): Promise<string> {
+  return withInbox(config, log, 'bus retry', async (pool) => {
+    const row = await inboxState(pool, id);
+    if (row?.state === 'parked') {
+      await unpark(pool, id);
+      return `${id}: back in the inbox; the bus listener starts its run (it was parked: ${row.lastError ?? 'no reason kept'})`;
+    }
+    if (row) return `${id}: already in the inbox, ${row.state}${row.workflowId ? ` (${row.workflowId})` : ''}${row.lastError && row.state !== 'started' ? `: ${row.lastError}` : ''}`;
+    const letters = await deadLettersOf(pool, id);
+    if (letters.length === 0) return `${id}: no parked inbox row and no dead letter by that msg_id or id`;
+    const listener = receivingListener(config, log, pool);
+    const lines: string[] = [];
+    for (const letter of letters) {
+      // Marked first, so that refusing it again files a new dead letter beside this one.
+      await markDeadLetterRetried(pool, letter.id, 'retrying');
+      let outcome: string;
+      try {
+        outcome = await listener.receive(letter.frames);
+      } catch (err) {
+        await pool.query('UPDATE bus_dead_letters SET retried_at = NULL, retry_outcome = NULL WHERE id = $1', [letter.id]);
+        throw err;
+      }
+      const said =
+        outcome === 'stored' ? 'stored in the inbox; the bus listener starts its run'
+        : outcome === 'duplicate' ? 'already in the inbox (a duplicate): nothing to do'
+        : outcome === 'not-routed' ? 'accepted, but no route acts on it under the current routing table'
+        : `refused again: ${listener.lastRefusal ?? 'see bus parked'}`;
+      await markDeadLetterRetried(pool, letter.id, said);
+      lines.push(`dead letter ${letter.id}: ${said}`);
+    }
+    return lines.join('\n');
+  });
 }

@@ -4,6 +4,7 @@
  * Every command reads the same configuration (common/config.ts): TEMPORAL_ADDRESS,
  * TEMPORAL_NAMESPACE and DATABASE_URL among others.
  */
+import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { ConfigError, loadConfig, pushPaths, type Config } from '../common/config.js';
@@ -13,7 +14,7 @@ import { PROCESSES, startStack, type ProcessName } from '../devstack/stack.js';
 import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
 import { defaultComposeDir, startSandbox } from '../sandbox/server.js';
 import { startDashboard } from '../dashboard/server.js';
-import { parseSince, replayBus, tailBus } from './bus.js';
+import { busTrouble, describeTrouble, parseSince, replayBus, retryMessage, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { formatTable, listRuns, summarize } from './runs.js';
 import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startPush } from './start.js';
@@ -45,6 +46,11 @@ Usage:
   relengotron bus replay --since <time> [--until <time>]
                                    re-drive a window from datagrepper through the inbox (safe twice);
                                    time: epoch seconds, an ISO date, or a duration ago (2h)
+  relengotron bus parked [--json]  inbox rows whose run could not start, and dead letters (refused
+                                   messages), each with its reason
+  relengotron bus retry <msg_id | dead letter id>
+                                   re-drive one after a fix: a parked row goes back in line, a dead
+                                   letter through the listener's checks again (safe twice)
   relengotron db migrate           apply database migrations to DATABASE_URL
   relengotron db serve             run only the embedded Postgres (PGlite) server
 
@@ -77,7 +83,7 @@ function waitForSignal(): Promise<string> {
 }
 
 async function withClient<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   try {
     return await fn(new Client({ connection, namespace: config.temporal.namespace }));
   } finally {
@@ -207,9 +213,10 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       });
     }
     case 'bus': {
-      const { values } = parseArgs({
+      const { values, positionals } = parseArgs({
         args: rest,
         options: { topic: { type: 'string' }, json: { type: 'boolean' }, count: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' } },
+        allowPositionals: true,
       });
       if (sub === 'tail') {
         const count = values.count === undefined ? undefined : Number(values.count);
@@ -223,7 +230,19 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         process.stdout.write(`${JSON.stringify({ ...result, window }, null, 2)}\n`);
         return 0;
       }
-      throw new UsageError('bus tail | bus replay --since <time>');
+      if (sub === 'parked') {
+        const trouble = await busTrouble(config, log);
+        if (values.json) process.stdout.write(`${JSON.stringify(trouble, null, 2)}\n`);
+        else process.stdout.write(describeTrouble(trouble));
+        return 0;
+      }
+      if (sub === 'retry') {
+        const id = positionals[0];
+        if (!id) throw new UsageError('bus retry needs a msg_id (or a dead letter id from bus parked)');
+        process.stdout.write(`${await retryMessage(config, log, id)}\n`);
+        return 0;
+      }
+      throw new UsageError('bus tail | bus replay --since <time> | bus parked | bus retry <msg_id>');
     }
     case 'db': {
       if (sub === 'migrate') {

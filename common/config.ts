@@ -57,6 +57,12 @@ export const ConfigSchema = z.object({
   /** Where the embedded defaults keep their state: Temporal's SQLite file, PGlite, caches. */
   dataDir: z.string().min(1).default(defaultDataDir),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /**
+   * `production` refuses to start unless the bus is a trust boundary (signatures checked against
+   * configured CAs, a signer named for every topic that starts work) and every Fedora service is
+   * named explicitly, so nothing falls back to the sandbox. deploy/ sets it.
+   */
+  profile: z.enum(['development', 'production']).default('development'),
   temporal: z
     .object({
       address: hostPort.default('127.0.0.1:7233'),
@@ -67,6 +73,20 @@ export const ConfigSchema = z.object({
       uiPort: port.default(8233),
       /** Finished runs stay visible this long; the dev server's own default is 24 h. */
       retention: duration.default('30d'),
+      /**
+       * mTLS to the frontend (deploy/temporal): the CA that signed the server's certificate, this
+       * process's client certificate and key, and the name the server's certificate carries when it
+       * differs from the address's host. Unset: plain TCP (the embedded dev server).
+       */
+      tls: z
+        .object({
+          ca: z.string().min(1),
+          cert: z.string().min(1).optional(),
+          key: z.string().min(1).optional(),
+          serverName: z.string().min(1).optional(),
+        })
+        .refine((t) => Boolean(t.cert) === Boolean(t.key), { message: 'a client certificate and its key go together (TEMPORAL_TLS_CERT_PATH, TEMPORAL_TLS_KEY_PATH)' })
+        .optional(),
     })
     .prefault({}),
   database: z
@@ -119,8 +139,31 @@ export const ConfigSchema = z.object({
       inboxLowWater: z.number().int().min(0).default(1000),
       /** Messages ZeroMQ holds for the listener while it is not reading; beyond that the publisher drops and the backfill recovers them. */
       receiveQueue: z.number().int().min(1).default(10_000),
-      /** Envelopes larger than this are dead-lettered unread. */
+      /** Envelopes larger than this are dead-lettered unread; ZeroMQ drops a publisher that sends a larger frame. */
       maxMessageBytes: z.number().int().min(1024).default(1024 * 1024),
+      /**
+       * Topics are ours only under these `<prefix>.<environment>` prefixes: the SUB socket
+       * subscribes to nothing else, and backfill asks datagrepper for nothing else. Fedora CI
+       * publishes under org.centos.prod; `org.fedoraproject.dev` belongs in a sandbox only.
+       */
+      acceptPrefixes: z
+        .array(z.string().regex(/^[a-z0-9]+(\.[a-z0-9]+)*\.(prod|stg|dev)$/, 'expected <prefix>.<environment>, for example org.fedoraproject.prod'))
+        .min(1)
+        .default(['org.fedoraproject.prod', 'org.centos.prod']),
+      /** Bases besides services.composes under which a compose message's `location` may lie. */
+      acceptComposeLocations: z.array(httpUrl).default([]),
+      /** Runs the dispatcher starts at once; messages for the same run still go one at a time, in order. */
+      dispatchConcurrency: z.number().int().min(1).max(256).default(16),
+      /** A start that keeps failing for a reason a retry might fix is parked after this many tries. */
+      maxStartAttempts: z.number().int().min(1).default(10),
+      /** Per-row backoff between those tries: doubles from the first to the longest. */
+      startRetryFirst: duration.default('1s'),
+      startRetryLongest: duration.default('5m'),
+      /** Handled inbox rows (started, ignored) and dead letters are purged after this long; pending and parked rows are kept. */
+      inboxRetention: duration.default('90d'),
+      deadLetterRetention: duration.default('90d'),
+      /** How often the listener purges. */
+      purgeInterval: duration.default('1h'),
       /** host:port of the listener's Prometheus metrics endpoint; empty: none. */
       metricsListen: z.union([z.literal(''), hostPort]).default('127.0.0.1:9108'),
       /** Check fedmsg X.509 signatures on topics that start work; forged or unsigned ones are refused. */
@@ -134,9 +177,6 @@ export const ConfigSchema = z.object({
         .object({
           /** How far before the checkpoint the catch-up starts (clock skew, delivery in flight). */
           overlap: duration.default('5m'),
-          /** Full topics = each prefix + each topic a route reacts to. */
-          // Fedora CI publishes its results under org.centos.prod.ci.*
-          topicPrefixes: z.array(z.string().min(1)).default(['org.fedoraproject.prod', 'org.centos.prod']),
           /** How often the listener records that it is still connected. */
           checkpointInterval: duration.default('10s'),
         })
@@ -244,6 +284,8 @@ export const ConfigSchema = z.object({
       composes: httpUrl.default('http://127.0.0.1:8900/compose'),
       /** Per-request timeout for every outside HTTP call. */
       requestTimeout: duration.default('60s'),
+      /** The largest response body read from any of them (API replies, compose metadata, datagrepper pages). */
+      maxResponseBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
     })
     .prefault({}),
   sandbox: z
@@ -315,7 +357,18 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_INBOX_HIGH_WATER: { path: ['bus', 'inboxHighWater'], kind: 'int' },
   RELENGOTRON_INBOX_LOW_WATER: { path: ['bus', 'inboxLowWater'], kind: 'int' },
   RELENGOTRON_BUS_METRICS: { path: ['bus', 'metricsListen'], kind: 'string' },
-  FEDMSG_BACKFILL_PREFIXES: { path: ['bus', 'backfill', 'topicPrefixes'], kind: 'list' },
+  FEDMSG_ACCEPT_PREFIXES: { path: ['bus', 'acceptPrefixes'], kind: 'list' },
+  RELENGOTRON_COMPOSE_LOCATIONS: { path: ['bus', 'acceptComposeLocations'], kind: 'list' },
+  RELENGOTRON_DISPATCH_CONCURRENCY: { path: ['bus', 'dispatchConcurrency'], kind: 'int' },
+  RELENGOTRON_MAX_START_ATTEMPTS: { path: ['bus', 'maxStartAttempts'], kind: 'int' },
+  RELENGOTRON_INBOX_RETENTION: { path: ['bus', 'inboxRetention'], kind: 'string' },
+  RELENGOTRON_DEAD_LETTER_RETENTION: { path: ['bus', 'deadLetterRetention'], kind: 'string' },
+  RELENGOTRON_MAX_RESPONSE_BYTES: { path: ['services', 'maxResponseBytes'], kind: 'int' },
+  RELENGOTRON_PROFILE: { path: ['profile'], kind: 'string' },
+  TEMPORAL_TLS_CA_PATH: { path: ['temporal', 'tls', 'ca'], kind: 'string' },
+  TEMPORAL_TLS_CERT_PATH: { path: ['temporal', 'tls', 'cert'], kind: 'string' },
+  TEMPORAL_TLS_KEY_PATH: { path: ['temporal', 'tls', 'key'], kind: 'string' },
+  TEMPORAL_TLS_SERVER_NAME: { path: ['temporal', 'tls', 'serverName'], kind: 'string' },
   FEDMSG_BACKFILL_OVERLAP: { path: ['bus', 'backfill', 'overlap'], kind: 'string' },
   FEDMSG_CHECKPOINT_INTERVAL: { path: ['bus', 'backfill', 'checkpointInterval'], kind: 'string' },
   RELENGOTRON_BUS_ROUTES: { path: ['bus', 'routes'], kind: 'json' },
@@ -427,5 +480,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
+  if (result.data.profile === 'production') {
+    const missing = productionGaps(result.data, tree);
+    if (missing.length > 0) throw new ConfigError(`RELENGOTRON_PROFILE=production refuses to start:\n${missing.map((m) => `  ${m}`).join('\n')}`);
+  }
   return result.data;
+}
+
+/** The variable that sets a key, for messages. */
+function variableFor(path: readonly string[]): string {
+  const found = Object.entries(ENVIRONMENT).find(([, b]) => b.path.join('.') === path.join('.'));
+  return found ? ` (${found[0]})` : '';
+}
+
+function isSet(tree: Tree, path: readonly string[]): boolean {
+  let node: unknown = tree;
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null) return false;
+    node = (node as Tree)[key];
+  }
+  return node !== undefined;
+}
+
+/** Route handlers that start or signal runs: their topics need a named signer in production. */
+const WORK_STARTING_HANDLERS = new Set(['test-compose', 'discover-compose', 'gate-build', 'gate-ci-result', 'gate-greenwave-decision', 'push']);
+
+/** What a production deployment lacks, one line per missing setting. */
+function productionGaps(config: Config, tree: Tree): string[] {
+  const gaps: string[] = [];
+  if (!config.bus.verifySignatures) gaps.push(`bus.verifySignatures must be true${variableFor(['bus', 'verifySignatures'])}: unsigned or forged messages would start work`);
+  if (config.bus.caCertificates.length === 0) gaps.push(`bus.caCertificates must name the fedmsg CA's PEM file${variableFor(['bus', 'caCertificates'])}: without it any self-signed sender passes`);
+  const unsignedTopics = [...new Set(config.bus.routes.filter((r) => WORK_STARTING_HANDLERS.has(r.handler)).map((r) => r.topic))].filter(
+    (topic) => !(config.bus.routingPolicy[topic]?.length),
+  );
+  for (const topic of unsignedTopics) gaps.push(`bus.routingPolicy names no signer for ${topic}, which starts work (e.g. "${topic}": ["bodhi-bodhi-backend01.iad2.fedoraproject.org"])`);
+  const services: readonly (readonly string[])[] = [
+    ['bus', 'endpoints'],
+    ['services', 'kojiHub'],
+    ['services', 'kojiFiles'],
+    ['services', 'bodhi'],
+    ['services', 'pdc'],
+    ['services', 'datagrepper'],
+    ['services', 'composes'],
+  ];
+  for (const path of services) if (!isSet(tree, path)) gaps.push(`${path.join('.')} must be set explicitly${variableFor(path)}: its default is the local sandbox`);
+  if (config.bus.acceptPrefixes.some((p) => p.endsWith('.dev'))) gaps.push(`bus.acceptPrefixes includes a dev environment (${config.bus.acceptPrefixes.join(', ')}): only a sandbox accepts those`);
+  return gaps;
 }

@@ -3,6 +3,7 @@
  * none is configured or reachable; the workers and the bus listener run as child processes (the
  * same entry points a multi-host deployment starts one by one) and are restarted if they die.
  */
+import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,7 +116,7 @@ export async function startStack(config: Config, log: Logger, options: StackOpti
       await pool.end();
     }
 
-    const connection = await Connection.connect({ address: config.temporal.address });
+    const connection = await Connection.connect(temporalConnectionOptions(config));
     try {
       await prepareNamespace(connection, { namespace: config.temporal.namespace, retentionMs: durationToMs(config.temporal.retention) }, log);
     } finally {

@@ -46,6 +46,8 @@ export interface TemporalDevServerOptions {
   readonly namespace: string;
   readonly log?: Logger;
   readonly startTimeoutMs?: number;
+  /** Server limits and knobs (`--dynamic-config-value key=value`), e.g. limit.maxIDLength in tests. */
+  readonly dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export async function startTemporalDevServer(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
@@ -64,6 +66,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     '--namespace', options.namespace,
     '--log-format', 'json',
     '--log-level', 'warn',
+    ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
   ];
   const child: ChildProcess = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderrTail = '';

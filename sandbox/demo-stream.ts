@@ -1,7 +1,8 @@
 /**
  * The demo's bus traffic, built from the real messages in sandbox/fixtures: pungi status changes
  * for composes the sandbox serves (locations pointed at the sandbox compose server), a real
- * DOOMED record as captured, traffic that starts nothing, a duplicate delivery and two bad messages.
+ * DOOMED message as captured (refused: its compose lies outside the trusted bases), traffic that
+ * starts nothing, a duplicate delivery and two bad messages.
  */
 import { readFixture } from './seed.js';
 
@@ -42,7 +43,8 @@ export function buildDemoStream(composeBase: string, newComposeId: string): Demo
       envelope: { ...incomplete, msg: { ...incomplete.msg, compose_id: 'Fedora-24-20151130.n.2', location: `${composeBase}/Fedora-24-20151130.n.2/compose` } },
     },
     { label: 'Fedora-28-20180425.0 finished (real F28 GA metadata)', envelope: statusChange('Fedora-28-20180425.0', 'FINISHED') },
-    { label: 'Fedora-Rawhide-20160404.n.0 doomed (real signed envelope, as sent)', envelope: doomed },
+    // Its location is on kojipkgs, which the sandbox configuration does not trust: refused, a dead letter.
+    { label: 'Fedora-Rawhide-20160404.n.0 doomed (real signed envelope, as sent: kojipkgs is no trusted compose base here, so it is refused)', envelope: doomed },
     { label: 'koji tagged a build outside any gating lane (kept, starts nothing)', envelope: { topic: tag.topic, msg: tag.msg } },
     { label: 'bodhi composer start (real; F29 stable and testing are pushed, the releases the sandbox lacks are named)', envelope: { topic: composerStart.topic, msg: composerStart.msg, timestamp: composerStart['timestamp'] } },
     { label: `${newComposeId} finished, delivered again`, repeatOf: 1 },

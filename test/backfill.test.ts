@@ -18,8 +18,8 @@ let respin = 0;
 const TOPIC = 'org.fedoraproject.prod.pungi.compose.status.change';
 
 function service(): BusService {
-  return testBusService({ pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, {
-    backfill: { overlapMs: 60_000, topicPrefixes: ['org.fedoraproject.prod'], checkpointIntervalMs: 200 },
+  return testBusService({ pool: db.pool, client: env.client, sandbox }, {
+    backfill: { overlapMs: 60_000, checkpointIntervalMs: 200 },
   });
 }
 

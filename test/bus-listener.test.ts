@@ -35,7 +35,7 @@ describe('bus listener: ZeroMQ in, inbox, runs out', () => {
   before(async () => {
     [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
     worker = await startRelengWorker(env, db.pool);
-    listener = new BusListener({ pool: db.pool, client: env.client, log: createLogger('test', 'silent'), router: testRouter(), maxMessageBytes: 64 * 1024, retryDelayMs: 100 });
+    listener = new BusListener({ pool: db.pool, client: env.client, log: createLogger('test', 'silent'), router: testRouter(sandbox), maxMessageBytes: 64 * 1024, retryDelayMs: 100 });
     socket = openSubscriber({ endpoints: [sandbox.busEndpoint] });
     receiving = (async () => {
       for await (const frames of socket) await listener.receive(frames);
@@ -81,21 +81,20 @@ describe('bus listener: ZeroMQ in, inbox, runs out', () => {
     assert.equal(runs.count, expected.length, 'one run per distinct finished compose, none for duplicates');
 
     const inbox = await db.pool.query<{ state: string; n: number }>('SELECT state, count(*)::int AS n FROM bus_inbox GROUP BY state ORDER BY state');
-    // ignored: the two status changes that start nothing, a build tagged outside any gate;
+    // ignored: the status change that starts nothing, a build tagged outside any gate;
     // started: the four finished composes and the Bodhi push
-    assert.deepEqual(inbox.rows, [{ state: 'ignored', n: 3 }, { state: 'started', n: 5 }]);
+    assert.deepEqual(inbox.rows, [{ state: 'ignored', n: 2 }, { state: 'started', n: 5 }]);
     const statuses = await db.pool.query<{ compose_id: string; status: string }>('SELECT compose_id, status FROM compose_status_events ORDER BY status');
-    assert.deepEqual(statuses.rows, [
-      { compose_id: 'Fedora-Rawhide-20160404.n.0', status: 'DOOMED' },
-      { compose_id: made.composeId, status: 'STARTED' },
-    ]);
+    assert.deepEqual(statuses.rows, [{ compose_id: made.composeId, status: 'STARTED' }]);
     const dead = await db.pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id');
-    assert.equal(dead.rows.length, 2);
-    assert.match(dead.rows[0]!.reason, /envelope is not JSON/);
-    assert.match(dead.rows[1]!.reason, /status: Invalid option/);
+    assert.equal(dead.rows.length, 3);
+    // The real DOOMED message names a compose on kojipkgs, which this configuration does not trust.
+    assert.match(dead.rows[0]!.reason, /^compose location http:\/\/kojipkgs\.fedoraproject\.org\/compose\/\/rawhide\/Fedora-Rawhide-20160404\.n\.0\/compose is not under a trusted compose base/);
+    assert.match(dead.rows[1]!.reason, /envelope is not JSON/);
+    assert.match(dead.rows[2]!.reason, /status: Invalid option/);
     assert.deepEqual(
       { duplicate: listener.counters.duplicate, invalid: listener.counters.invalid, notRouted: listener.counters.notRouted, started: listener.counters.started },
-      { duplicate: 2, invalid: 2, notRouted: 0, started: 5 },
+      { duplicate: 2, invalid: 3, notRouted: 0, started: 5 },
     );
   });
 
@@ -135,7 +134,7 @@ describe('bus listener with signature checking', () => {
       pool: db2.pool,
       client: env2.client,
       log: createLogger('test', 'silent'),
-      router: testRouter(),
+      router: testRouter(sandbox),
       maxMessageBytes: 64 * 1024,
       verify: { caCertificates: [pki.ca], routingPolicy: { 'pungi.compose.status.change': ['releng-rawhide-composer.example.org'] } },
     });
@@ -146,7 +145,7 @@ describe('bus listener with signature checking', () => {
       timestamp: Math.floor(Date.now() / 1000),
       i: n,
       username: 'root',
-      msg: { compose_id: `Fedora-Rawhide-20261123.n.${n}`, location: 'http://127.0.0.1:9/compose', status: 'FINISHED' },
+      msg: { compose_id: `Fedora-Rawhide-20261123.n.${n}`, location: `${sandbox.urls.composes}/Fedora-Rawhide-20261123.n.${n}/compose`, status: 'FINISHED' },
     });
     const frames = (body: object) => [Buffer.from(topic), Buffer.from(JSON.stringify(body))];
     const tampered = signEnvelope(envelope(3), pki.signer);
@@ -184,7 +183,9 @@ describe('wire compatibility with an outside fedmsg publisher (pyzmq)', () => {
     const endpoint = `tcp://127.0.0.1:${await freePort()}`;
     // Only receiving is under test: this listener never dispatches, so its client never connects.
     const idle = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
-    const counting = new BusListener({ pool: db3.pool, client: idle, log: createLogger('test', 'silent'), router: testRouter(), maxMessageBytes: 1024 * 1024 });
+    // As in production: the real messages' composes lie under kojipkgs.
+    const production = testRouter({ urls: { composes: 'https://kojipkgs.fedoraproject.org/compose' } });
+    const counting = new BusListener({ pool: db3.pool, client: idle, log: createLogger('test', 'silent'), router: production, maxMessageBytes: 1024 * 1024 });
     const sub = openSubscriber({ endpoints: [endpoint] });
     const files = readdirSync(`${FIXTURES_DIR}messages`).filter((f) => f.endsWith('.json')).map((f) => `${FIXTURES_DIR}messages/${f}`);
     files.push(`${FIXTURES_DIR}datagrepper/raw-response.2017-09-05.json`);

@@ -16,7 +16,7 @@ import { prepareNamespace } from '../devstack/temporal-namespace.js';
 import { resolveTemporalCli, startTemporalDevServer, type TemporalDevServer } from '../devstack/temporal-dev-server.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { freePort, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
-import { DELIVERY_TEST_ENV } from './helpers/bus.js';
+import { deliveryTestEnv } from './helpers/bus.js';
 
 const LISTENER = fileURLToPath(new URL('../workers/bus-listener.js', import.meta.url));
 const TOPIC = 'org.fedoraproject.prod.pungi.compose.status.change';
@@ -44,7 +44,7 @@ function startListener(): ChildProcess {
       RELENGOTRON_BUS_METRICS: `127.0.0.1:${metricsPort}`,
       LOG_LEVEL: process.env['TEST_LISTENER_LOG_LEVEL'] ?? 'error',
       LOG_FORMAT: 'json',
-      ...DELIVERY_TEST_ENV,
+      ...deliveryTestEnv(sandbox),
     },
     stdio: ['ignore', process.env['TEST_LISTENER_LOG_LEVEL'] ? 'inherit' : 'ignore', 'inherit'],
   });

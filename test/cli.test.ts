@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startTemporal } from './helpers/temporal.js';
-import { DELIVERY_TEST_ENV } from './helpers/bus.js';
+import { deliveryTestEnv } from './helpers/bus.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
@@ -40,7 +40,7 @@ describe('relengotron CLI', () => {
       LOG_LEVEL: 'warn',
       LOG_FORMAT: 'json',
       RELENGOTRON_SHUTDOWN_GRACE: '5s',
-      ...DELIVERY_TEST_ENV,
+      ...deliveryTestEnv(sandbox),
     };
   });
   after(async () => Promise.all([env.teardown(), db.drop(), sandbox.stop()]));

@@ -108,8 +108,8 @@ describe('compose testing on real VMs', () => {
     await restartReleng(testingConfig());
     // The default routing table: a finished compose starts compose-test/<id>.
     service = testBusService(
-      { pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper },
-      { router: routerFromConfig(loadConfig({})) },
+      { pool: db.pool, client: env.client, sandbox },
+      { router: routerFromConfig(loadConfig({ COMPOSE_BASE_URL: sandbox.urls.composes })) },
     );
     service.start();
   });

@@ -66,6 +66,52 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ RELENGOTRON_CONFIG: join(dir, 'types.json') }), /bus\.environment: /);
   });
 
+  it('a production profile starts only as a trust boundary with every Fedora service named', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relengotron-prod-'));
+    const file = join(dir, 'config.json');
+    const policy = Object.fromEntries(
+      ['pungi.compose.status.change', 'buildsys.tag', 'ci.koji-build.test.complete', 'ci.koji-build.test.error', 'greenwave.decision.update', 'bodhi.composer.start'].map((t) => [t, ['releng.fedoraproject.org']]),
+    );
+    writeFileSync(file, JSON.stringify({ bus: { routingPolicy: policy } }));
+    const complete = {
+      RELENGOTRON_PROFILE: 'production',
+      RELENGOTRON_CONFIG: file,
+      FEDMSG_VERIFY_SIGNATURES: 'true',
+      FEDMSG_CA_CERTS: '/etc/fedmsg.d/ca.crt',
+      FEDMSG_ENDPOINTS: 'tcp://hub.fedoraproject.org:9940',
+      KOJI_HUB_URL: 'https://koji.fedoraproject.org/kojihub',
+      KOJI_TOP_URL: 'https://kojipkgs.fedoraproject.org',
+      BODHI_URL: 'https://bodhi.fedoraproject.org',
+      PDC_URL: 'https://pdc.fedoraproject.org/rest_api/v1',
+      DATAGREPPER_URL: 'https://apps.fedoraproject.org/datagrepper',
+      COMPOSE_BASE_URL: 'https://kojipkgs.fedoraproject.org/compose',
+    };
+    assert.equal(loadConfig(complete).profile, 'production');
+    const without = (key: keyof typeof complete) => Object.fromEntries(Object.entries(complete).filter(([k]) => k !== key));
+    const refusal = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.message;
+      }
+      return assert.fail('loaded');
+    };
+    assert.match(refusal(without('FEDMSG_VERIFY_SIGNATURES')), /^RELENGOTRON_PROFILE=production refuses to start:\n  bus\.verifySignatures must be true \(FEDMSG_VERIFY_SIGNATURES\)/);
+    assert.match(refusal(without('FEDMSG_CA_CERTS')), /bus\.caCertificates must name the fedmsg CA's PEM file \(FEDMSG_CA_CERTS\)/);
+    assert.match(refusal(without('BODHI_URL')), /^  services\.bodhi must be set explicitly \(BODHI_URL\): its default is the local sandbox$/m);
+    assert.match(refusal(without('RELENGOTRON_CONFIG')), /bus\.routingPolicy names no signer for bodhi\.composer\.start, which starts work/);
+    assert.match(refusal({ ...complete, FEDMSG_ACCEPT_PREFIXES: 'org.fedoraproject.prod,org.fedoraproject.dev' }), /bus\.acceptPrefixes includes a dev environment/);
+    // Development (the default) asks for none of it.
+    assert.equal(loadConfig({}).profile, 'development');
+  });
+
+  it('takes mTLS settings for the Temporal frontend, a certificate only with its key', () => {
+    const config = loadConfig({ TEMPORAL_TLS_CA_PATH: '/etc/pki/temporal/ca.pem', TEMPORAL_TLS_CERT_PATH: '/c.pem', TEMPORAL_TLS_KEY_PATH: '/k.pem', TEMPORAL_TLS_SERVER_NAME: 'temporal' });
+    assert.deepEqual(config.temporal.tls, { ca: '/etc/pki/temporal/ca.pem', cert: '/c.pem', key: '/k.pem', serverName: 'temporal' });
+    assert.throws(() => loadConfig({ TEMPORAL_TLS_CA_PATH: '/ca.pem', TEMPORAL_TLS_CERT_PATH: '/c.pem' }), /a client certificate and its key go together/);
+  });
+
   it('converts durations', () => {
     assert.equal(durationToMs('500ms'), 500);
     assert.equal(durationToMs('30s'), 30_000);

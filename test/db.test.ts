@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createPool, loadMigrations, migrate } from '../common/db.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../devstack/embedded-postgres.js';
-import { addToInbox, pendingInbox, markStarted } from '../bus/inbox.js';
+import { addToInbox, dueInbox, recordOutcomes } from '../bus/inbox.js';
 import { recordCompose } from '../activities/results-store.js';
 import type { ComposeMetadata } from '../activities/compose-server.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -93,10 +93,10 @@ describe('embedded Postgres (PGlite over the wire protocol)', () => {
       const [inserted] = await Promise.all([Promise.all(inboxWrites), Promise.all(composeWrites)]);
       assert.equal(inserted.filter(Boolean).length, 150, 'each distinct msg_id stored once; the 50 repeats are duplicates');
 
-      const pending = await pendingInbox(pools[0]!, 1000);
+      const pending = await dueInbox(pools[0]!, 1000);
       assert.equal(pending.length, 150);
-      await Promise.all(pending.map((row, i) => markStarted(pools[i % 5]!, row.msgId, `compose-discovery/${row.msgId}`)));
-      assert.equal((await pendingInbox(pools[1]!, 1000)).length, 0);
+      await Promise.all(pending.map((row, i) => recordOutcomes(pools[i % 5]!, [{ msgId: row.msgId, state: 'started', workflowId: `compose-discovery/${row.msgId}` }])));
+      assert.equal((await dueInbox(pools[1]!, 1000)).length, 0);
 
       const { rows } = await pools[0]!.query<{ composes: number; images: number }>(
         'SELECT (SELECT count(*)::int FROM composes) AS composes, (SELECT count(*)::int FROM compose_images) AS images',

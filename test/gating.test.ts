@@ -15,7 +15,7 @@ import { gateBuildStatusQuery, type GateBuildResult } from '../workflows/index.j
 import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
-import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
 const GATE_TAG = 'f29-updates-testing-pending';
@@ -76,11 +76,11 @@ async function gateResult(nvr: string): Promise<GateBuildResult> {
 describe('gating: buildsys.tag opens a gate, CI results decide it', () => {
   before(async () => {
     [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
-    koji = new KojiClient(sandbox.urls.kojiHub, 5_000);
+    koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
     worker = await startRelengWorker(env, db.pool, { kojiHubUrl: sandbox.urls.kojiHub });
     spy = new BusSpy(worker.publishEndpoint);
-    service = testBusService({ pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, {
-      backfill: { overlapMs: 60_000, topicPrefixes: ['org.fedoraproject.prod', 'org.centos.prod'], checkpointIntervalMs: 500 },
+    service = testBusService({ pool: db.pool, client: env.client, sandbox }, {
+      backfill: { overlapMs: 60_000, checkpointIntervalMs: 500 },
     });
     service.start();
     assert.ok(await sandbox.bus!.waitForSubscribers(1, 10_000));

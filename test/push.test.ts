@@ -28,7 +28,7 @@ import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { makeSigningKey, stopGpgAgents } from './helpers/gpg.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
-import { startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
 import { startImageWorker, stopImageWorkers, testingConfig } from './helpers/image-workers.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
@@ -87,7 +87,7 @@ describe('push pipeline', () => {
   });
 
   it('moves the batch in Koji (waiting for an operator while the tag is locked), recomposes only what PDC says changed, signs, syncs and announces', async () => {
-    const koji = new KojiClient(sandbox.urls.kojiHub, 5000);
+    const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
     const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
     assert.deepEqual(await tagsOf('earlyoom-1.3-2.fc29'), ['f29-updates-testing']);
     // Someone locked the stable tag: the moves fail with Koji's fault and the run waits for an operator.
@@ -199,7 +199,7 @@ describe('push pipeline', () => {
     assert.equal(requested.status, 200);
     startImageWorker(env, 'libvirt', 2);
     const config = loadConfig({ RELENGOTRON_SIGNING_HOMEDIR: key.homedir, RELENGOTRON_SIGNING_KEY: key.keyId });
-    const service = testBusService({ pool: db.pool, client: env.client, endpoint: sandbox.busEndpoint, datagrepperUrl: sandbox.urls.datagrepper }, { router: routerFromConfig(config) });
+    const service = testBusService({ pool: db.pool, client: env.client, sandbox }, { router: routerFromConfig(config) });
     service.start();
     try {
       assert.ok(await sandbox.bus!.waitForSubscribers(1, 10_000));
@@ -266,7 +266,7 @@ describe('push pipeline', () => {
 
   it('an unsatisfied test policy holds the push before anything is signed or synced; an operator may skip it, and the message says so', async () => {
     // The kernel update again, its builds back in updates-testing.
-    const koji = new KojiClient(sandbox.urls.kojiHub, 5000);
+    const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
     for (const nvr of ['kernel-5.1.7-200.fc29', 'kernel-headers-5.1.7-200.fc29']) await koji.call('moveBuild', ['f29-updates', 'f29-updates-testing', nvr]);
     await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-492d24f0ef/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
     startImageWorker(env, 'libvirt', 2);
@@ -306,7 +306,7 @@ describe('push pipeline', () => {
   });
 
   it('a push aborted after moving builds moves them back (compensation)', async () => {
-    const koji = new KojiClient(sandbox.urls.kojiHub, 5000);
+    const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
     const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
     // The batch back where a stable push finds it, and an OSTree repository path that cannot be one.
     const first = (await env.client.workflow.getHandle<typeof push>('push/F29-stable/20261123T120000Z').result()).updates;

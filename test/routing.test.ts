@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pushSettings } from '../client/start.js';
 import { InvalidBodyError, Router, RoutingTableError, routerFromConfig } from '../bus/router.js';
+import { trustedComposeLocation } from '../bus/handlers.js';
+import { acceptedTopic } from '../common/schemas/fedmsg.js';
 import { ConfigError, loadConfig } from '../common/config.js';
 import { RouteSchema } from '../common/routing.js';
 import { FedmsgEnvelopeSchema, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
@@ -17,11 +19,12 @@ import { readFixture } from '../sandbox/seed.js';
 /** A fixture message completed into a full envelope (some real samples are trimmed). */
 function message(file: string, patch: (msg: Record<string, unknown>) => Record<string, unknown> = (m) => m): FedmsgEnvelope {
   const raw = readFixture<{ topic: string; msg: Record<string, unknown> }>(`messages/${file}`);
-  return FedmsgEnvelopeSchema.parse({ msg_id: '2026-6d1a7ad6-1b43-4bd9-9b1e-5c3b0e6bb0aa', timestamp: 1, i: 1, username: 'root', ...raw, msg: patch(raw.msg) });
+  return FedmsgEnvelopeSchema.parse({ msg_id: '2026-6d1a7ad6-1b43-4bd9-9b1e-5c3b0e6bb0aa', timestamp: 1_700_000_000, i: 1, username: 'root', ...raw, msg: patch(raw.msg) });
 }
 
-const router = routerFromConfig(loadConfig({}));
-const NO_CONTEXT = { lanes: [], push: pushSettings(loadConfig({})) };
+/** As in production: composes are trusted under kojipkgs' /compose, as the real messages name them. */
+const router = routerFromConfig(loadConfig({ COMPOSE_BASE_URL: 'https://kojipkgs.fedoraproject.org/compose' }));
+const NO_CONTEXT = { lanes: [], push: pushSettings(loadConfig({})), composeBases: [loadConfig({}).services.composes] };
 
 describe('routing table', () => {
   it('by default: finished composes start a compose test, other statuses are recorded', () => {
@@ -32,6 +35,47 @@ describe('routing table', () => {
     assert.equal(incomplete?.kind, 'start');
     const doomed = router.decide(message('pungi.compose.status.change.DOOMED.datanommer.json'));
     assert.equal(doomed?.kind, 'record');
+  });
+
+  it('acts only on topics under the accepted prefixes, whatever environment a topic names later', () => {
+    const accepted = ['org.fedoraproject.prod', 'org.centos.prod'];
+    assert.equal(acceptedTopic('org.fedoraproject.prod.bodhi.composer.start', accepted), 'bodhi.composer.start');
+    assert.equal(acceptedTopic('org.centos.prod.ci.koji-build.test.complete', accepted), 'ci.koji-build.test.complete');
+    assert.equal(acceptedTopic('evil.dev.bodhi.composer.start', accepted), null);
+    assert.equal(acceptedTopic('org.fedoraproject.stg.bodhi.composer.start', accepted), null);
+    assert.equal(acceptedTopic('org.fedoraproject.prodx.bodhi.composer.start', accepted), null);
+    assert.equal(acceptedTopic('org.fedoraproject.prod.', accepted), null);
+    // A message claiming another environment inside the topic is routed as what it literally is: nothing.
+    assert.equal(router.handles(acceptedTopic('org.fedoraproject.prod.evil.dev.bodhi.composer.start', accepted)!), false);
+    assert.equal(router.decide({ ...message('bodhi.composer.start.json'), topic: 'evil.dev.bodhi.composer.start' }), null);
+  });
+
+  it('takes a compose location only under a trusted base, as it will be fetched', () => {
+    const bases = ['https://kojipkgs.fedoraproject.org/compose'];
+    // Pungi's own messages: http and a doubled slash; fetched over https, normalized.
+    assert.equal(trustedComposeLocation('http://kojipkgs.fedoraproject.org/compose//rawhide/Fedora-Rawhide-20160404.n.0/compose', bases), 'https://kojipkgs.fedoraproject.org/compose/rawhide/Fedora-Rawhide-20160404.n.0/compose');
+    for (const hostile of [
+      'https://kojipkgs.fedoraproject.org.evil.org/compose/x/compose',
+      'https://evil.org/compose/x/compose',
+      'https://kojipkgs.fedoraproject.org/compose/../../etc/x',
+      'https://kojipkgs.fedoraproject.org/composex/y',
+      'https://kojipkgs.fedoraproject.org:8443/compose/x',
+      'https://user:pw@kojipkgs.fedoraproject.org/compose/x',
+      'https://kojipkgs.fedoraproject.org/compose/x?redirect=https://evil.org',
+      'file:///compose/x',
+      'not a url',
+    ]) assert.throws(() => trustedComposeLocation(hostile, bases), InvalidBodyError, hostile);
+    // An http base does not accept an https location for another port, nor http for an https base's host elsewhere.
+    assert.throws(() => trustedComposeLocation('https://127.0.0.1:8900/compose/x', ['http://127.0.0.1:8900/compose']), InvalidBodyError);
+    assert.throws(() => router.decide(message('pungi.compose.status.change.FINISHED.json', (m) => ({ ...m, location: 'http://evil.org/compose/Fedora-24-20151208.n.7/compose' }))), /is not under a trusted compose base \(https:\/\/kojipkgs\.fedoraproject\.org\/compose\)/);
+  });
+
+  it('bounds what becomes an ID: compose IDs and NVRs by their grammar, timestamps in range', () => {
+    assert.throws(() => router.decide(message('pungi.compose.status.change.FINISHED.json', (m) => ({ ...m, compose_id: `Fedora-${'x'.repeat(1500)}-20261202.n.0` }))), /compose_id: /);
+    assert.throws(() => router.decide(message('pungi.compose.status.change.FINISHED.json', (m) => ({ ...m, compose_id: 'Fedora-24/../../x-20151208.n.7' }))), /compose_id: expected a compose ID/);
+    assert.throws(() => router.decide(message('buildsys.tag.json', (m) => ({ ...m, version: '1-2' }))), /version: expected a version or release without hyphens/);
+    assert.equal(FedmsgEnvelopeSchema.safeParse({ ...message('buildsys.tag.json'), timestamp: 1e13 }).success, false);
+    assert.equal(FedmsgEnvelopeSchema.safeParse({ ...message('buildsys.tag.json'), timestamp: -1 }).success, false);
   });
 
   it('a Bodhi push message starts one push run, named by when Bodhi started it', () => {
@@ -61,7 +105,7 @@ describe('routing table', () => {
     assert.equal(router.decide(message('greenwave.decision.update.json')), null);
     const onBuild = message('greenwave.decision.update.json', (m) => ({ ...m, subject_type: 'koji_build', subject_identifier: 'bash-5.3.0-1.fc29', decision_context: 'bodhi_update_push_stable' }));
     assert.equal(router.decide(onBuild)?.kind, 'ignore');
-    const withContext = new Router(loadConfig({}).bus.routes, { lanes: [{ ...loadConfig({}).gating.lanes[0]!, greenwaveContext: 'bodhi_update_push_stable' }], push: pushSettings(loadConfig({})) });
+    const withContext = new Router(loadConfig({}).bus.routes, { ...NO_CONTEXT, lanes: [{ ...loadConfig({}).gating.lanes[0]!, greenwaveContext: 'bodhi_update_push_stable' }] });
     const decided = withContext.decide(onBuild);
     assert.equal(decided?.kind === 'start' && decided.workflowId, 'gate/f29-updates-testing-pending/bash-5.3.0-1.fc29');
   });
@@ -75,11 +119,11 @@ describe('routing table', () => {
         { topic: 'pungi.compose.status.change', handler: 'record-compose-status' },
       ] },
     }));
-    const custom = routerFromConfig(loadConfig({ RELENGOTRON_CONFIG: file }));
+    const custom = routerFromConfig(loadConfig({ RELENGOTRON_CONFIG: file, COMPOSE_BASE_URL: 'https://kojipkgs.fedoraproject.org/compose' }));
     assert.equal(custom.decide(message('pungi.compose.status.change.FINISHED.json'))?.kind, 'start');
     assert.equal(custom.decide(message('pungi.compose.status.change.FINISHED_INCOMPLETE.datanommer.json'))?.kind, 'record');
-    assert.equal(custom.handles('org.fedoraproject.prod.buildsys.tag'), false);
-    assert.deepEqual(custom.backfillTopics(['org.fedoraproject.prod']), ['org.fedoraproject.prod.pungi.compose.status.change']);
+    assert.equal(custom.handles('buildsys.tag'), false);
+    assert.deepEqual(custom.backfillTopics(), ['org.fedoraproject.prod.pungi.compose.status.change', 'org.centos.prod.pungi.compose.status.change']);
   });
 
   it('refuses a table that cannot work, naming the entry', () => {

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // The bus listener: fedmsg in, durable inbox, runs out; backfills from datagrepper after downtime.
-import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { serveMetrics } from '../bus/metrics.js';
-import { routerFromConfig } from '../bus/router.js';
 import { BusService } from '../bus/service.js';
+import { listenerSettings } from '../bus/settings.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
+import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { requireDatabaseUrl, runMain, startProcess } from './process.js';
 
 const { config, log } = startProcess('bus-listener');
@@ -15,33 +15,34 @@ runMain(log, async () => {
   const pool = createPool(requireDatabaseUrl(config, 'bus-listener'));
   await migrate(pool, log);
   // Connection.lazy: the listener stores messages even while Temporal is unreachable.
-  const connection = Connection.lazy({ address: config.temporal.address });
+  const connection = Connection.lazy(temporalConnectionOptions(config));
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const verify = config.bus.verifySignatures
-    ? { caCertificates: config.bus.caCertificates.map((file) => readFileSync(file, 'utf8')), routingPolicy: config.bus.routingPolicy }
-    : null;
-  if (verify && verify.caCertificates.length === 0) {
+  const settings = listenerSettings(config);
+  if (settings.verify && settings.verify.caCertificates.length === 0) {
     log.warn('signatures are checked but no CA is configured (FEDMSG_CA_CERTS): any self-signed sender passes the chain check');
   }
+  if (!settings.verify) log.warn('signatures are not checked (FEDMSG_VERIFY_SIGNATURES): anyone who can publish on the bus can start work');
   const service = new BusService({
     pool,
     client,
     log,
-    router: routerFromConfig(config),
+    ...settings,
     endpoints: config.bus.endpoints,
     datagrepperUrl: config.services.datagrepper,
-    maxMessageBytes: config.bus.maxMessageBytes,
-    verify,
     backfill: {
       overlapMs: durationToMs(config.bus.backfill.overlap),
-      topicPrefixes: config.bus.backfill.topicPrefixes,
       checkpointIntervalMs: durationToMs(config.bus.backfill.checkpointInterval),
     },
     backpressure: { highWater: config.bus.inboxHighWater, lowWater: config.bus.inboxLowWater, receiveQueue: config.bus.receiveQueue },
+    retention: {
+      inboxMs: durationToMs(config.bus.inboxRetention),
+      deadLettersMs: durationToMs(config.bus.deadLetterRetention),
+      intervalMs: durationToMs(config.bus.purgeInterval),
+    },
   });
   service.start();
   const metrics = config.bus.metricsListen ? await serveMetrics(config.bus.metricsListen, () => service.metrics()) : null;
-  log.info({ endpoints: config.bus.endpoints, metrics: config.bus.metricsListen || null }, 'listening to the bus');
+  log.info({ endpoints: config.bus.endpoints, accept: config.bus.acceptPrefixes, metrics: config.bus.metricsListen || null }, 'listening to the bus');
   const report = setInterval(() => log.info({ counters: { ...service.listener.counters, ...service.counters } }, 'bus listener counters'), 60_000);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());

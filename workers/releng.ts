@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The orchestration worker: every workflow, and the activities that call APIs, the database and the bus.
+import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { createRelengActivities } from '../activities/index.js';
@@ -25,7 +26,7 @@ runMain(log, async () => {
     signer: signing ? { certificate: readFileSync(signing.certificate, 'utf8'), key: readFileSync(signing.key, 'utf8') } : null,
   });
   log.info({ endpoint: publisher.endpoint, signed: Boolean(signing) }, 'publishing on the bus');
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   try {
     await migrate(pool, log);
     await runWorker(context, {
@@ -34,7 +35,7 @@ runMain(log, async () => {
       activities: createRelengActivities({
         pool,
         publisher,
-        requestTimeoutMs: durationToMs(config.services.requestTimeout),
+        http: { timeoutMs: durationToMs(config.services.requestTimeout), maxBytes: config.services.maxResponseBytes },
         kojiHubUrl: config.services.kojiHub,
         kojiTopUrl: config.services.kojiFiles,
         kojiPollIntervalMs: durationToMs(config.gating.kojiPollInterval),

@@ -3,6 +3,7 @@
  * image-test child workflows routed to its queue and their one activity (fetch, boot, test), at
  * most `maxConcurrentActivities` VMs at a time, so busy hosts stop taking jobs and idle ones take them.
  */
+import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { HostAccelerator } from '../activities/accelerator.js';
@@ -41,7 +42,7 @@ export function runImageWorker(provider: ImageProvider): void {
     });
     // Probed now, not at the first job: the log says at start what this host will do.
     if (provider === 'libvirt') await accelerator.current();
-    const connection = await Connection.connect({ address: config.temporal.address });
+    const connection = await Connection.connect(temporalConnectionOptions(config));
     const client = new Client({ connection, namespace: config.temporal.namespace });
     try {
       const slots = provider === 'libvirt' ? config.workers.imageLibvirt.maxConcurrentActivities : config.workers.imageVbox.maxConcurrentActivities;

@@ -2,6 +2,7 @@
  * One Temporal worker on one task queue, with a grace time on SIGTERM so in-flight activities
  * can finish (Temporal's default cancels them at once).
  */
+import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { durationToMs } from '../common/duration.js';
@@ -24,7 +25,7 @@ export interface RunWorkerOptions {
 
 export async function runWorker(context: ProcessContext, options: RunWorkerOptions): Promise<void> {
   const { config, log } = context;
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   try {
     const worker = await Worker.create({
       connection,

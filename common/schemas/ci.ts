@@ -5,6 +5,7 @@
  * what the listener receives is checked before it reaches a run.
  */
 import { z } from 'zod';
+import { nvr } from './identifiers.js';
 import { issueLines } from './issues.js';
 
 /** The spec tag our messages conform to; Fedora CI's pipelines send the same. */
@@ -16,7 +17,7 @@ export type CiEvent = (typeof CI_EVENTS)[number];
 export const CI_RESULTS = ['passed', 'failed', 'info', 'needs_inspection', 'not_applicable'] as const;
 export type CiResult = (typeof CI_RESULTS)[number];
 
-const uri = z.string().regex(/^[a-z][a-z0-9+.-]*:\S+$/i, 'expected a URI');
+const uri = z.string().max(2048).regex(/^[a-z][a-z0-9+.-]*:\S+$/i, 'expected a URI');
 // Python's str(datetime) (space, no zone) is common in real messages; what we send is toISOString().
 const isoDateTime = z.string().regex(/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/, 'expected an ISO 8601 date-time');
 const semver = z.string().regex(/^\d+\.\d+\.\d+$/, 'expected a spec version such as 1.1.14');
@@ -48,7 +49,7 @@ export const KojiBuildArtifactSchema = z.looseObject({
   id: z.number().int().positive(),
   issuer: z.string().min(1),
   component: z.string().min(1),
-  nvr: z.string().regex(/^.+-[^-]+-[^-]+$/, 'expected name-version-release'),
+  nvr,
   scratch: z.boolean(),
   baseline: z.string().optional(),
   source: z.string().optional(),

@@ -1,17 +1,18 @@
 /** Bodies of Koji's bus messages (koji's protonmsg/fedmsg plugin, `buildsys.*`). */
 import { z } from 'zod';
+import { boundedText, kojiTagName, rpmName, rpmVersion } from './identifiers.js';
 
 /** `buildsys.tag` / `buildsys.untag`: a build went into or out of a tag. */
 export const BuildTagChangeSchema = z.looseObject({
-  name: z.string().min(1),
-  version: z.string().min(1),
-  release: z.string().min(1),
-  tag: z.string().min(1),
-  owner: z.string().min(1),
-  user: z.string().min(1),
+  name: rpmName,
+  version: rpmVersion,
+  release: rpmVersion,
+  tag: kojiTagName,
+  owner: boundedText(255),
+  user: boundedText(255),
   tag_id: z.number().int().optional(),
   build_id: z.number().int().optional(),
-  instance: z.string().optional(),
+  instance: z.string().max(100).optional(),
 });
 export type BuildTagChange = z.infer<typeof BuildTagChangeSchema>;
 

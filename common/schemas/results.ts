@@ -13,10 +13,10 @@ export const ResultsdbResultSchema = z.looseObject({
 
 /** `greenwave.decision.update`: Greenwave's verdict on a subject changed. */
 export const GreenwaveDecisionSchema = z.looseObject({
-  decision_context: z.string().min(1),
-  product_version: z.string().min(1),
-  subject_type: z.string().min(1),
-  subject_identifier: z.string().min(1),
+  decision_context: z.string().min(1).max(255),
+  product_version: z.string().min(1).max(255),
+  subject_type: z.string().min(1).max(100),
+  subject_identifier: z.string().min(1).max(255),
   policies_satisfied: z.boolean(),
   summary: z.string(),
   unsatisfied_requirements: z.array(z.looseObject({ type: z.string(), testcase: z.string().optional() })).default([]),

@@ -11,26 +11,31 @@ import { DISCOVERY_ONLY_ROUTES } from '../../common/routing.js';
 /** Bus tests measure delivery: a finished compose starts the quick discovery run, not VM tests. */
 export const DELIVERY_TEST_ENV = { RELENGOTRON_BUS_ROUTES: JSON.stringify(DISCOVERY_ONLY_ROUTES) } as const;
 
+/** The environment a test's processes run with: the discovery-only routes, composes under this sandbox. */
+export function deliveryTestEnv(sandbox: { readonly urls: { readonly composes: string } }): Record<string, string> {
+  return { ...DELIVERY_TEST_ENV, COMPOSE_BASE_URL: sandbox.urls.composes };
+}
+
 /** The default configuration's gating lanes (the sandbox's f29 lane) with the discovery-only routes. */
-export function testRouter(): Router {
-  return routerFromConfig(loadConfig(DELIVERY_TEST_ENV));
+export function testRouter(sandbox: { readonly urls: { readonly composes: string } }): Router {
+  return routerFromConfig(loadConfig(deliveryTestEnv(sandbox)));
 }
 
 /** A bus service as the listener process builds it, on test servers, quick to retry and checkpoint. */
 export function testBusService(
-  base: { pool: Pool; client: Client; endpoint: string; datagrepperUrl: string },
+  base: { pool: Pool; client: Client; sandbox: { readonly busEndpoint: string; readonly urls: { readonly datagrepper: string; readonly composes: string } } },
   overrides: Partial<BusServiceOptions> = {},
 ): BusService {
   return new BusService({
     pool: base.pool,
     client: base.client,
     log: createLogger('test', 'silent'),
-    router: testRouter(),
-    endpoints: [base.endpoint],
-    datagrepperUrl: base.datagrepperUrl,
+    router: testRouter(base.sandbox),
+    endpoints: [base.sandbox.busEndpoint],
+    datagrepperUrl: base.sandbox.urls.datagrepper,
     maxMessageBytes: 1024 * 1024,
     retryDelayMs: 100,
-    backfill: { overlapMs: 60_000, topicPrefixes: ['org.fedoraproject.prod', 'org.centos.prod'], checkpointIntervalMs: 200 },
+    backfill: { overlapMs: 60_000, checkpointIntervalMs: 200 },
     ...overrides,
   });
 }

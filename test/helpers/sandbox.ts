@@ -6,6 +6,10 @@ import { materializeCompose, type ComposeSpec } from '../../sandbox/compose-fact
 import { FIXTURE_COMPOSES_DIR } from '../../sandbox/seed.js';
 import { startSandbox, type Sandbox } from '../../sandbox/server.js';
 import { freePort } from '../../common/ports.js';
+import type { HttpLimits } from '../../common/http-body.js';
+
+/** The timeout and size cap tests call the sandbox's services with. */
+export const TEST_HTTP: HttpLimits = { timeoutMs: 5_000, maxBytes: 64 * 1024 * 1024 };
 
 export { freePort };
 

@@ -2,6 +2,7 @@
  * A real Temporal dev server per test file, started by @temporalio/testing from the cached CLI
  * binary (no download), with the namespace prepared exactly as the service prepares it.
  */
+import { TEST_HTTP } from './sandbox.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { mkdtempSync } from 'node:fs';
@@ -71,7 +72,7 @@ export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool
     activities: createRelengActivities({
       pool,
       publisher,
-      requestTimeoutMs: 5_000,
+      http: TEST_HTTP,
       kojiHubUrl: options.kojiHubUrl ?? 'http://127.0.0.1:9/kojihub',
       kojiTopUrl: options.kojiTopUrl ?? 'http://127.0.0.1:9/kojifiles',
       kojiPollIntervalMs: 100,

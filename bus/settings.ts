@@ -1,0 +1,34 @@
+/**
+ * The listener's settings from the configuration, in one place: the live listener, `bus replay`
+ * and `bus retry` check messages exactly alike (signatures included), so a message refused live
+ * is refused when re-driven too.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from '../common/config.js';
+import { durationToMs } from '../common/duration.js';
+import type { VerifyOptions } from '../common/fedmsg-crypto.js';
+import type { DispatchOptions } from './listener.js';
+import { routerFromConfig, type Router } from './router.js';
+
+export interface ListenerSettings {
+  readonly router: Router;
+  readonly maxMessageBytes: number;
+  readonly verify: VerifyOptions | null;
+  readonly dispatch: DispatchOptions;
+}
+
+export function listenerSettings(config: Config): ListenerSettings {
+  return {
+    router: routerFromConfig(config),
+    maxMessageBytes: config.bus.maxMessageBytes,
+    verify: config.bus.verifySignatures
+      ? { caCertificates: config.bus.caCertificates.map((file) => readFileSync(file, 'utf8')), routingPolicy: config.bus.routingPolicy }
+      : null,
+    dispatch: {
+      concurrency: config.bus.dispatchConcurrency,
+      maxAttempts: config.bus.maxStartAttempts,
+      retryFirstMs: durationToMs(config.bus.startRetryFirst),
+      retryLongestMs: durationToMs(config.bus.startRetryLongest),
+    },
+  };
+}
