@@ -59,6 +59,8 @@ const PrimarySchema = z.object({
           version: z.object({ ver: z.coerce.string(), rel: z.coerce.string() }),
           checksum: z.object({ type: z.string(), '#text': z.string() }),
           location: z.object({ href: z.string() }),
+          // createrepo_c's <size package="..."/>: a download stops as soon as it passes this.
+          size: z.object({ package: z.coerce.number().int().nonnegative() }),
         }),
       )
       .default([]),
@@ -142,7 +144,7 @@ export function createYumRepoActivities(deps: { readonly kojiTopUrl: string; rea
       const primary = checked(PrimarySchema, primaryXml, `${url} primary metadata`);
       const packages: RepoPackage[] = [];
       for (const [i, pkg] of primary.metadata.package.entries()) {
-        await fetchChecked(`${url}/${pkg.location.href}`, inside(dir, pkg.location.href), pkg.checksum, deps.http);
+        await fetchChecked(`${url}/${pkg.location.href}`, inside(dir, pkg.location.href), pkg.checksum, { ...deps.http, maxBytes: pkg.size.package });
         packages.push({ name: pkg.name, nvr: `${pkg.name}-${pkg.version.ver}-${pkg.version.rel}`, location: pkg.location.href });
         if (i % 50 === 0) context.heartbeat({ packages: i + 1, of: primary.metadata.package.length });
       }

@@ -158,13 +158,14 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         const shown = await withClient(config, async (client) => {
           const handle = client.workflow.getHandle(workflowId);
           const description = await handle.describe();
-          let status: unknown = null;
-          if (description.status.name === 'RUNNING') {
-            status = await handle.query<unknown>('status').catch((err: Error) => `status query failed: ${err.message}`);
-          } else if (description.status.name === 'COMPLETED') {
-            status = await handle.result();
-          }
-          return { ...summarize(description), summary: (await description.staticSummary()) ?? null, details: (await description.staticDetails()) ?? null, status };
+          // The run's own status (RUNNING, COMPLETED, ...) stays `status`; what it says of itself is apart.
+          const shownState =
+            description.status.name === 'RUNNING'
+              ? { progress: await handle.query<unknown>('status').catch((err: Error) => `status query failed: ${err.message}`) }
+              : description.status.name === 'COMPLETED'
+                ? { result: await handle.result() }
+                : {};
+          return { ...summarize(description), summary: (await description.staticSummary()) ?? null, details: (await description.staticDetails()) ?? null, ...shownState };
         });
         process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
         return 0;
@@ -293,7 +294,9 @@ main(process.argv.slice(2), config, log).then(
       process.stderr.write(`relengotron: ${(err as Error).message}\n\n${USAGE}\n`);
       process.exit(2);
     }
-    log.fatal({ err }, 'failed');
+    // One plain sentence for a person; the details for whoever turns LOG_LEVEL up.
+    process.stderr.write(`relengotron: ${(err as Error).message ?? String(err)}\n`);
+    log.debug({ err }, 'failed');
     setTimeout(() => process.exit(1), 200);
   },
 );

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createPool, loadMigrations, migrate } from '../common/db.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../devstack/embedded-postgres.js';
-import { addToInbox, dueInbox, recordOutcomes } from '../bus/inbox.js';
+import { addDeadLetter, addToInbox, dueInbox, purgeOld, recordOutcomes, showBytes } from '../bus/inbox.js';
 import { recordCompose } from '../activities/results-store.js';
 import type { ComposeMetadata } from '../activities/compose-server.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
@@ -60,6 +60,29 @@ describe('results store migrations (real Postgres)', () => {
     const [first] = loadMigrations();
     writeFileSync(join(dir, `${first!.name}.sql`), `${first!.sql}\n-- edited`);
     await assert.rejects(migrate(db.pool, undefined, loadMigrations(dir)), /was changed after it was applied/);
+  });
+
+  it('keep any bytes in a dead letter, and purge handled rows and dead letters after their retention, never pending or parked ones', async () => {
+    const frames = [Buffer.from('org.fedoraproject.prod.x\u0000'), Buffer.from([0x7b, 0x00, 0xff, 0xfe, 0x1b, 0x5b, 0x32, 0x4a])];
+    await addDeadLetter(db.pool, { topic: 'org.fedoraproject.prod.x\u0000', msgId: null, reason: 'a NUL \u0000 and an escape \u001b[2J', frames });
+    const kept = await db.pool.query<{ raw: Buffer; topic_frame: Buffer; reason: string; topic: string }>('SELECT raw, topic_frame, reason, topic FROM bus_dead_letters');
+    assert.deepEqual(kept.rows[0]!.raw, frames[1]);
+    assert.deepEqual(kept.rows[0]!.topic_frame, frames[0]);
+    assert.equal(kept.rows[0]!.reason, 'a NUL \\u0000 and an escape \\u001b[2J');
+    assert.equal(showBytes(kept.rows[0]!.raw), '{\\u0000\\ufffd\\ufffd\\u001b[2J');
+    const envelope = (n: number) => ({ topic: 't', msg_id: `2026-00000000-0000-0000-0000-00000000000${n}`, timestamp: 1_790_000_000, i: 1, username: 'u', msg: {} });
+    for (const n of [1, 2, 3, 4]) await addToInbox(db.pool, envelope(n));
+    await recordOutcomes(db.pool, [
+      { msgId: envelope(1).msg_id, state: 'started', workflowId: 'w/1' },
+      { msgId: envelope(2).msg_id, state: 'ignored', reason: 'nothing to do' },
+      { msgId: envelope(3).msg_id, state: 'parked', reason: 'refused' },
+    ]);
+    await db.pool.query(`UPDATE bus_inbox SET handled_at = now() - interval '100 days', parked_at = now() - interval '100 days', received_at = now() - interval '100 days'`);
+    await db.pool.query(`UPDATE bus_dead_letters SET received_at = now() - interval '100 days'`);
+    assert.deepEqual(await purgeOld(db.pool, 90 * 86_400_000, 90 * 86_400_000), { inbox: 2, deadLetters: 1 });
+    const left = await db.pool.query<{ msg_id: string; state: string }>('SELECT msg_id, state FROM bus_inbox ORDER BY msg_id');
+    assert.deepEqual(left.rows.map((r) => r.state), ['parked', 'pending']);
+    assert.deepEqual(await purgeOld(db.pool, 90 * 86_400_000, 90 * 86_400_000), { inbox: 0, deadLetters: 0 });
   });
 
   it('record a compose idempotently', async () => {
