@@ -3,11 +3,17 @@
  * resumed with a Range request after an interrupted attempt, and kept by checksum so a retry or
  * another job of the same image reuses them. A file is in the cache only once its checksum matched.
  * Booting needs a disk: raw.xz is decompressed and Vagrant boxes are unpacked, once per image.
+ *
+ * Every image is hostile until checked: a download stops as soon as it passes the declared size;
+ * a qcow2 that names a backing file (which would let the VM read a host file) or an external data
+ * file is refused; box members must be plain files and directories inside the box; xz and tar
+ * output are capped; a full disk while unpacking is the host's problem (ENOSPC), never a verdict on
+ * the image. The cache keeps to a size budget, least recently used first, never an image in use.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, statfs, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -75,11 +81,79 @@ const BoxMetadataSchema = z.looseObject({
   format: z.string().optional(),
 });
 
+export interface ImageCacheLimits {
+  /** The most a raw.xz may decompress to, or a box may unpack to (Fedora's raw images: ~5 GiB). */
+  readonly unpackBytes: number;
+  /** The cache's size on disk above which the least recently used entries go; 0: no budget. */
+  readonly budgetBytes: number;
+}
+
+export const DEFAULT_CACHE_LIMITS: ImageCacheLimits = { unpackBytes: 32 * 1024 ** 3, budgetBytes: 0 };
+
+/** An ENOSPC error, so that callers map it to a retryable HostDiskFull like any other full disk. */
+function diskFullError(message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code: 'ENOSPC' });
+}
+
 export class ImageCache {
   /** One fetch or unpack per cache entry at a time within this process. */
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  readonly limits: ImageCacheLimits;
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    limits: Partial<ImageCacheLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_CACHE_LIMITS, ...limits };
+  }
+
+  /**
+   * Marks an entry as in use by this process until the returned release is called: eviction,
+   * here or in another worker sharing the cache, leaves it alone. Also makes it the most recent.
+   */
+  async use(sha256: string): Promise<() => Promise<void>> {
+    const dir = this.entryDir(sha256);
+    await mkdir(dir, { recursive: true });
+    const marker = join(dir, `.in-use.${process.pid}.${Math.random().toString(36).slice(2)}`);
+    await writeFile(marker, '');
+    const now = new Date();
+    await utimes(dir, now, now).catch(() => undefined);
+    return () => rm(marker, { force: true });
+  }
+
+  /**
+   * Evicts least recently used entries until the cache fits its budget; an entry in use (a marker
+   * of a live process) is never evicted. Returns the entries removed.
+   */
+  async evict(): Promise<string[]> {
+    if (!this.limits.budgetBytes) return [];
+    const entries: { sha: string; size: number; usedAt: number; inUse: boolean }[] = [];
+    for (const name of await readdir(this.root).catch(() => [] as string[])) {
+      if (!/^[0-9a-f]{64}$/.test(name)) continue;
+      const dir = this.entryDir(name);
+      const names = await readdir(dir).catch(() => [] as string[]);
+      const inUse = names.some((n) => {
+        const pid = Number(/^\.in-use\.(\d+)\./.exec(n)?.[1]);
+        if (!pid) return false;
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      entries.push({ sha: name, size: await diskUsage(dir), usedAt: (await stat(dir)).mtimeMs, inUse });
+    }
+    let total = entries.reduce((n, e) => n + e.size, 0);
+    const removed: string[] = [];
+    for (const entry of entries.filter((e) => !e.inUse).sort((a, b) => a.usedAt - b.usedAt)) {
+      if (total <= this.limits.budgetBytes) break;
+      await rm(this.entryDir(entry.sha), { recursive: true, force: true });
+      total -= entry.size;
+      removed.push(entry.sha);
+    }
+    return removed;
+  }
 
   private once<T>(key: string, work: () => Promise<T>): Promise<T> {
     const existing = this.inFlight.get(key) as Promise<T> | undefined;
@@ -127,6 +201,12 @@ export class ImageCache {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
     });
+    const declared = Number(response.headers['content-length']);
+    if ((response.statusCode === 200 || response.statusCode === 206) && Number.isFinite(declared) && declared > image.sizeBytes - (response.statusCode === 206 ? have : 0)) {
+      response.body.destroy();
+      if (response.statusCode === 206) await rm(part, { force: true });
+      throw new ChecksumMismatchError(`${image.url}: the server offers ${declared} bytes; images.json says the image has ${image.sizeBytes}`);
+    }
     const rangeStart = /^bytes (\d+)-/.exec(String(response.headers['content-range'] ?? ''))?.[1];
     if (response.statusCode === 206 && have > 0 && Number(rangeStart) === have) {
       return this.download(image, part, hash, have, response.body, options);
@@ -151,6 +231,8 @@ export class ImageCache {
       transform(chunk: Buffer, _encoding, done) {
         hash.update(chunk);
         bytes += chunk.length;
+        // Not a byte past what images.json declares: a server that sends more is cut off here.
+        if (bytes > image.sizeBytes) return done(new ChecksumMismatchError(`${image.url}: the download passed the ${image.sizeBytes} bytes images.json declares`));
         const now = Date.now();
         if (options.onProgress && now - lastReport >= 1000) {
           lastReport = now;
@@ -159,7 +241,12 @@ export class ImageCache {
         done(null, chunk);
       },
     });
-    await pipeline(body, progress, createWriteStream(part, { flags: resumedFrom > 0 ? 'a' : 'w' }), { signal: options.signal });
+    try {
+      await pipeline(body, progress, createWriteStream(part, { flags: resumedFrom > 0 ? 'a' : 'w' }), { signal: options.signal });
+    } catch (err) {
+      if (err instanceof ChecksumMismatchError) await rm(part, { force: true });
+      throw err;
+    }
     options.onProgress?.({ phase: 'download', bytes, total: image.sizeBytes, resumedFrom });
     return this.finish(image, part, hash, bytes, resumedFrom, bytes - resumedFrom);
   }
@@ -188,15 +275,19 @@ export class ImageCache {
     const dir = this.entryDir(fetched.sha256);
     switch (imageType) {
       case 'qcow2':
+        await refuseQcow2References(fetched.path);
         return { kind: 'disk', path: fetched.path, format: 'qcow2' };
       case 'raw-xz': {
         const disk = join(dir, 'disk.raw');
         if (!existsSync(disk)) {
           const partial = `${disk}.partial`;
           try {
-            await pipeline(xzDecompress(fetched.path), createWriteStream(partial));
+            await pipeline(xzDecompress(fetched.path), capped(this.limits.unpackBytes, `${fetched.path} decompresses`), createWriteStream(partial));
           } catch (err) {
             await rm(partial, { force: true });
+            // A full disk is this host's problem: retried (HostDiskFull), maybe elsewhere.
+            if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw err;
+            if (err instanceof ImageUnusableError) throw err;
             throw new ImageUnusableError(`${fetched.path} does not decompress with xz: ${(err as Error).message}`);
           }
           await rename(partial, disk);
@@ -210,12 +301,17 @@ export class ImageCache {
           const partial = `${boxDir}.partial`;
           await rm(partial, { recursive: true, force: true });
           await mkdir(partial, { recursive: true });
+          const unpacked = await checkBoxMembers(fetched.path, this.limits.unpackBytes);
           try {
-            // GNU tar refuses members that climb out with `..` and strips leading slashes.
-            await run('tar', ['-xf', fetched.path, '-C', partial, '--no-same-owner']);
+            // Only plain files and directories were listed; owners and modes are ours, not the box's.
+            await run('tar', ['-xf', fetched.path, '-C', partial, '--no-same-owner', '--no-same-permissions', '--no-overwrite-dir']);
           } catch (err) {
+            const message = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+            // GNU tar says "Wrote only N of M bytes" or "No space left on device"; either way, look.
+            const full = /No space left on device|Wrote only \d+ of \d+ bytes/.test(message) || (await freeBytes(partial)) < Math.min(unpacked, 1024 * 1024);
             await rm(partial, { recursive: true, force: true });
-            throw new ImageUnusableError(`${fetched.path} is not a Vagrant box (tar): ${(err as Error).message.split('\n')[0]}`);
+            if (full) throw diskFullError(`unpacking ${fetched.path}: no space left (${message.split('\n')[0]})`);
+            throw new ImageUnusableError(`${fetched.path} is not a Vagrant box (tar): ${message.split('\n')[0]}`);
           }
           await rename(partial, boxDir);
         }
@@ -225,7 +321,9 @@ export class ImageCache {
           if (metadata.data.provider !== 'libvirt') throw new ImageUnusableError(`${fetched.path}: a ${metadata.data.provider} box, not libvirt`);
           const disk = join(boxDir, 'box.img');
           if (!existsSync(disk)) throw new ImageUnusableError(`${fetched.path}: the libvirt box has no box.img`);
-          return { kind: 'disk', path: disk, format: metadata.data.format === 'raw' ? 'raw' : 'qcow2' };
+          const format = metadata.data.format === 'raw' ? 'raw' : 'qcow2';
+          if (format === 'qcow2') await refuseQcow2References(disk);
+          return { kind: 'disk', path: disk, format };
         }
         if (metadata.data.provider !== 'virtualbox') throw new ImageUnusableError(`${fetched.path}: a ${metadata.data.provider} box, not virtualbox`);
         const ovf = (await readdir(boxDir)).find((name) => name.endsWith('.ovf'));
@@ -236,6 +334,90 @@ export class ImageCache {
         throw new ImageUnusableError(`image type ${imageType} cannot be booted here`);
     }
   }
+}
+
+/** Bytes an entry takes on disk (sparse raw disks count what they hold, not their length). */
+async function diskUsage(path: string): Promise<number> {
+  const info = await stat(path).catch(() => null);
+  if (!info) return 0;
+  if (!info.isDirectory()) return info.blocks * 512;
+  let total = 0;
+  for (const name of await readdir(path).catch(() => [] as string[])) total += await diskUsage(join(path, name));
+  return total;
+}
+
+/** Passes bytes through until `max`, then fails: decompressors must not fill the disk for a 1 KiB bomb. */
+function capped(max: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > max) return done(new ImageUnusableError(`${what} to more than ${max} bytes`));
+      done(null, chunk);
+    },
+  });
+}
+
+const QemuImgInfoSchema = z.looseObject({
+  format: z.string(),
+  'backing-filename': z.string().optional(),
+  'full-backing-filename': z.string().optional(),
+  'format-specific': z.looseObject({ data: z.looseObject({ 'data-file': z.string().optional() }).optional() }).optional(),
+});
+
+/**
+ * A qcow2 may name another file (a backing file, an external data file) that qemu would open and
+ * show the guest: a crafted image could read any file the hypervisor can. Such an image is refused.
+ */
+async function refuseQcow2References(path: string): Promise<void> {
+  let info;
+  try {
+    // -U: no lock needed to read the header; the timeout bounds a crafted header's work.
+    const { stdout } = await run('qemu-img', ['info', '-U', '-f', 'qcow2', '--output=json', path], { timeout: 30_000, maxBuffer: 1024 * 1024 });
+    info = QemuImgInfoSchema.parse(JSON.parse(stdout));
+  } catch (err) {
+    const message = ((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0];
+    throw new ImageUnusableError(`${path} is not a readable qcow2: ${message}`);
+  }
+  const backing = info['full-backing-filename'] ?? info['backing-filename'];
+  if (backing) throw new ImageUnusableError(`${path} names a backing file (${backing}): a test image must stand alone`);
+  const dataFile = info['format-specific']?.data?.['data-file'];
+  if (dataFile) throw new ImageUnusableError(`${path} names an external data file (${dataFile}): a test image must stand alone`);
+}
+
+/**
+ * Lists a box before unpacking it: every member must be a plain file or a directory (no symlink,
+ * hard link or device), named inside the box, and all of them together within the unpack limit.
+ */
+async function checkBoxMembers(box: string, maxBytes: number): Promise<number> {
+  let listing: string;
+  try {
+    listing = (await run('tar', ['-tvf', box, '--numeric-owner', '--quoting-style=escape'], { maxBuffer: 16 * 1024 * 1024, timeout: 300_000 })).stdout;
+  } catch (err) {
+    throw new ImageUnusableError(`${box} is not a Vagrant box (tar): ${((err as { stderr?: string }).stderr || (err as Error).message).trim().split('\n')[0]}`);
+  }
+  let total = 0;
+  for (const line of listing.split('\n').filter(Boolean)) {
+    // GNU tar: `-rw-r--r-- 0/0 1234 2026-12-02 00:00 name` (type, mode, owner, size, date, time, name).
+    // (Devices show `major,minor` where files show their size.)
+    const match = /^(.)\S*\s+\S+\s+(\d+(?:,\s*\d+)?)\s+\S+\s+\S+\s+(.*)$/.exec(line);
+    if (!match) throw new ImageUnusableError(`${box}: cannot read the box's listing (${line.slice(0, 100)})`);
+    const [, type, size, name] = match as unknown as [string, string, string, string];
+    if (type !== '-' && type !== 'd') {
+      const kind = { l: 'a symbolic link', h: 'a hard link', c: 'a character device', b: 'a block device', p: 'a FIFO' }[type] ?? `a member of type ${type}`;
+      throw new ImageUnusableError(`${box}: ${name} is ${kind}; a box holds only plain files and directories`);
+    }
+    if (name.startsWith('/') || name.split('/').includes('..')) throw new ImageUnusableError(`${box}: ${name} points outside the box`);
+    total += Number(size);
+    if (total > maxBytes) throw new ImageUnusableError(`${box} unpacks to more than ${maxBytes} bytes`);
+  }
+  return total;
+}
+
+/** Free bytes on the filesystem holding `path` (for telling a full disk from a broken archive). */
+async function freeBytes(path: string): Promise<number> {
+  const info = await statfs(path).catch(() => null);
+  return info ? info.bavail * info.bsize : Number.POSITIVE_INFINITY;
 }
 
 function hashInto(hash: Hash): Transform {
@@ -266,6 +448,10 @@ function xzDecompress(file: string): NodeJS.ReadableStream {
     },
   });
   child.stdout.pipe(checked);
+  // A pipeline that fails (a cap, a full disk) destroys this stream: xz must not go on reading.
+  checked.on('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   child.stdout.on('error', (err) => checked.destroy(err));
   exited.catch((err: Error) => checked.destroy(err));
   return checked;

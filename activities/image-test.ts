@@ -354,6 +354,8 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
       // A worker killed mid-test left its VM directory behind (its qemu died with it).
       await sweepAbandonedWorkDirs(deps.workRoot);
       const heartbeat = heartbeater(context);
+      // The image stays this job's until it ends: no eviction takes it from under the VM.
+      const release = await deps.cache.use(input.image.sha256).catch(() => async () => undefined);
       try {
         let fetched;
         let disk: BootDisk;
@@ -365,6 +367,8 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
           });
           heartbeat.beat({ step: 'unpacking', type: input.image.type });
           disk = await deps.cache.bootDisk(fetched, input.image.type);
+          const evicted = await deps.cache.evict().catch(() => [] as string[]);
+          if (evicted.length > 0) context.log.info('image cache over its budget: evicted the least recently used', { evicted });
         } catch (err) {
           if (context.cancellationSignal.aborted) await context.cancelled;
           throw asFetchFailure(err);
@@ -384,6 +388,7 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
         return { ...result, outcomes: trimOutputs(result.outcomes), host, attempt, download };
       } finally {
         heartbeat.stop();
+        await release();
       }
     },
 

@@ -60,7 +60,7 @@ function domainXml(options: { name: string; type: 'kvm' | 'qemu'; memoryMb: numb
     <memballoon model='none'/>
   </devices>
   <qemu:commandline>
-    <qemu:arg value='-netdev'/><qemu:arg value='user,id=relengotron-net,hostfwd=tcp:127.0.0.1:${options.sshPort}-:22'/>
+    <qemu:arg value='-netdev'/><qemu:arg value='user,id=relengotron-net,restrict=on,hostfwd=tcp:127.0.0.1:${options.sshPort}-:22'/>
     <qemu:arg value='-device'/><qemu:arg value='virtio-net-pci,netdev=relengotron-net,bus=pci.0,addr=0x1e'/>
   </qemu:commandline>
 </domain>

@@ -43,7 +43,8 @@ export async function bootVm(spec: VmSpec): Promise<RunningVm> {
     '-display', 'none', '-monitor', 'none', '-serial', `file:${serialLog}`, '-no-user-config',
     '-drive', `file=${overlay},if=virtio,format=qcow2`,
     '-drive', `file=${seed},if=virtio,format=raw,readonly=on`,
-    '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`, '-device', 'virtio-net-pci,netdev=net0',
+    // restrict=on: the guest reaches neither the host nor any network; only the SSH forward gets in.
+    '-netdev', `user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22`, '-device', 'virtio-net-pci,netdev=net0',
     '-device', 'virtio-rng-pci',
   ];
   let child: ChildProcess;

@@ -27,6 +27,18 @@ const zmqEndpoint = z
   .string()
   .regex(/^(tcp|ipc|inproc):\/\/\S+$/, 'expected a ZeroMQ endpoint, for example tcp://hub.fedoraproject.org:9940');
 const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 500ms, 30s, 5m, 2h or 14d');
+const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KiB: 1024, M: 1024 ** 2, MiB: 1024 ** 2, G: 1024 ** 3, GiB: 1024 ** 3, T: 1024 ** 4, TiB: 1024 ** 4 };
+/** A size: bytes as a number, or text such as 512MiB or 50G. */
+const byteSize = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(B|K|KiB|M|MiB|G|GiB|T|TiB)?$/, 'expected a size such as 512MiB, 50GiB or a number of bytes')
+    .transform((text) => {
+      const [, number, unit] = /^([\d.]+)\s*(\w*)$/.exec(text)!;
+      return Math.round(Number(number) * BYTE_UNITS[unit ?? '']!);
+    }),
+]);
 
 /** A Rawhide-style gate: builds tagged into gateTag wait for their tests, then move on or aside. */
 const GatingLaneSchema = z.object({
@@ -109,6 +121,10 @@ export const ConfigSchema = z.object({
       /** On an image-test host: downloaded images by checksum, and the VMs' scratch space. Default: under dataDir. */
       imageCacheDir: z.string().min(1).optional(),
       vmWorkDir: z.string().min(1).optional(),
+      /** The image cache's size on disk; above it the least recently used images go (never one in use). 0: no limit. */
+      imageCacheBudget: byteSize.default(50 * 1024 ** 3),
+      /** The most a raw.xz may decompress to, or a Vagrant box unpack to. */
+      imageUnpackLimit: byteSize.default(32 * 1024 ** 3),
       /** How an image-libvirt host starts VMs: through libvirtd, qemu directly, or libvirt when it answers (auto). */
       vmBackend: z.enum(['auto', 'libvirt', 'qemu']).default('auto'),
       libvirtUri: z.string().min(1).default('qemu:///system'),
@@ -376,6 +392,8 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_COMPOSE_TESTING: { path: ['composeTesting'], kind: 'json' },
   RELENGOTRON_IMAGE_CACHE: { path: ['workers', 'imageCacheDir'], kind: 'string' },
   RELENGOTRON_VM_DIR: { path: ['workers', 'vmWorkDir'], kind: 'string' },
+  RELENGOTRON_IMAGE_CACHE_BUDGET: { path: ['workers', 'imageCacheBudget'], kind: 'string' },
+  RELENGOTRON_IMAGE_UNPACK_LIMIT: { path: ['workers', 'imageUnpackLimit'], kind: 'string' },
   RELENGOTRON_VM_BACKEND: { path: ['workers', 'vmBackend'], kind: 'string' },
   LIBVIRT_DEFAULT_URI: { path: ['workers', 'libvirtUri'], kind: 'string' },
   RELENGOTRON_KVM: { path: ['workers', 'kvm'], kind: 'string' },

@@ -53,7 +53,7 @@ export function runImageWorker(provider: ImageProvider): void {
           workRoot,
           vmBackend,
           accelerator,
-          cache: new ImageCache(cacheDir),
+          cache: new ImageCache(cacheDir, { budgetBytes: config.workers.imageCacheBudget, unpackBytes: config.workers.imageUnpackLimit }),
           reportAttempt: (workflowId: string, report: HostReport) => client.workflow.getHandle(workflowId).signal(attemptStartedSignal, report),
         }),
         maxConcurrentActivities: slots,
