@@ -6,7 +6,7 @@
  * marker on the serial port; only a probe that prints it within the bound makes the host use KVM.
  * A KVM fault seen later, in a real job, moves the whole host to TCG for the rest of its life.
  */
-import { spawn } from 'node:child_process';
+import { spawnTied } from '../common/tied-process.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +72,7 @@ export async function probeGuest(qemu: string, accel: QemuAccelerator, timeoutMs
   try {
     return await new Promise<KvmProbeResult>((resolve) => {
       // Dies with this process, whatever happens to it mid-probe.
-      const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', qemu, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawnTied(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] }, 'KILL');
       let serial = '';
       let stderr = '';
       let settled = false;
@@ -87,11 +87,11 @@ export async function probeGuest(qemu: string, accel: QemuAccelerator, timeoutMs
         const progress = serial.length ? `it printed ${JSON.stringify(serial.slice(0, 40))} and stopped` : 'it printed nothing';
         finish(false, `the ${name} probe guest did not finish within ${timeoutMs} ms (${progress})`);
       }, timeoutMs);
-      child.stdout.on('data', (chunk: Buffer) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
         serial += chunk.toString('latin1');
         if (PROBE_DONE.test(serial)) finish(true, `the ${name} probe guest ran to its end in ${Date.now() - started} ms`);
       });
-      child.stderr.on('data', (chunk: Buffer) => {
+      child.stderr!.on('data', (chunk: Buffer) => {
         stderr += chunk.toString('utf8');
         const fault = KVM_FAULT_PATTERN.exec(stderr);
         if (fault) finish(false, `${name} stopped the probe guest: ${firstLines(stderr.slice(fault.index), 2)}`);

@@ -355,7 +355,7 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
       await sweepAbandonedWorkDirs(deps.workRoot);
       const heartbeat = heartbeater(context);
       // The image stays this job's until it ends: no eviction takes it from under the VM.
-      const release = await deps.cache.use(input.image.sha256).catch(() => async () => undefined);
+      const release = await deps.cache.use(input.image.sha256).catch(() => () => Promise.resolve());
       try {
         let fetched;
         let disk: BootDisk;

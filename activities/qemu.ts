@@ -5,7 +5,8 @@
  * The accelerator is the host's (activities/accelerator.ts); a KVM fault qemu reports while the
  * VM runs is handed to the caller at once, which restarts the VM under TCG.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTied } from '../common/tied-process.js';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ export async function bootVm(spec: VmSpec): Promise<RunningVm> {
   let child: ChildProcess;
   try {
     // Killed with its worker: a worker that dies mid-test must not leave a VM running.
-    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', qemu, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawnTied(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] }, 'KILL');
   } catch (err) {
     throw new VmStartError(`cannot run ${qemu}: ${(err as Error).message}`);
   }

@@ -163,7 +163,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
             description.status.name === 'RUNNING'
               ? { progress: await handle.query<unknown>('status').catch((err: Error) => `status query failed: ${err.message}`) }
               : description.status.name === 'COMPLETED'
-                ? { result: await handle.result() }
+                ? { result: (await handle.result()) as unknown }
                 : {};
           return { ...summarize(description), summary: (await description.staticSummary()) ?? null, details: (await description.staticDetails()) ?? null, ...shownState };
         });

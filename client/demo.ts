@@ -15,6 +15,8 @@ import { startStack } from '../devstack/stack.js';
 import { ensureTestImageArtifacts, testImageFileFor } from '../devstack/test-image.js';
 import { startDashboard } from '../dashboard/server.js';
 import { makeSigningKey, stopGpgAgent } from '../devstack/signing-key.js';
+import { stopOnSignal } from '../devstack/shutdown.js';
+import { DEMO_PROGRAMS, requirePrograms } from '../devstack/preflight.js';
 import type { BodhiPushResult, ComposeTestResult, ComposeTestStatus } from '../workflows/index.js';
 import { composeIdFor, materializeCompose } from '../sandbox/compose-factory.js';
 import { buildDemoStream } from '../sandbox/demo-stream.js';
@@ -44,6 +46,7 @@ function nextRawhideCompose(root: string): { composeId: string; respin: number }
 }
 
 export async function runDemo(config: Config, log: Logger, options: { keep: boolean }): Promise<number> {
+  requirePrograms(DEMO_PROGRAMS, 'The demo');
   say('releng-o-tron demo: starting Temporal (dev server), Postgres (embedded), the sandbox, the workers and the bus listener...');
   say('building (or reusing) the test VM image from Debian packages...');
   const testImage = await ensureTestImageArtifacts();
@@ -52,11 +55,27 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
   const key = makeSigningKey({ homedir: join(signing, 'gnupg'), passphraseFile: join(signing, 'passphrase'), passphrase: randomBytes(18).toString('base64'), name: 'releng-o-tron demo signing', expires: '1d' });
   Object.assign(process.env, { RELENGOTRON_SIGNING_HOMEDIR: key.homedir, RELENGOTRON_SIGNING_KEY: key.keyId, RELENGOTRON_SIGNING_PASSPHRASE_FILE: key.passphraseFile });
   say(`signing key for the demo's pushes: ${key.fingerprint} (gpg home ${key.homedir})`);
+  // A demo stopped by a person should stop quickly: in-flight VM tests get 5 s, not production's 30.
+  process.env['RELENGOTRON_SHUTDOWN_GRACE'] ??= '5s';
   // The sandbox's Koji hands out the test image for the image builds a push asks for.
   const stack = await startStack(config, log, { processes: ['releng', 'image-libvirt', 'image-vbox', 'bus-listener'], sandbox: true, imageFile: (format) => testImageFileFor(testImage, format) });
   const connection = await Connection.connect({ address: stack.temporalAddress });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const pool = createPool(stack.databaseUrl, 2);
+  let dashboard: Awaited<ReturnType<typeof startDashboard>> | null = null;
+  let outcome: boolean | null = null;
+  let cleaning: Promise<void> | null = null;
+  // Once, whether a signal or the end of the demo asks first.
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      await dashboard?.stop();
+      await pool.end().catch(() => undefined);
+      await connection.close().catch(() => undefined);
+      await stack.stop();
+      stopGpgAgent(key.homedir);
+    })());
+  // From here on a SIGINT or SIGTERM stops everything, whatever the demo is doing.
+  const releaseSignals = stopOnSignal(cleanup, (signal) => (outcome === null ? (signal === 'SIGINT' ? 130 : 143) : outcome ? 0 : 1));
   try {
     const sandbox = stack.sandbox!;
     const bus = sandbox.bus!;
@@ -78,7 +97,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     say(`sandbox compose server: new compose ${made.composeId} with ${made.imageCount} images at ${sandbox.urls.composes}/${made.composeId}/compose`);
 
     // The push composes are served by the dashboard, where the image hosts fetch them from.
-    const dashboard = await startDashboard({ pool, listen: config.dashboard.listen, temporalUi: stack.uiUrl ? `${stack.uiUrl}/namespaces/${config.temporal.namespace}` : undefined, pushComposeRoot: pushPaths(config).composeRoot, log }).catch((err: Error) => {
+    dashboard = await startDashboard({ pool, listen: config.dashboard.listen, temporalUi: stack.uiUrl ? `${stack.uiUrl}/namespaces/${config.temporal.namespace}` : undefined, pushComposeRoot: pushPaths(config).composeRoot, log }).catch((err: Error) => {
       say(`(the dashboard could not listen on ${config.dashboard.listen}: ${err.message}; push images cannot be tested)`);
       return null;
     });
@@ -112,7 +131,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     // The real bodhi.composer.start in the stream names its push by when Bodhi sent it.
     const bodhiPushId = workflowIds.bodhiPush('20190627T000005Z');
     if (ranBefore) say(`${bodhiPushId} ran in an earlier demo on this data directory: the same real message is a duplicate now and starts nothing, so that run is shown (RELENGOTRON_DATA_DIR=<new dir> npm run demo pushes afresh).`);
-    const outcome = await followRuns(client, [...expected, bodhiPushId]);
+    outcome = await followRuns(client, [...expected, bodhiPushId]);
 
     const inbox = await pool.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM bus_inbox GROUP BY state ORDER BY state');
     const dead = await pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id DESC LIMIT 2');
@@ -161,18 +180,13 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
     if (dashboard) say(`Compose tests: ${dashboard.url}/composes`);
     if (options.keep) {
       say('\nEverything keeps running so you can look around; Ctrl-C stops it.');
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
+      // The signal handler stops everything and exits with the demo's outcome.
+      await new Promise<never>(() => undefined);
     }
-    await dashboard?.stop();
     return outcome ? 0 : 1;
   } finally {
-    await pool.end();
-    await connection.close();
-    await stack.stop();
-    stopGpgAgent(key.homedir);
+    releaseSignals();
+    await cleanup();
   }
 }
 

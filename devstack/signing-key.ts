@@ -19,6 +19,8 @@ export function makeSigningKey(options: { homedir: string; passphraseFile: strin
   const gpg = (args: string[]) => execFileSync('gpg', ['--homedir', options.homedir, '--batch', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   gpg(['--pinentry-mode', 'loopback', '--passphrase-file', options.passphraseFile, '--quick-gen-key', `${options.name} <releng@example.org>`, 'ed25519', 'sign', options.expires]);
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(['--with-colons', '--list-secret-keys']))![1]!;
+  // Making the key started an agent that would outlive this process; the worker that signs runs its own.
+  stopGpgAgent(options.homedir);
   return { homedir: options.homedir, keyId: fingerprint, passphraseFile: options.passphraseFile, fingerprint };
 }
 

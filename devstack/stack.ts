@@ -4,7 +4,8 @@
  * same entry points a multi-host deployment starts one by one) and are restarted if they die.
  */
 import { temporalConnectionOptions } from '../common/temporal-connection.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTied } from '../common/tied-process.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
@@ -53,7 +54,8 @@ class Child {
   ) {}
 
   start(): void {
-    const child = spawn(process.execPath, [join(WORKERS_DIR, `${this.name}.js`)], { env: this.env, stdio: 'inherit' });
+    // Tied to this process: if `up` (or the demo) is killed outright, its workers get SIGTERM and drain.
+    const child = spawnTied(process.execPath, [join(WORKERS_DIR, `${this.name}.js`)], { env: this.env, stdio: 'inherit' });
     this.process = child;
     child.once('exit', (code, signal) => {
       this.process = null;

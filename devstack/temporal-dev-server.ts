@@ -3,7 +3,8 @@
  * so history survives a restart, with the Web UI beside it. Production points TEMPORAL_ADDRESS
  * at a cluster instead (deploy/).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnTied } from '../common/tied-process.js';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -68,7 +69,8 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions):
     '--log-level', 'warn',
     ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
   ];
-  const child: ChildProcess = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Stops with the process that started it, even one killed outright.
+  const child: ChildProcess = spawnTied(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderrTail = '';
   const keepTail = (chunk: Buffer) => {
     stderrTail = (stderrTail + chunk.toString()).slice(-4000);

@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { explainSpawnFailure, SetupError } from './preflight.js';
 
 const run = promisify(execFile);
 const RECIPE_DIR = fileURLToPath(new URL('../../test-image/', import.meta.url));
@@ -42,6 +43,8 @@ export function ensureTestImage(cacheRoot = join(process.env['XDG_CACHE_HOME'] |
       await rename(partial, dir);
     } catch (err) {
       await rm(partial, { recursive: true, force: true });
+      const explained = explainSpawnFailure(err, 'Building the test VM image');
+      if (explained instanceof SetupError) throw explained;
       throw new Error(`building the test VM image failed: ${(err as Error).message}`);
     }
     return image;

@@ -187,8 +187,8 @@ describe('bus trust boundary: no message stops ingestion, no stranger starts wor
     }
     const parked = await db.pool.query<{ state: string; last_error: string }>('SELECT state, last_error FROM bus_inbox WHERE msg_id = $1', [parkedEnvelope['msg_id']]);
     assert.equal(parked.rows[0]?.state, 'parked');
-    assert.match(parked.rows[0]!.last_error, /length|too long|exceeds/i);
-    assert.match(parked.rows[0]!.last_error, /gRPC INVALID_ARGUMENT/);
+    assert.match(parked.rows[0].last_error, /length|too long|exceeds/i);
+    assert.match(parked.rows[0].last_error, /gRPC INVALID_ARGUMENT/);
     assert.equal(await client.workflow.count(`WorkflowType = 'bodhiPush'`).then((c) => c.count), 0, 'no spoofed push started');
     assert.equal(await metric('relengotron_bus_inbox_pending'), 0);
     assert.equal(await metric('relengotron_bus_inbox_parked'), 1);
@@ -313,7 +313,7 @@ describe('bus trust boundary: no message stops ingestion, no stranger starts wor
   it('a production profile refuses to start without a trust boundary, naming each missing setting', async () => {
     const child = spawn(process.execPath, [LISTENER], { env: { ...environment, RELENGOTRON_PROFILE: 'production', FEDMSG_ENDPOINTS: '', DATAGREPPER_URL: '', COMPOSE_BASE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     assert.equal(code, 2);
     for (const expected of [

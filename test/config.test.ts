@@ -97,9 +97,9 @@ describe('configuration', () => {
       }
       return assert.fail('loaded');
     };
-    assert.match(refusal(without('FEDMSG_VERIFY_SIGNATURES')), /^RELENGOTRON_PROFILE=production refuses to start:\n  bus\.verifySignatures must be true \(FEDMSG_VERIFY_SIGNATURES\)/);
+    assert.match(refusal(without('FEDMSG_VERIFY_SIGNATURES')), /^RELENGOTRON_PROFILE=production refuses to start:\n {2}bus\.verifySignatures must be true \(FEDMSG_VERIFY_SIGNATURES\)/);
     assert.match(refusal(without('FEDMSG_CA_CERTS')), /bus\.caCertificates must name the fedmsg CA's PEM file \(FEDMSG_CA_CERTS\)/);
-    assert.match(refusal(without('BODHI_URL')), /^  services\.bodhi must be set explicitly \(BODHI_URL\): its default is the local sandbox$/m);
+    assert.match(refusal(without('BODHI_URL')), /^ {2}services\.bodhi must be set explicitly \(BODHI_URL\): its default is the local sandbox$/m);
     assert.match(refusal(without('RELENGOTRON_CONFIG')), /bus\.routingPolicy names no signer for bodhi\.composer\.start, which starts work/);
     assert.match(refusal({ ...complete, FEDMSG_ACCEPT_PREFIXES: 'org.fedoraproject.prod,org.fedoraproject.dev' }), /bus\.acceptPrefixes includes a dev environment/);
     // Development (the default) asks for none of it.

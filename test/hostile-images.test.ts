@@ -162,7 +162,7 @@ describe('hostile images cannot reach the host', () => {
     const images = [0, 1, 2].map((n) => serve(`budget-${n}.qcow2`, Buffer.alloc(2 * 1024 * 1024, n + 1)));
     const releaseFirst = await cache.use(images[0]!.sha256);
     for (const image of images) {
-      const release = image === images[0] ? async () => undefined : await cache.use(image.sha256);
+      const release = image === images[0] ? () => Promise.resolve() : await cache.use(image.sha256);
       await cache.fetch(image, { timeoutMs: 10_000 });
       await release();
       await new Promise((r) => setTimeout(r, 20));

@@ -108,7 +108,7 @@ describe('HTTP bodies from outside are capped', () => {
 
   it('caps datagrepper pages', async () => {
     await assert.rejects(
-      backfill({ datagrepperUrl: `${base}/datagrepper`, topics: ['org.fedoraproject.prod.x'], window: { start: 0, end: 1 }, maxResponseBytes: CAP, receive: async () => 'stored' }),
+      backfill({ datagrepperUrl: `${base}/datagrepper`, topics: ['org.fedoraproject.prod.x'], window: { start: 0, end: 1 }, maxResponseBytes: CAP, receive: () => Promise.resolve('stored') }),
       ResponseTooLargeError,
     );
   });

@@ -64,7 +64,7 @@ describe('mTLS to the Temporal frontend', () => {
     frontend = createServer(
       { key: readFileSync(pki.server.key), cert: readFileSync(pki.server.cert), ca: readFileSync(pki.ca), requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] },
       (socket) => {
-        const upstream = connect(Number(port), host!);
+        const upstream = connect(Number(port), host);
         socket.pipe(upstream).pipe(socket);
         socket.on('error', () => upstream.destroy());
         upstream.on('error', () => socket.destroy());

@@ -3,6 +3,7 @@
 import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
+import { superviseGpgAgent } from '../activities/gpg-agent.js';
 import { createRelengActivities } from '../activities/index.js';
 import { FedmsgPublisher } from '../bus/publisher.js';
 import { createPool, migrate } from '../common/db.js';
@@ -27,6 +28,9 @@ runMain(log, async () => {
   });
   log.info({ endpoint: publisher.endpoint, signed: Boolean(signing) }, 'publishing on the bus');
   const connection = await Connection.connect(temporalConnectionOptions(config));
+  const paths = pushPaths(config);
+  // The signing homedir's agent lives and dies with this worker.
+  const agent = paths.signingKey ? await superviseGpgAgent(paths.signingKey.homedir, log) : null;
   try {
     await migrate(pool, log);
     await runWorker(context, {
@@ -44,11 +48,12 @@ runMain(log, async () => {
         temporal: new Client({ connection, namespace: config.temporal.namespace }),
         bodhiUrl: config.services.bodhi,
         pdcUrl: config.services.pdc,
-        push: pushPaths(config),
+        push: paths,
       }),
       maxConcurrentActivities: config.workers.releng.maxConcurrentActivities,
     });
   } finally {
+    await agent?.stop();
     await connection.close();
     publisher.close();
     await pool.end();

@@ -26,7 +26,7 @@ export const nvr = z.string().max(255).regex(NVR_PATTERN, 'expected name-version
 export const kojiTagName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$/, 'expected a Koji tag name');
 
 /** Free text that is stored or shown: bounded. */
-export const boundedText = (max: number) => z.string().min(1).max(max);
+export const boundedText = (max: number): z.ZodString => z.string().min(1).max(max);
 
 /** A URL in a message: bounded, http(s), no credentials. */
 export const messageUrl = z
