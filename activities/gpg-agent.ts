@@ -1,34 +1,35 @@
 /**
- * The gpg-agent of the signing homedir, as a child of the worker that signs. gpg would otherwise
- * start one itself, detached, and it would outlive every releng-o-tron process (and a test or a
- * demo run). Started in the foreground (`--daemon --no-detach`) and tied to the worker, it goes
- * when the worker goes, however the worker goes. gpg finds it by its socket as usual.
+ * The gpg-agent of the signing homedir, bound to the worker that signs. gpg starts its agent
+ * detached (it outlives every process that used it, `--no-detach` notwithstanding), so the
+ * worker launches it at start and keeps a small reaper process tied to itself: when the worker
+ * ends, however it ends (SIGKILL included), the reaper is signalled by the kernel and stops the
+ * agent. Nothing of a demo, a test or a deployment's signing is left running.
  */
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Logger } from '../common/logger.js';
 import { spawnTied } from '../common/tied-process.js';
 
-export interface SupervisedAgent {
+const run = promisify(execFile);
+
+export interface BoundAgent {
   stop(): Promise<void>;
 }
 
-export async function superviseGpgAgent(homedir: string, log: Logger): Promise<SupervisedAgent> {
-  const child: ChildProcess = spawnTied('gpg-agent', ['--homedir', homedir, '--daemon', '--no-detach'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.once('error', () => resolve(null));
-  });
-  // Up when its socket answers; an agent already running for this homedir makes ours exit at once.
-  const early = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 1500))]);
-  if (early !== 'running') log.info({ homedir, code: early, said: stderr.trim().split('\n').pop() }, 'gpg-agent not started here (one may already run for this homedir)');
+/** Single quotes for sh: the homedir comes from configuration, never from a message. */
+const shQuote = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`;
+
+export async function bindGpgAgent(homedir: string, log: Logger): Promise<BoundAgent> {
+  await run('gpgconf', ['--homedir', homedir, '--launch', 'gpg-agent']).catch((err: Error) =>
+    log.warn({ homedir, err: err.message }, 'could not launch the signing gpg-agent; gpg starts it when it signs'),
+  );
+  const kill = `gpgconf --homedir ${shQuote(homedir)} --kill gpg-agent`;
+  const reaper: ChildProcess = spawnTied('sh', ['-c', `trap '${kill.replace(/'/g, `'\\''`)}; kill $s 2>/dev/null; exit 0' TERM INT HUP; sleep 2147483647 & s=$!; wait $s`], { stdio: 'ignore' });
+  const reaped = new Promise<void>((resolve) => reaper.once('exit', () => resolve()));
   return {
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
+      reaper.kill('SIGTERM');
+      await reaped;
     },
   };
 }

@@ -218,7 +218,8 @@ interface PlanContext {
   readonly workRoot: string;
   readonly boot: Boot;
   readonly heartbeat: Heartbeat;
-  readonly accelerator: HostAccelerator;
+  /** The host's qemu accelerator; null where VMs are not qemu's (VirtualBox). */
+  readonly accelerator: HostAccelerator | null;
 }
 
 async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, accelerator }: PlanContext): Promise<RunImageTestResult> {
@@ -234,7 +235,7 @@ async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, 
     let bootMs = 0;
     // At most twice: a VM that KVM stops is started again under TCG, with a boot timeout of its own.
     for (;;) {
-      const { accelerator: accel } = await accelerator.current();
+      const accel: QemuAccelerator = accelerator ? (await accelerator.current()).accelerator : 'tcg';
       const bootStart = Date.now();
       heartbeat.beat({ step: 'booting', accelerator: accel, ...(acceleratorFallback ? { acceleratorFallback } : {}) });
       try {
@@ -251,7 +252,7 @@ async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, 
         bootMs = Date.now() - bootStart;
         break;
       }
-      if (outcome.kind === 'fault' && vm.accelerator === 'kvm' && !acceleratorFallback) {
+      if (outcome.kind === 'fault' && vm.accelerator === 'kvm' && accelerator && !acceleratorFallback) {
         acceleratorFallback = outcome.fault;
         accelerator.abandonKvm(outcome.fault);
         context.log.warn('KVM stopped the VM; starting it again under TCG', { fault: outcome.fault });
@@ -271,7 +272,7 @@ async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, 
     let fault: string | null = null;
     void running.acceleratorFault.then((f) => (fault = f));
     const faultCheck = (where: string) => {
-      if (fault !== null) throw kvmFailed(accelerator, fault, where);
+      if (fault !== null && accelerator) throw kvmFailed(accelerator, fault, where);
     };
     const outcomes: CommandOutcome[] = [];
     for (const step of steps) {
@@ -383,7 +384,7 @@ export function createImageTestActivities(deps: ImageTestDeps): ImageTestActivit
           if (disk.kind !== 'disk') throw ApplicationFailure.nonRetryable(`a ${input.image.type} image needs VirtualBox, not qemu`, IMAGE_UNUSABLE);
           return bootWith(deps.vmBackend, { ...seed, image: disk.path, format: disk.format, accelerator: accel, qemu: accelerator.qemu });
         };
-        const result = await runPlanInVm({ steps, settings: input, jobId: `job-${input.jobId}`, workRoot: deps.workRoot, boot, heartbeat, accelerator });
+        const result = await runPlanInVm({ steps, settings: input, jobId: `job-${input.jobId}`, workRoot: deps.workRoot, boot, heartbeat, accelerator: input.provider === 'vbox' ? null : accelerator });
         const download = { bytes: fetched.bytes, fromCache: fetched.fromCache, resumedFrom: fetched.resumedFrom, transferred: fetched.transferred };
         return { ...result, outcomes: trimOutputs(result.outcomes), host, attempt, download };
       } finally {

@@ -99,6 +99,8 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       const wanted = values.only ? values.only.split(',').map((s) => s.trim()) : [...PROCESSES];
       const unknown = wanted.filter((w) => !(PROCESSES as readonly string[]).includes(w));
       if (unknown.length) throw new UsageError(`unknown process ${unknown.join(', ')}; choose from ${PROCESSES.join(', ')}`);
+      // Listening before anything starts: a SIGTERM during start-up stops what has started, cleanly.
+      const signalled = waitForSignal();
       const stack = await startStack(config, log, { processes: wanted as ProcessName[], sandbox: values.sandbox ?? false });
       if (stack.uiUrl) process.stdout.write(`\nTemporal Web UI: ${stack.uiUrl}/namespaces/${config.temporal.namespace}/workflows\n`);
       const pool = createPool(stack.databaseUrl, 4);
@@ -108,7 +110,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       });
       if (dashboard) process.stdout.write(`Compose tests: ${dashboard.url}/composes\n`);
       process.stdout.write('\n');
-      const signal = await waitForSignal();
+      const signal = await signalled;
       log.info({ signal }, 'stopping');
       await dashboard?.stop();
       await pool.end();

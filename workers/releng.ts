@@ -3,7 +3,7 @@
 import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { superviseGpgAgent } from '../activities/gpg-agent.js';
+import { bindGpgAgent } from '../activities/gpg-agent.js';
 import { createRelengActivities } from '../activities/index.js';
 import { FedmsgPublisher } from '../bus/publisher.js';
 import { createPool, migrate } from '../common/db.js';
@@ -30,7 +30,7 @@ runMain(log, async () => {
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const paths = pushPaths(config);
   // The signing homedir's agent lives and dies with this worker.
-  const agent = paths.signingKey ? await superviseGpgAgent(paths.signingKey.homedir, log) : null;
+  const agent = paths.signingKey ? await bindGpgAgent(paths.signingKey.homedir, log) : null;
   try {
     await migrate(pool, log);
     await runWorker(context, {
