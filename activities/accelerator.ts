@@ -145,13 +145,18 @@ export class HostAccelerator {
     return choice;
   }
 
-  /** A VM hit a KVM fault: this host uses TCG from now on. */
-  abandonKvm(fault: string): AcceleratorChoice {
+  /**
+   * A job's VM hit a KVM fault. KVM itself may have broken, or the guest may have provoked it (a
+   * hostile image can): the probe guest runs again, and only if it fails too does this host move
+   * to TCG for good. Either way the VM that faulted restarts under TCG.
+   */
+  async faultSeen(fault: string): Promise<{ readonly hostMoved: boolean; readonly choice: AcceleratorChoice }> {
     this.fallbacks++;
-    if (!this.abandoned) {
-      this.abandoned = { accelerator: 'tcg', reason: `KVM failed in a job, so this host uses TCG from now on: ${fault}` };
-      this.options.onChange?.(this.abandoned);
-    }
-    return this.abandoned;
+    if (this.abandoned) return { hostMoved: true, choice: this.abandoned };
+    const again = await probeKvm(this.options.qemu, this.options.probeTimeoutMs);
+    if (again.usable) return { hostMoved: false, choice: await this.current() };
+    this.abandoned = { accelerator: 'tcg', reason: `KVM failed in a job and the probe failed again, so this host uses TCG from now on: ${fault}` };
+    this.options.onChange?.(this.abandoned);
+    return { hostMoved: true, choice: this.abandoned };
   }
 }

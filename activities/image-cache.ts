@@ -13,7 +13,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, statfs, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -95,6 +95,30 @@ function diskFullError(message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code: 'ENOSPC' });
 }
 
+/** A sha256 as images.json must give it: it names a directory here, so nothing else will do. */
+const SHA256 = /^[0-9a-f]{64}$/;
+/** The cache's own names beside an image in its entry (never an image's file name). */
+const RESERVED_NAMES = new Set(['disk.raw', 'disk.raw.partial', 'box', 'box.partial']);
+
+function checkImageIdentity(image: { readonly sha256: string; readonly fileName: string; readonly url: string }): void {
+  if (!SHA256.test(image.sha256)) throw new ImageUnusableError(`${image.url}: images.json gives no usable sha256 (${image.sha256.slice(0, 80)})`);
+  // A plain file name, not hidden (the cache's in-use markers are), not one of the cache's own.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/.test(image.fileName) || RESERVED_NAMES.has(image.fileName)) {
+    throw new ImageUnusableError(`${JSON.stringify(image.fileName.slice(0, 100))} is not a file name an image may have`);
+  }
+}
+
+/** Removes a tree even where an unpacked box left directories without write or search permission. */
+async function removeTree(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES' && (err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    await run('chmod', ['-R', 'u+rwX', path]).catch(() => undefined);
+    await rm(path, { recursive: true, force: true });
+  }
+}
+
 export class ImageCache {
   /** One fetch or unpack per cache entry at a time within this process. */
   private readonly inFlight = new Map<string, Promise<unknown>>();
@@ -112,6 +136,7 @@ export class ImageCache {
    * here or in another worker sharing the cache, leaves it alone. Also makes it the most recent.
    */
   async use(sha256: string): Promise<() => Promise<void>> {
+    if (!SHA256.test(sha256)) throw new ImageUnusableError(`no usable sha256 (${sha256.slice(0, 80)})`);
     const dir = this.entryDir(sha256);
     await mkdir(dir, { recursive: true });
     const marker = join(dir, `.in-use.${process.pid}.${Math.random().toString(36).slice(2)}`);
@@ -148,7 +173,9 @@ export class ImageCache {
     const removed: string[] = [];
     for (const entry of entries.filter((e) => !e.inUse).sort((a, b) => a.usedAt - b.usedAt)) {
       if (total <= this.limits.budgetBytes) break;
-      await rm(this.entryDir(entry.sha), { recursive: true, force: true });
+      // One entry that will not go must not stop the others from going.
+      const gone = await removeTree(this.entryDir(entry.sha)).then(() => true, () => false);
+      if (!gone) continue;
       total -= entry.size;
       removed.push(entry.sha);
     }
@@ -172,8 +199,7 @@ export class ImageCache {
   }
 
   async fetch(image: ImageToFetch, options: FetchOptions): Promise<FetchedImage> {
-    if (!/^[0-9a-f]{64}$/.test(image.sha256)) throw new ImageUnusableError(`${image.url}: images.json gives no usable sha256 (${image.sha256})`);
-    if (/[/\\]|^\.\.?$/.test(image.fileName)) throw new ImageUnusableError(`${JSON.stringify(image.fileName)} is not a file name`);
+    checkImageIdentity(image);
     return this.once(`fetch:${image.sha256}`, () => this.fetchNow(image, options));
   }
 
@@ -275,7 +301,7 @@ export class ImageCache {
     const dir = this.entryDir(fetched.sha256);
     switch (imageType) {
       case 'qcow2':
-        await refuseQcow2References(fetched.path);
+        await refuseQcow2References(fetched.path, this.limits.unpackBytes);
         return { kind: 'disk', path: fetched.path, format: 'qcow2' };
       case 'raw-xz': {
         const disk = join(dir, 'disk.raw');
@@ -284,7 +310,7 @@ export class ImageCache {
           try {
             await pipeline(xzDecompress(fetched.path), capped(this.limits.unpackBytes, `${fetched.path} decompresses`), createWriteStream(partial));
           } catch (err) {
-            await rm(partial, { force: true });
+            await removeTree(partial);
             // A full disk is this host's problem: retried (HostDiskFull), maybe elsewhere.
             if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw err;
             if (err instanceof ImageUnusableError) throw err;
@@ -299,7 +325,7 @@ export class ImageCache {
         const boxDir = join(dir, 'box');
         if (!existsSync(boxDir)) {
           const partial = `${boxDir}.partial`;
-          await rm(partial, { recursive: true, force: true });
+          await removeTree(partial);
           await mkdir(partial, { recursive: true });
           const unpacked = await checkBoxMembers(fetched.path, this.limits.unpackBytes);
           try {
@@ -309,10 +335,12 @@ export class ImageCache {
             const message = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
             // GNU tar says "Wrote only N of M bytes" or "No space left on device"; either way, look.
             const full = /No space left on device|Wrote only \d+ of \d+ bytes/.test(message) || (await freeBytes(partial)) < Math.min(unpacked, 1024 * 1024);
-            await rm(partial, { recursive: true, force: true });
+            await removeTree(partial);
             if (full) throw diskFullError(`unpacking ${fetched.path}: no space left (${message.split('\n')[0]})`);
             throw new ImageUnusableError(`${fetched.path} is not a Vagrant box (tar): ${message.split('\n')[0]}`);
           }
+          // A box may hold directories it made unwritable or unsearchable: ours now, so eviction can remove them.
+          await run('chmod', ['-R', 'u+rwX', partial]).catch(() => undefined);
           await rename(partial, boxDir);
         }
         const metadata = BoxMetadataSchema.safeParse(JSON.parse(await readFile(join(boxDir, 'metadata.json'), 'utf8').catch(() => 'null')));
@@ -322,12 +350,13 @@ export class ImageCache {
           const disk = join(boxDir, 'box.img');
           if (!existsSync(disk)) throw new ImageUnusableError(`${fetched.path}: the libvirt box has no box.img`);
           const format = metadata.data.format === 'raw' ? 'raw' : 'qcow2';
-          if (format === 'qcow2') await refuseQcow2References(disk);
+          if (format === 'qcow2') await refuseQcow2References(disk, this.limits.unpackBytes);
           return { kind: 'disk', path: disk, format };
         }
         if (metadata.data.provider !== 'virtualbox') throw new ImageUnusableError(`${fetched.path}: a ${metadata.data.provider} box, not virtualbox`);
         const ovf = (await readdir(boxDir)).find((name) => name.endsWith('.ovf'));
         if (!ovf) throw new ImageUnusableError(`${fetched.path}: the VirtualBox box has no .ovf`);
+        await refuseOvfReferences(boxDir, ovf);
         return { kind: 'ovf', path: join(boxDir, ovf) };
       }
       default:
@@ -360,6 +389,7 @@ function capped(max: number, what: string): Transform {
 
 const QemuImgInfoSchema = z.looseObject({
   format: z.string(),
+  'virtual-size': z.number(),
   'backing-filename': z.string().optional(),
   'full-backing-filename': z.string().optional(),
   'format-specific': z.looseObject({ data: z.looseObject({ 'data-file': z.string().optional() }).optional() }).optional(),
@@ -369,7 +399,7 @@ const QemuImgInfoSchema = z.looseObject({
  * A qcow2 may name another file (a backing file, an external data file) that qemu would open and
  * show the guest: a crafted image could read any file the hypervisor can. Such an image is refused.
  */
-async function refuseQcow2References(path: string): Promise<void> {
+async function refuseQcow2References(path: string, maxVirtualBytes: number): Promise<void> {
   let info;
   try {
     // -U: no lock needed to read the header; the timeout bounds a crafted header's work.
@@ -383,6 +413,8 @@ async function refuseQcow2References(path: string): Promise<void> {
   if (backing) throw new ImageUnusableError(`${path} names a backing file (${backing}): a test image must stand alone`);
   const dataFile = info['format-specific']?.data?.['data-file'];
   if (dataFile) throw new ImageUnusableError(`${path} names an external data file (${dataFile}): a test image must stand alone`);
+  // The VM's overlay may grow to the disk's virtual size on this host's disk.
+  if (info['virtual-size'] > maxVirtualBytes) throw new ImageUnusableError(`${path} is a ${info['virtual-size']}-byte disk, over the ${maxVirtualBytes}-byte limit`);
 }
 
 /**
@@ -414,6 +446,33 @@ async function checkBoxMembers(box: string, maxBytes: number): Promise<number> {
   return total;
 }
 
+/**
+ * An appliance may name host files as well as a qcow2 can: the OVF's file references must be
+ * plain names of files in the box, and a VMDK must carry its data (a descriptor-only VMDK points
+ * at extent files, which could be any host file).
+ */
+async function refuseOvfReferences(boxDir: string, ovf: string): Promise<void> {
+  const xml = await readFile(join(boxDir, ovf), 'utf8');
+  const members = new Set(await readdir(boxDir));
+  for (const [, href] of xml.matchAll(/\bhref\s*=\s*["']([^"']*)["']/g)) {
+    if (!href || !/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(href) || !members.has(href)) {
+      throw new ImageUnusableError(`${ovf} refers to ${JSON.stringify(href?.slice(0, 200))}, which is not a file of the box`);
+    }
+  }
+  for (const name of members) {
+    if (!name.endsWith('.vmdk')) continue;
+    const head = Buffer.alloc(512);
+    const handle = await open(join(boxDir, name), 'r');
+    try {
+      await handle.read(head, 0, 512, 0);
+    } finally {
+      await handle.close();
+    }
+    // Sparse and stream-optimized VMDKs start with the magic KDMV and hold their own data.
+    if (head.subarray(0, 4).toString('latin1') !== 'KDMV') throw new ImageUnusableError(`${name} is a VMDK descriptor pointing at other files; a box's disks must hold their own data`);
+  }
+}
+
 /** Free bytes on the filesystem holding `path` (for telling a full disk from a broken archive). */
 async function freeBytes(path: string): Promise<number> {
   const info = await statfs(path).catch(() => null);
@@ -431,7 +490,8 @@ function hashInto(hash: Hash): Transform {
 
 /** xz's own decoder (xz-utils): Node has none, and the tool checks the stream's integrity. */
 function xzDecompress(file: string): NodeJS.ReadableStream {
-  const child = spawn('xz', ['--decompress', '--stdout', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A bounded decoder: a crafted stream cannot ask xz for gigabytes of dictionary.
+  const child = spawn('xz', ['--decompress', '--stdout', '--memlimit-decompress=256MiB', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve, reject) => {

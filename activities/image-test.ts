@@ -171,10 +171,11 @@ async function awaitSsh(vm: RunningVm, target: SshTarget, timeoutMs: number, sig
   }
 }
 
-/** KVM stopped a VM: the host moves to TCG, and the job says so. */
-function kvmFailed(accelerator: HostAccelerator, fault: string, where: string): ApplicationFailure {
-  const now = accelerator.abandonKvm(fault);
-  return ApplicationFailure.retryable(`KVM stopped the VM ${where}: ${fault}. ${now.reason.split(':')[0]}; the retry runs under TCG.`, VM_UNAVAILABLE);
+/** KVM stopped a VM mid-test: the host checks its KVM again, and the attempt is retried. */
+async function kvmFailed(accelerator: HostAccelerator, fault: string, where: string): Promise<ApplicationFailure> {
+  const { hostMoved } = await accelerator.faultSeen(fault);
+  const next = hostMoved ? 'KVM failed the probe again, so this host uses TCG from now on' : 'the KVM probe still passes, so only this guest is at fault';
+  return ApplicationFailure.retryable(`KVM stopped the VM ${where}: ${fault}. ${next}.`, VM_UNAVAILABLE);
 }
 
 /** The workDir carries the worker's pid so a later worker can sweep what a killed one left. */
@@ -235,7 +236,8 @@ async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, 
     let bootMs = 0;
     // At most twice: a VM that KVM stops is started again under TCG, with a boot timeout of its own.
     for (;;) {
-      const accel: QemuAccelerator = accelerator ? (await accelerator.current()).accelerator : 'tcg';
+      // The VM that KVM stopped restarts under TCG whatever the host does next.
+      const accel: QemuAccelerator = acceleratorFallback || !accelerator ? 'tcg' : (await accelerator.current()).accelerator;
       const bootStart = Date.now();
       heartbeat.beat({ step: 'booting', accelerator: accel, ...(acceleratorFallback ? { acceleratorFallback } : {}) });
       try {
@@ -254,10 +256,10 @@ async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, 
       }
       if (outcome.kind === 'fault' && vm.accelerator === 'kvm' && accelerator && !acceleratorFallback) {
         acceleratorFallback = outcome.fault;
-        accelerator.abandonKvm(outcome.fault);
-        context.log.warn('KVM stopped the VM; starting it again under TCG', { fault: outcome.fault });
         await vm.destroy();
         vm = null;
+        const { hostMoved } = await accelerator.faultSeen(outcome.fault);
+        context.log.warn(hostMoved ? 'KVM stopped the VM and failed the probe again: this host uses TCG from now on' : 'KVM stopped this VM but still runs the probe: this VM only restarts under TCG', { fault: outcome.fault });
         continue;
       }
       const what =
@@ -271,8 +273,8 @@ async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, 
     // A KVM fault later on (a reboot, say) would make SSH fail: that is the host's fault, never a result.
     let fault: string | null = null;
     void running.acceleratorFault.then((f) => (fault = f));
-    const faultCheck = (where: string) => {
-      if (fault !== null && accelerator) throw kvmFailed(accelerator, fault, where);
+    const faultCheck = async (where: string) => {
+      if (fault !== null && accelerator) throw await kvmFailed(accelerator, fault, where);
     };
     const outcomes: CommandOutcome[] = [];
     for (const step of steps) {
@@ -288,7 +290,7 @@ async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, 
         await context.sleep(Math.min(settings.pollIntervalMs, 5000));
         const back = await waitForSsh(target, settings.pollAttempts * settings.pollIntervalMs, settings.pollIntervalMs, signal);
         if (signal.aborted) await context.cancelled;
-        faultCheck(`at POLL, line ${step.line}`);
+        await faultCheck(`at POLL, line ${step.line}`);
         if (!back) {
           throw ApplicationFailure.retryable(`POLL at line ${step.line}: the VM did not come back; console:\n${await running.consoleTail()}`, VM_UNAVAILABLE);
         }
@@ -297,7 +299,7 @@ async function runPlanInVm({ steps, settings, jobId, workRoot, boot, heartbeat, 
       const started = Date.now();
       const result = await runOverSsh(target, step.command, settings.commandTimeoutMs, signal);
       if (signal.aborted) await context.cancelled;
-      faultCheck(`at line ${step.line}`);
+      await faultCheck(`at line ${step.line}`);
       const outcome: CommandOutcome = {
         line: step.line,
         command: step.command,

@@ -111,11 +111,12 @@ export async function bootLibvirtVm(spec: VmSpec & { readonly uri: string }): Pr
       }
       virsh(spec.uri, ['domstate', '--reason', name], 10_000).then(
         (state) => {
-          if (/shut off|crashed/.test(state)) {
+          if (/shut off|crashed|paused \((ioerror|shutting down|post-copy failed)\)/.test(state)) {
+            // Stopped, or paused for a reason no wait will cure (a full disk: ioerror).
             clearInterval(timer);
             resolve(null);
-          } else if (/paused/.test(state) && accel === 'kvm') {
-            // Nothing of ours pauses a test domain: under KVM, qemu does on an internal error.
+          } else if (/paused \((unknown|crashed|panicked)\)/.test(state) && accel === 'kvm') {
+            // Nothing of ours pauses a test domain: under KVM, qemu does on an internal error (libvirt: "unknown").
             void pauseReason(spec.uri, name, state).then(reportFault);
           }
         },

@@ -17,6 +17,7 @@ import {
 } from '../common/compose-testing.js';
 import { withTransaction, type Pool } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
+import { storableText } from '../common/storable-text.js';
 import type { CommandOutcome } from '../common/tunir.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { supersedeSignal } from '../workflows/compose-test.js';
@@ -273,7 +274,8 @@ export async function recordJobResult(pool: Pool, result: JobResult): Promise<vo
       `UPDATE test_jobs SET status = $2, reason = $3, host = COALESCE($4, host), accelerator = COALESCE($5, accelerator),
          boot_ms = COALESCE($6, boot_ms), vm_backend = COALESCE($7, vm_backend), accelerator_fallback = COALESCE($8, accelerator_fallback),
          finished_at = now() WHERE job_id = $1`,
-      [result.jobId, result.status, result.reason, result.host ?? null, result.accelerator ?? null, result.bootMs ?? null, result.backend ?? null, result.acceleratorFallback ?? null],
+      // Reasons can quote a guest's console or a server: anything at all.
+      [result.jobId, result.status, result.reason === null ? null : storableText(result.reason, 16_384), result.host ?? null, result.accelerator ?? null, result.bootMs ?? null, result.backend ?? null, result.acceleratorFallback === undefined ? null : storableText(result.acceleratorFallback)],
     );
     await client.query('DELETE FROM test_job_commands WHERE job_id = $1', [result.jobId]);
     for (const o of result.outcomes ?? []) {
@@ -281,7 +283,7 @@ export async function recordJobResult(pool: Pool, result: JobResult): Promise<vo
         `INSERT INTO test_job_commands (job_id, plan_line, command, gating, expect, exit_code, timed_out, passed, duration_ms, output)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         // Postgres text cannot hold NUL; a command may print anything.
-        [result.jobId, o.line, o.command, o.gating, o.expect, o.exitCode, o.timedOut, o.passed, o.durationMs, o.output.replaceAll('\0', '')],
+        [result.jobId, o.line, o.command, o.gating, o.expect, o.exitCode, o.timedOut, o.passed, o.durationMs, storableText(o.output, Number.MAX_SAFE_INTEGER)],
       );
     }
   });

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { storableText } from '../common/storable-text.js';
 
 const run = promisify(execFile);
 
@@ -55,10 +56,10 @@ export async function writeNoCloudSeed(spec: SeedSpec): Promise<string> {
   return iso;
 }
 
-/** The last lines of a serial console log, for error messages. */
+/** The last lines of a serial console log, for error messages: the guest's bytes, made safe to store and show. */
 export async function consoleTail(serialLog: string, lines = 20): Promise<string> {
   const text = await readFile(serialLog, 'utf8').catch(() => '');
-  return text.split('\n').slice(-lines).join('\n');
+  return storableText(text.split('\n').slice(-lines).join('\n'), 8192);
 }
 
 /** A throwaway qcow2 overlay: the VM writes there, the cached image stays pristine. */

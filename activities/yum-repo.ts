@@ -130,6 +130,10 @@ async function fetchChecked(url: string, path: string, expected: { type: string;
 export function createYumRepoActivities(deps: { readonly kojiTopUrl: string; readonly workDir: string; readonly http: HttpLimits }): YumRepoActivities {
   return {
     async fetchDistRepo(input) {
+      // The tag names a directory here: only Koji's grammar, never a path.
+      if (!/^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$/.test(input.tag) || !Number.isSafeInteger(input.repoId) || input.repoId < 0) {
+        throw ApplicationFailure.nonRetryable(`not a Koji tag and repository: ${JSON.stringify(input.tag).slice(0, 140)} ${input.repoId}`, REPO_METADATA_INVALID);
+      }
       const context = Context.current();
       const url = `${deps.kojiTopUrl.replace(/\/+$/, '')}/repos-dist/${encodeURIComponent(input.tag)}/${input.repoId}/noarch`;
       const dir = join(deps.workDir, 'repos', input.tag, String(input.repoId), 'noarch');

@@ -6,7 +6,7 @@
  */
 import { request } from 'undici';
 import { undoDatagrepperArtefacts } from '../common/fedmsg-crypto.js';
-import { readCapped } from '../common/http-body.js';
+import { readCapped, ResponseTooLargeError } from '../common/http-body.js';
 
 export interface BackfillWindow {
   /** Epoch seconds, inclusive. */
@@ -19,6 +19,8 @@ export interface BackfillOptions {
   readonly topics: readonly string[];
   readonly window: BackfillWindow;
   readonly receive: (frames: Buffer[]) => Promise<string>;
+  /** A message too large to read even alone: recorded (dead-lettered), so the catch-up goes on. */
+  readonly unreadable: (topic: string, reason: string) => Promise<void>;
   readonly timeoutMs?: number;
   /** The largest page read (datagrepper pages hold up to 100 messages). */
   readonly maxResponseBytes: number;
@@ -35,51 +37,85 @@ const ROWS_PER_PAGE = 100;
 /** A page holds ROWS_PER_PAGE messages of at most maxMessageBytes each, plus its wrapping. */
 export const datagrepperPageCap = (maxMessageBytes: number): number => maxMessageBytes * ROWS_PER_PAGE + 1024 * 1024;
 
-/** Splits a `/raw` page into each message's own JSON text, so number text survives untouched. */
-export function rawMessageTexts(page: string): string[] {
+/**
+ * Splits a `/raw` page into each message's own JSON text, so number text survives untouched, and
+ * the rest of the page (its `pages`, `total`...) with the messages taken out: only that small rest
+ * is parsed as a whole, so a stored message nested to any depth cannot break reading the page.
+ */
+export function splitRawPage(page: string): { messages: string[]; rest: string } {
   const key = page.indexOf('"raw_messages"');
   if (key < 0) throw new Error('not a datagrepper /raw response: no raw_messages');
-  const out: string[] = [];
+  const open = page.indexOf('[', key);
+  const messages: string[] = [];
   let depth = 0;
   let inString = false;
   let from = -1;
-  for (let i = page.indexOf('[', key) + 1; i < page.length; i++) {
+  let close = page.length;
+  for (let i = open + 1; i < page.length; i++) {
     const ch = page[i];
     if (inString) {
       if (ch === '\\') i++;
       else if (ch === '"') inString = false;
     } else if (ch === '"') inString = true;
-    else if (ch === '{') {
+    else if (ch === '{' || ch === '[') {
       if (depth++ === 0) from = i;
-    } else if (ch === '}') {
-      if (--depth === 0) out.push(page.slice(from, i + 1));
-    } else if (ch === ']' && depth === 0) break;
+    } else if (ch === '}' || ch === ']') {
+      if (depth === 0) {
+        close = i;
+        break;
+      }
+      if (--depth === 0) messages.push(page.slice(from, i + 1));
+    }
   }
-  return out;
+  return { messages, rest: `${page.slice(0, open)}[]${page.slice(close + 1)}` };
 }
+
+/** The messages of a `/raw` page as JSON texts. */
+export const rawMessageTexts = (page: string): string[] => splitRawPage(page).messages;
+
+/** Page sizes to fall back through when a page is over the cap: each divides the ones before it. */
+const PAGE_SIZES = [ROWS_PER_PAGE, 50, 25, 5, 1];
 
 export async function backfill(options: BackfillOptions): Promise<BackfillResult> {
   let fetched = 0;
   let stored = 0;
   let pagesRead = 0;
   for (const topic of options.topics) {
-    for (let page = 1, pages = 1; page <= pages; page++) {
+    let size = 0; // index into PAGE_SIZES
+    // Messages of this topic's window read so far; always a multiple of the current page size.
+    for (let offset = 0, total = Number.POSITIVE_INFINITY; offset < total; ) {
+      const rows = PAGE_SIZES[size]!;
       const query = new URLSearchParams({
         topic,
         start: String(options.window.start),
         end: String(options.window.end),
         order: 'asc',
-        rows_per_page: String(ROWS_PER_PAGE),
-        page: String(page),
+        rows_per_page: String(rows),
+        page: String(offset / rows + 1),
       });
       const url = `${options.datagrepperUrl}/raw?${query.toString()}`;
       const response = await request(url, { headersTimeout: options.timeoutMs ?? 60_000, bodyTimeout: options.timeoutMs ?? 60_000 });
-      const text = (await readCapped(response, options.maxResponseBytes, `GET ${url}`)).toString('utf8');
+      let text: string;
+      try {
+        text = (await readCapped(response, options.maxResponseBytes, `GET ${url}`)).toString('utf8');
+      } catch (err) {
+        if (!(err instanceof ResponseTooLargeError)) throw err;
+        if (size < PAGE_SIZES.length - 1) {
+          size++; // the same messages, fewer at a time
+          continue;
+        }
+        // One message alone is over the cap: it cannot be read, so it is reported and passed over.
+        await options.unreadable(topic, `datagrepper message ${offset + 1} of ${topic} in [${options.window.start}, ${options.window.end}] is larger than ${options.maxResponseBytes} bytes; passed over`);
+        offset += 1;
+        continue;
+      }
       if (response.statusCode !== 200) throw new Error(`GET ${url}: HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
-      const meta = JSON.parse(text) as { pages?: unknown };
-      pages = typeof meta.pages === 'number' ? meta.pages : 1;
+      const { messages, rest } = splitRawPage(text);
+      const meta = JSON.parse(rest) as { pages?: unknown; total?: unknown };
+      const pages = typeof meta.pages === 'number' ? meta.pages : 1;
+      total = typeof meta.total === 'number' ? meta.total : Math.min(total, pages * rows);
       pagesRead++;
-      for (const message of rawMessageTexts(text)) {
+      for (const message of messages) {
         // A stored message that is not JSON is put through as it is, to be dead-lettered with the reason.
         let envelope: string;
         try {
@@ -91,6 +127,8 @@ export async function backfill(options: BackfillOptions): Promise<BackfillResult
         fetched++;
         if (outcome === 'stored') stored++;
       }
+      if (messages.length < rows) break; // the last page
+      offset += rows;
     }
   }
   return { fetched, stored, pages: pagesRead };

@@ -1,6 +1,7 @@
 /** The listener's durable inbox and dead-letter table in Postgres. */
 import type { Pool } from '../common/db.js';
 import type { FedmsgEnvelope } from '../common/schemas/fedmsg.js';
+import { storableText } from '../common/storable-text.js';
 
 export interface InboxRow {
   readonly msgId: string;
@@ -9,15 +10,7 @@ export interface InboxRow {
   readonly attempts: number;
 }
 
-/**
- * Text that Postgres can store and a terminal can show, whatever a sender put in it: NUL (which a
- * text column refuses) and other control characters become `\uXXXX`, and it is cut to `max`.
- */
-export function storableText(text: string, max = 4096): string {
-  // eslint-disable-next-line no-control-regex
-  const safe = text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return safe.length > max ? `${safe.slice(0, max)}… (${safe.length - max} more characters)` : safe;
-}
+export { storableText };
 
 /** Stores a message; false when its msg_id was already there (a duplicate delivery). */
 export async function addToInbox(pool: Pool, envelope: FedmsgEnvelope): Promise<boolean> {

@@ -52,6 +52,8 @@ export interface BusListenerOptions {
   readonly maxMessageBytes: number;
   /** Signature checking for topics that start work; null: off. */
   readonly verify?: VerifyOptions | null;
+  /** Messages sent longer ago than this are refused: their IDs may be forgotten (inbox retention). */
+  readonly maxAgeMs?: number;
   /** First delay after the inbox or Temporal could not be reached; doubles up to maxRetryDelayMs. */
   readonly retryDelayMs?: number;
   readonly maxRetryDelayMs?: number;
@@ -176,6 +178,12 @@ export class BusListener {
     return 'dead-letter';
   }
 
+  /** A message that could not even be read (too large for datagrepper's page cap): kept as a dead letter without its bytes. */
+  async refuseUnread(topic: string, reason: string): Promise<void> {
+    this.counters.received++;
+    await this.refuse([Buffer.from(topic), Buffer.alloc(0)], reason, topic, null);
+  }
+
   /**
    * Checks and stores one two-frame message. Never throws because of what the message holds:
    * every such failure is a dead letter. It throws only when Postgres cannot be reached (the
@@ -187,6 +195,13 @@ export class BusListener {
     const decoded = decodeFrames(frames, this.options.maxMessageBytes);
     if (!decoded.ok) return this.refuse(frames, decoded.error, decoded.topic, decoded.msgId);
     const { envelope } = decoded;
+    const { maxAgeMs } = this.options;
+    if (maxAgeMs !== undefined && envelope.timestamp * 1000 < Date.now() - maxAgeMs) {
+      // The inbox (and Temporal) forget message IDs after their retention: a replay of an older
+      // message could no longer be told from a new one, so it is not taken at all.
+      const sent = new Date(envelope.timestamp * 1000).toISOString();
+      return this.refuse(frames, `sent ${sent}, longer ago than the inbox remembers message IDs (${Math.round(maxAgeMs / 86_400_000)} days)`, envelope.topic, envelope.msg_id);
+    }
     const suffix = router.accepted(envelope.topic);
     if (suffix === null) {
       return this.refuse(frames, `topic ${envelope.topic} is not under an accepted prefix (${router.acceptPrefixes.join(', ')})`, envelope.topic, envelope.msg_id);
@@ -196,7 +211,13 @@ export class BusListener {
       return 'not-routed';
     }
     if (this.options.verify) {
-      const verdict = verifyEnvelope(decoded.json, suffix, this.options.verify);
+      let verdict;
+      try {
+        verdict = verifyEnvelope(decoded.json, suffix, this.options.verify);
+      } catch (err) {
+        // A certificate node:crypto cannot use for this (an Ed25519 key, say) is no valid signature.
+        verdict = { valid: false as const, reason: `cannot check the signature: ${describeFailure(err)}` };
+      }
       if (!verdict.valid) return this.refuse(frames, `signature: ${verdict.reason}`, envelope.topic, envelope.msg_id, 'forged');
     }
     try {
@@ -245,7 +266,7 @@ export class BusListener {
    */
   private async dispatchGroup(group: readonly Planned[], outcomes: RowOutcome[]): Promise<boolean> {
     const { pool, client, log } = this.options;
-    for (const { row, decision, refusal } of group) {
+    for (const [index, { row, decision, refusal }] of group.entries()) {
       if (this.stopping) return false;
       if (refusal !== null) {
         outcomes.push({ msgId: row.msgId, state: 'parked', reason: `no longer fits the routing table: ${refusal}` });
@@ -282,8 +303,11 @@ export class BusListener {
         const counted = fault === 'retry-row';
         const delayMs = counted ? this.backoff(row.attempts) : this.retryDelayMs;
         outcomes.push({ msgId: row.msgId, state: 'retry', reason, delayMs, counted });
+        // Later messages of this run wait as long as this one, so they cannot overtake it; other runs go on.
+        for (const later of group.slice(index + 1)) {
+          outcomes.push({ msgId: later.row.msgId, state: 'retry', reason: `waits for ${row.msgId}, an earlier message of the same run`, delayMs, counted: false });
+        }
         log.warn({ msgId: row.msgId, err: reason, retryInMs: delayMs }, counted ? 'start failed; this message will be tried again' : 'Temporal or Postgres unreachable; will retry');
-        // Later messages of this run wait for this one; other runs go on.
         return fault === 'unreachable';
       }
     }

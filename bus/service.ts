@@ -131,6 +131,8 @@ export class BusService {
   private async receiveDurably(frames: Buffer[]): Promise<ReceiveOutcome> {
     await this.resumed;
     for (let delay = this.options.retryDelayMs ?? 500; ; delay = Math.min(delay * 2, 10_000)) {
+      // Stopping with a message not stored: it is recovered from datagrepper at the next start.
+      if (this.stopping) return 'not-routed';
       try {
         const outcome = await this.listener.receive(frames);
         if (outcome === 'stored' && this.options.backpressure && ++this.pendingEstimate >= this.options.backpressure.highWater) this.holdBack();
@@ -246,6 +248,7 @@ export class BusService {
       maxResponseBytes: datagrepperPageCap(this.options.maxMessageBytes),
       window,
       receive: (frames) => this.receiveDurably(frames),
+      unreadable: (topic, reason) => this.listener.refuseUnread(topic, reason),
     });
     this.counters.backfills++;
     this.counters.backfilled += result.stored;

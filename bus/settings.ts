@@ -15,6 +15,7 @@ export interface ListenerSettings {
   readonly maxMessageBytes: number;
   readonly verify: VerifyOptions | null;
   readonly dispatch: DispatchOptions;
+  readonly maxAgeMs: number;
 }
 
 export function listenerSettings(config: Config): ListenerSettings {
@@ -24,6 +25,8 @@ export function listenerSettings(config: Config): ListenerSettings {
     verify: config.bus.verifySignatures
       ? { caCertificates: config.bus.caCertificates.map((file) => readFileSync(file, 'utf8')), routingPolicy: config.bus.routingPolicy }
       : null,
+    // A message older than the inbox remembers could be a replay nobody can detect any more.
+    maxAgeMs: durationToMs(config.bus.inboxRetention),
     dispatch: {
       concurrency: config.bus.dispatchConcurrency,
       maxAttempts: config.bus.maxStartAttempts,

@@ -1,7 +1,8 @@
 /** `relengotron bus tail` and `bus replay`: looking at the bus and re-driving a window of it. */
 import { Client, Connection } from '@temporalio/client';
 import { backfill, datagrepperPageCap, type BackfillResult } from '../bus/backfill.js';
-import { deadLettersOf, inboxState, listTrouble, markDeadLetterRetried, storableText, unpark } from '../bus/inbox.js';
+import { deadLettersOf, inboxState, listTrouble, markDeadLetterRetried, unpark } from '../bus/inbox.js';
+import { oneLine, storableText } from '../common/storable-text.js';
 import { BusListener } from '../bus/listener.js';
 import { listenerSettings } from '../bus/settings.js';
 import { openSubscriber } from '../bus/subscriber.js';
@@ -94,6 +95,7 @@ export function replayBus(config: Config, log: Logger, window: { start: number; 
       window,
       maxResponseBytes: datagrepperPageCap(config.bus.maxMessageBytes),
       receive: (frames) => listener.receive(frames),
+      unreadable: (topic, reason) => listener.refuseUnread(topic, reason),
     });
   });
 }
@@ -107,10 +109,10 @@ export function busTrouble(config: Config, log: Logger): Promise<Awaited<ReturnT
 export function describeTrouble(trouble: Awaited<ReturnType<typeof listTrouble>>): string {
   const lines: string[] = [];
   lines.push(`parked inbox rows: ${trouble.parked.length}`);
-  for (const p of trouble.parked) lines.push(`  ${p.msgId}  ${p.topic}  parked ${p.parkedAt} after ${p.attempts} attempts`, `    ${p.reason ?? ''}`);
+  for (const p of trouble.parked) lines.push(`  ${oneLine(p.msgId)}  ${oneLine(p.topic)}  parked ${p.parkedAt} after ${p.attempts} attempts`, `    ${oneLine(p.reason ?? '')}`);
   lines.push(`dead letters: ${trouble.deadLetters.length}`);
   for (const d of trouble.deadLetters) {
-    lines.push(`  #${d.id}  ${d.msgId ?? '(no msg_id)'}  ${d.topic ?? '(no topic)'}  ${d.receivedAt}  ${d.bytes} bytes`, `    ${d.reason}`, `    ${d.raw.slice(0, 300)}`);
+    lines.push(`  #${d.id}  ${oneLine(d.msgId ?? '(no msg_id)')}  ${oneLine(d.topic ?? '(no topic)')}  ${d.receivedAt}  ${d.bytes} bytes`, `    ${oneLine(d.reason)}`, `    ${oneLine(d.raw, 300)}`);
   }
   lines.push('', 'relengotron bus retry <msg_id or #id> re-drives one after the cause is fixed.');
   return `${lines.join('\n')}\n`;
@@ -121,7 +123,9 @@ export function describeTrouble(trouble: Awaited<ReturnType<typeof listTrouble>>
  * through the receive path again, under the current configuration and code. Says what became of
  * it; running it again changes nothing.
  */
-export function retryMessage(config: Config, log: Logger, id: string): Promise<string> {
+export function retryMessage(config: Config, log: Logger, given: string): Promise<string> {
+  // `bus parked` shows dead letters as #<id>.
+  const id = given.replace(/^#/, '');
   return withInbox(config, log, 'bus retry', async (pool) => {
     const row = await inboxState(pool, id);
     if (row?.state === 'parked') {

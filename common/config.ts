@@ -542,6 +542,11 @@ function productionGaps(config: Config, tree: Tree): string[] {
     ['services', 'composes'],
   ];
   for (const path of services) if (!isSet(tree, path)) gaps.push(`${path.join('.')} must be set explicitly${variableFor(path)}: its default is the local sandbox`);
+  // What the pipelines fetch and trust (metadata, images, API answers) must come over TLS.
+  for (const key of ['kojiHub', 'kojiFiles', 'bodhi', 'pdc', 'datagrepper', 'composes'] as const) {
+    if (isSet(tree, ['services', key]) && !config.services[key].startsWith('https://')) gaps.push(`services.${key} must be an https URL${variableFor(['services', key])}: ${config.services[key]}`);
+  }
+  for (const base of config.bus.acceptComposeLocations) if (!base.startsWith('https://')) gaps.push(`bus.acceptComposeLocations must be https URLs: ${base}`);
   if (config.bus.acceptPrefixes.some((p) => p.endsWith('.dev'))) gaps.push(`bus.acceptPrefixes includes a dev environment (${config.bus.acceptPrefixes.join(', ')}): only a sandbox accepts those`);
   return gaps;
 }

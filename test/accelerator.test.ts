@@ -43,17 +43,20 @@ exec sleep 600
 
 /**
  * The host the issue describes: the probe passes (here: it runs under TCG), but a real guest under
- * KVM hits an internal error. Anything asked for under TCG is the real qemu.
+ * KVM hits an internal error. With `brokenAfterFirstFault`, KVM stays broken from the first fault on
+ * (the probe fails too: the host's KVM broke); without, only real guests fault (a guest provokes it).
+ * Anything asked for under TCG is the real qemu.
  */
-function qemuWhoseKvmFailsOnRealGuests(name: string): string {
+function qemuWhoseKvmFailsOnRealGuests(name: string, brokenAfterFirstFault = true): string {
   const path = join(scratch, name);
   const fault = qemuReportingKvmFault(`${name}-fault`);
+  const broken = join(scratch, `${name}.broken`);
   writeFileSync(
     path,
     `#!/bin/sh
 case " $* " in
-  *" -accel kvm "*"-serial stdio"*) ;;              # the probe: let it pass
-  *" -accel kvm "*) exec "${fault}" ;;              # a real guest under KVM: fault
+  *" -accel kvm "*"-serial stdio"*) [ -e "${broken}" ] && exec "${fault}" ;;   # the probe: passes until KVM broke
+  *" -accel kvm "*) ${brokenAfterFirstFault ? `touch "${broken}"; ` : ''}exec "${fault}" ;;   # a real guest under KVM: fault
 esac
 args=""
 for a in "$@"; do [ "$a" = kvm ] && a=tcg; set -- "$@" "$a"; shift; done
@@ -163,7 +166,7 @@ describe('a KVM fault in a job restarts the VM under TCG', () => {
     assert.deepEqual(boots.map((b) => b['accelerator']), ['kvm', 'tcg']);
     assert.equal((await accelerator.current()).accelerator, 'tcg');
     assert.equal(accelerator.fallbacks, 1);
-    assert.match(changes[1] ?? '', /^tcg: KVM failed in a job, so this host uses TCG from now on: KVM internal error/);
+    assert.match(changes[1] ?? '', /^tcg: KVM failed in a job and the probe failed again, so this host uses TCG from now on: KVM internal error/);
     // The next job starts under TCG directly.
     const second: RunImageTestResult = await new MockActivityEnvironment().run((i: RunImageTestInput) => activities.runImageTest(i), input({ jobId: `accel-second-${Date.now()}` }));
     assert.equal(second.accelerator, 'tcg');
@@ -171,6 +174,18 @@ describe('a KVM fault in a job restarts the VM under TCG', () => {
     assert.deepEqual(qemuProcesses(`${qemu}-fault`), []);
     assert.deepEqual(readdirSync(workRoot), []);
     process.stdout.write(`# fallback run: ${Date.now() - started} ms in all, TCG boot ${result.bootMs} ms\n`);
+  });
+
+  it('a guest that provokes a KVM fault falls back alone: the probe still passes, so the host keeps KVM', async () => {
+    const qemu = qemuWhoseKvmFailsOnRealGuests('qemu-guest-provokes-kvm', false);
+    const accelerator = new HostAccelerator({ qemu, mode: 'auto' });
+    const activities = createImageTestActivities({ workRoot, cache: new ImageCache(join(scratch, 'cache')), accelerator });
+    const result: RunImageTestResult = await new MockActivityEnvironment().run((i: RunImageTestInput) => activities.runImageTest(i), input({ jobId: `accel-guest-${Date.now()}` }));
+    assert.equal(result.summary.passed, true);
+    assert.equal(result.accelerator, 'tcg');
+    assert.match(result.acceleratorFallback ?? '', /^KVM internal error/);
+    assert.equal((await accelerator.current()).accelerator, 'kvm', 'one hostile image does not move the host to TCG');
+    assert.equal(accelerator.fallbacks, 1);
   });
 
   it('libvirt: a domain that KVM pauses is restarted under TCG (runs where KVM really fails, as on this machine)', async (t) => {

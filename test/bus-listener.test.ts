@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -167,6 +169,22 @@ describe('bus listener with signature checking', () => {
     ]);
     const inbox = await db2.pool.query<{ msg_id: string }>('SELECT msg_id FROM bus_inbox');
     assert.deepEqual(inbox.rows.map((r) => r.msg_id), ['2026-0c7f37f3-d0b5-474f-b600-000000000001'], 'only the signed message may start work');
+
+    // A certificate node:crypto cannot verify RSA-SHA1 with (an Ed25519 key) is a refusal, never a wedge.
+    const dir = mkdtempSync(join(tmpdir(), 'relengotron-ed25519-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '2', '-subj', '/CN=releng-rawhide-composer.example.org'], { stdio: 'ignore' });
+    const ed25519 = { ...envelope(6), crypto: 'x509', signature: Buffer.from('not a signature').toString('base64'), certificate: Buffer.from(readFileSync(join(dir, 'c.pem'))).toString('base64') };
+    assert.equal(await checked.receive(frames(ed25519)), 'dead-letter');
+    const reason = (await db2.pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters WHERE msg_id = $1', [ed25519.msg_id])).rows[0]?.reason;
+    assert.match(reason ?? '', /^signature: cannot check the signature: /);
+    assert.equal(await checked.receive(frames(signEnvelope(envelope(7), pki.signer))), 'stored', 'and the next message goes on');
+  });
+
+  it('refuses a message older than the inbox remembers message IDs: its replay could not be detected', async () => {
+    const remembering = new BusListener({ pool: db2.pool, client: env2.client, log: createLogger('test', 'silent'), router: testRouter(sandbox), maxMessageBytes: 64 * 1024, maxAgeMs: 90 * 86_400_000 });
+    const old = { topic: 'org.fedoraproject.prod.pungi.compose.status.change', msg_id: '2026-0c7f37f3-d0b5-474f-b600-0000000000aa', timestamp: Math.floor(Date.now() / 1000) - 100 * 86_400, i: 1, username: 'root', msg: { compose_id: 'Fedora-Rawhide-20260801.n.0', location: `${sandbox.urls.composes}/Fedora-Rawhide-20260801.n.0/compose`, status: 'FINISHED' } };
+    assert.equal(await remembering.receive([Buffer.from(old.topic), Buffer.from(JSON.stringify(old))]), 'dead-letter');
+    assert.match(remembering.lastRefusal ?? '', /^sent \S+, longer ago than the inbox remembers message IDs \(90 days\)$/);
   });
 });
 

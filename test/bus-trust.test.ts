@@ -28,7 +28,7 @@ import { freePort, startTestSandbox, type TestSandbox } from './helpers/sandbox.
 const run = promisify(execFile);
 const LISTENER = fileURLToPath(new URL('../workers/bus-listener.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
-const PUBLISHER = fileURLToPath(new URL('../../test/fixtures/frames_publisher.py', import.meta.url));
+const PUBLISHER = fileURLToPath(new URL('../../test/fixtures/fedmsg_publisher.py', import.meta.url));
 const TOPIC = 'org.fedoraproject.prod.pungi.compose.status.change';
 const ACCEPTED = ['org.fedoraproject.prod.', 'org.centos.prod.'];
 /** The Temporal server here refuses longer workflow IDs, as a stricter production limit would. */
@@ -54,7 +54,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 async function publish(messages: readonly Buffer[][]): Promise<number> {
   const file = join(mkdtempSync(join(tmpdir(), 'relengotron-frames-')), 'messages.txt');
   writeFileSync(file, `${messages.map(publisherLine).join('\n')}\n`);
-  const { stdout } = await run('/usr/bin/python3', [PUBLISHER, publisherEndpoint, file], { timeout: 300_000, maxBuffer: 1024 * 1024 });
+  const { stdout } = await run('/usr/bin/python3', [PUBLISHER, '--frames', publisherEndpoint, file], { timeout: 300_000, maxBuffer: 1024 * 1024 });
   return Number(stdout.trim());
 }
 

@@ -102,6 +102,7 @@ describe('configuration', () => {
     assert.match(refusal(without('BODHI_URL')), /^ {2}services\.bodhi must be set explicitly \(BODHI_URL\): its default is the local sandbox$/m);
     assert.match(refusal(without('RELENGOTRON_CONFIG')), /bus\.routingPolicy names no signer for bodhi\.composer\.start, which starts work/);
     assert.match(refusal({ ...complete, FEDMSG_ACCEPT_PREFIXES: 'org.fedoraproject.prod,org.fedoraproject.dev' }), /bus\.acceptPrefixes includes a dev environment/);
+    assert.match(refusal({ ...complete, COMPOSE_BASE_URL: 'http://kojipkgs.fedoraproject.org/compose' }), /services\.composes must be an https URL \(COMPOSE_BASE_URL\)/);
     // Development (the default) asks for none of it.
     assert.equal(loadConfig({}).profile, 'development');
   });

@@ -53,7 +53,7 @@ describe('first contact: what a fresh machine lacks is said, and installed', () 
       await run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/usr/bin/env', `PATH=${path}`, '/bin/bash', script], { cwd: '/' }).catch((e: unknown) => e),
     );
     assert.equal(err.code, 1);
-    assert.match(err.stderr, /^releng-o-tron needs these system packages: qemu-system-x86 .* openssl\.\nRun this once, then try again:\n  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-system-x86 .* openssl\n$/);
+    assert.match(err.stderr, /^releng-o-tron needs these system packages: qemu-system-x86 .* openssl\.\nRun this once, then try again:\n {2}sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends qemu-system-x86 .* openssl\n$/);
   });
 
   it('the demo on a machine without the programs says so in one plain sentence, starting nothing', async () => {

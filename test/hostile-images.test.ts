@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
+import { listenLocally, type LocalServer } from './helpers/local-server.js';
 import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,12 +20,13 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { HostAccelerator } from '../activities/accelerator.js';
 import { ChecksumMismatchError, ImageCache, ImageUnusableError } from '../activities/image-cache.js';
 import { createImageTestActivities, HOST_DISK_FULL, type RunImageTestInput, type RunImageTestResult, type TestImageInput } from '../activities/image-test.js';
+import { consoleTail } from '../activities/vm.js';
 import { ensureTestImage } from '../devstack/test-image.js';
 import { withTinyDisk } from './helpers/tiny-disk.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'relengotron-hostile-'));
 const served = new Map<string, { body: Buffer; declareLength?: number; chunked?: boolean }>();
-let server: Server;
+let server: LocalServer;
 let base = '';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -62,19 +64,17 @@ const newCache = (limits: ConstructorParameters<typeof ImageCache>[1] = {}) => n
 
 describe('hostile images cannot reach the host', () => {
   before(async () => {
-    server = createHttpServer((req, res) => {
-      const file = served.get(req.url ?? '');
-      if (!file) return void res.writeHead(404).end();
-      res.writeHead(200, file.chunked ? {} : { 'content-length': String(file.declareLength ?? file.body.length) });
-      res.end(file.body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    server = await listenLocally(
+      createHttpServer((req, res) => {
+        const file = served.get(req.url ?? '');
+        if (!file) return void res.writeHead(404).end();
+        res.writeHead(200, file.chunked ? {} : { 'content-length': String(file.declareLength ?? file.body.length) });
+        res.end(file.body);
+      }),
+    );
+    base = `http://127.0.0.1:${server.port}`;
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  after(() => server.close());
 
   it('refuses a qcow2 that names a backing file or an external data file', async () => {
     writeFileSync(join(scratch, 'secret'), 'the host\'s secret\n');
@@ -87,6 +87,27 @@ describe('hostile images cannot reach the host', () => {
     // Inside a Vagrant box too.
     const box = craftTar('backed.box', `t.add(${JSON.stringify(join(scratch, 'backed.qcow2'))}, arcname="box.img")`);
     await assert.rejects(fetchAndUnpack(newCache(), serve('backed.box', box), 'vagrant-libvirt'), unusable(/box\.img names a backing file/));
+  });
+
+  it('refuses a disk larger than the unpack limit, and a VirtualBox box that names host files', async () => {
+    sh('qemu-img', ['create', '-q', '-f', 'qcow2', 'huge.qcow2', '1T']);
+    await assert.rejects(fetchAndUnpack(newCache({ unpackBytes: 64 * 1024 ** 3 }), serve('huge.qcow2', readFileSync(join(scratch, 'huge.qcow2'))), 'qcow2'), unusable(/is a 1099511627776-byte disk, over the 68719476736-byte limit/));
+    const vbox = (ovfHref: string, vmdk: string) => `
+m = tarfile.TarInfo("metadata.json"); add(m, b'{"provider": "virtualbox"}')
+o = tarfile.TarInfo("box.ovf"); add(o, b'<Envelope xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"><References><File ovf:id="file1" ovf:href="${ovfHref}"/></References></Envelope>')
+d = tarfile.TarInfo("box-disk1.vmdk"); add(d, ${vmdk})`;
+    const descriptor = 'b"# Disk DescriptorFile\\nversion=1\\nRW 2048 FLAT \\"/etc/shadow\\" 0\\n"';
+    const sparse = 'b"KDMV" + b"\\0" * 508';
+    await assert.rejects(fetchAndUnpack(newCache(), serve('href.box', craftTar('href.box', vbox('/etc/shadow', sparse))), 'vagrant-virtualbox'), unusable(/box\.ovf refers to "\/etc\/shadow", which is not a file of the box/));
+    await assert.rejects(fetchAndUnpack(newCache(), serve('descriptor.box', craftTar('descriptor.box', vbox('box-disk1.vmdk', descriptor))), 'vagrant-virtualbox'), unusable(/box-disk1\.vmdk is a VMDK descriptor pointing at other files/));
+    const ok = await fetchAndUnpack(newCache(), serve('fine.box', craftTar('fine.box', vbox('box-disk1.vmdk', sparse))), 'vagrant-virtualbox');
+    assert.equal(ok.kind, 'ovf');
+  });
+
+  it('keeps a guest\'s console safe to store and show (NUL, escapes)', async () => {
+    const log = join(scratch, 'serial.log');
+    writeFileSync(log, 'booting\n\u0000\u001b[2Jgone\n');
+    assert.equal(await consoleTail(log), 'booting\n\\u0000\\u001b[2Jgone\n');
   });
 
   it('refuses a box with a symlink, a hard link, a device, or a path out of the box, before unpacking anything', async () => {
@@ -185,8 +206,8 @@ describe('hostile images cannot reach the host', () => {
       reached++;
       socket.end('hello from the host\n');
     });
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-    const port = (listener.address() as { port: number }).port;
+    const local = await listenLocally(listener);
+    const port = local.port;
     try {
       const activities = createImageTestActivities({ workRoot: mkdtempSync(join(scratch, 'vms-')), cache: newCache(), accelerator: new HostAccelerator({ qemu: 'qemu-system-x86_64', mode: 'auto' }) });
       // 10.0.2.2 is the host's loopback under qemu's user networking, unless the guest is restricted.
@@ -202,7 +223,7 @@ describe('hostile images cannot reach the host', () => {
       }
       assert.equal(reached, 0, 'nothing from the guest reached the host');
     } finally {
-      listener.close();
+      await local.close();
     }
   });
 });

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenLocally, type LocalServer } from './helpers/local-server.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,13 +16,12 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { backfill } from '../bus/backfill.js';
-import { ResponseTooLargeError } from '../common/http-body.js';
 import { getJson, HTTP_RESPONSE_TOO_LARGE } from '../activities/http.js';
 import { KojiClient } from '../activities/koji.js';
 import { createYumRepoActivities, REPO_METADATA_INVALID } from '../activities/yum-repo.js';
 
 const CAP = 1024 * 1024;
-let server: Server;
+let server: LocalServer;
 let base = '';
 const endlessClosed: boolean[] = [];
 
@@ -52,8 +52,13 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/xml' });
     res.end(`<?xml version="1.0"?><methodResponse><params><param><value><string>${'x'.repeat(2 * CAP)}</string></value></param></params></methodResponse>`);
   } else if (path.startsWith('/datagrepper/raw')) {
+    // A datagrepper holding three messages, the second far over the cap, paged as asked.
+    const query = new URL(path, 'http://x').searchParams;
+    const rows = Number(query.get('rows_per_page'));
+    const page = Number(query.get('page'));
+    const all = [1, 2, 3].map((n) => ({ topic: 'org.fedoraproject.prod.x', msg_id: `2026-00000000-0000-0000-0000-00000000000${n}`, timestamp: 1, msg: n === 2 ? { big: 'y'.repeat(2 * CAP) } : {} }));
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ pages: 1, raw_messages: [{ topic: 'x', msg: 'y'.repeat(2 * CAP) }] }));
+    res.end(JSON.stringify({ pages: Math.ceil(all.length / rows), total: all.length, raw_messages: all.slice((page - 1) * rows, page * rows) }));
   } else if (path === '/bomb/repos-dist/f29-build/1/noarch/repodata/repomd.xml') {
     res.end(repomd('primary.xml.gz', bomb));
   } else if (path === '/bomb/repos-dist/f29-build/1/noarch/repodata/primary.xml.gz') {
@@ -81,14 +86,10 @@ function finalFailure(type: string, message: RegExp) {
 
 describe('HTTP bodies from outside are capped', () => {
   before(async () => {
-    server = createServer(serve);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    server = await listenLocally(createServer(serve));
+    base = `http://127.0.0.1:${server.port}`;
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  after(() => server.close());
 
   it('refuses a reply that declares more than the cap, without reading it', async () => {
     await assert.rejects(getJson(`${base}/declared`, { timeoutMs: 5000, maxBytes: CAP }), finalFailure(HTTP_RESPONSE_TOO_LARGE, /declares 104857600 bytes, over the 1048576-byte cap/));
@@ -106,11 +107,19 @@ describe('HTTP bodies from outside are capped', () => {
     await assert.rejects(new KojiClient(`${base}/kojihub`, { timeoutMs: 5000, maxBytes: CAP }).call('getLoggedInUser'), finalFailure(HTTP_RESPONSE_TOO_LARGE, /^Koji getLoggedInUser: the response/));
   });
 
-  it('caps datagrepper pages', async () => {
-    await assert.rejects(
-      backfill({ datagrepperUrl: `${base}/datagrepper`, topics: ['org.fedoraproject.prod.x'], window: { start: 0, end: 1 }, maxResponseBytes: CAP, receive: () => Promise.resolve('stored') }),
-      ResponseTooLargeError,
-    );
+  it('caps datagrepper pages: smaller pages, then a message too large alone is passed over and reported', async () => {
+    const received: string[] = [];
+    const unreadable: string[] = [];
+    const result = await backfill({
+      datagrepperUrl: `${base}/datagrepper`, topics: ['org.fedoraproject.prod.x'], window: { start: 0, end: 1 }, maxResponseBytes: CAP,
+      receive: (frames) => (received.push((JSON.parse(frames[1]!.toString()) as { msg_id: string }).msg_id), Promise.resolve('stored')),
+      unreadable: (_topic, reason) => (unreadable.push(reason), Promise.resolve()),
+    });
+    // Three messages, the second 2 MiB: pages of 100, 50, 25, 5 are all over the cap; pages of one get past it.
+    assert.deepEqual(received, ['2026-00000000-0000-0000-0000-000000000001', '2026-00000000-0000-0000-0000-000000000003']);
+    assert.equal(unreadable.length, 1);
+    assert.match(unreadable[0]!, /^datagrepper message 2 of org\.fedoraproject\.prod\.x in \[0, 1\] is larger than 1048576 bytes; passed over$/);
+    assert.equal(result.fetched, 2);
   });
 
   it('refuses primary metadata that unpacks past the cap (a gzip bomb)', async () => {

@@ -115,8 +115,8 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs: num
 async function demoWithVm(env: NodeJS.ProcessEnv): Promise<{ demo: ChildProcess; tree: Proc[]; domainsBefore: string[] }> {
   const domainsBefore = domains();
   const demo = spawn(process.execPath, [CLI, 'demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  demo.stdout!.resume();
-  demo.stderr!.resume();
+  demo.stdout.resume();
+  demo.stderr.resume();
   const agentOfDemo = (p: Proc) => /gpg-agent/.test(p.cmdline) && p.cmdline.includes(env['RELENGOTRON_DATA_DIR']!);
   const tree = await until(
     'a test VM and the signing gpg-agent',
@@ -173,8 +173,8 @@ describe('no orphans: stopping the demo or `up` stops everything it started', ()
 
   it('SIGTERM to `relengotron up` alone stops the Temporal server and every worker', async () => {
     const up = spawn(process.execPath, [CLI, 'up'], { env: await isolatedEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    up.stdout!.resume();
-    up.stderr!.resume();
+    up.stdout.resume();
+    up.stderr.resume();
     const tree = await until('the workers', () => {
       const now = descendants(up.pid!);
       return now.filter((p) => /workers\/\S+\.js/.test(p.cmdline)).length >= 4 && now.some((p) => /start-dev/.test(p.cmdline)) ? now : undefined;

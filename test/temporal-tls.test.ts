@@ -20,6 +20,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { freePort, newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startTemporal } from './helpers/temporal.js';
 import { deliveryTestEnv } from './helpers/bus.js';
+import { listenLocally, type LocalServer } from './helpers/local-server.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
@@ -53,6 +54,7 @@ let sandbox: TestSandbox;
 let pki: ReturnType<typeof makeTlsPki>;
 let frontend: Server;
 let frontendAddress = '';
+let listening: LocalServer;
 let handshakesRefused = 0;
 const children: ChildProcess[] = [];
 
@@ -71,12 +73,12 @@ describe('mTLS to the Temporal frontend', () => {
       },
     );
     frontend.on('tlsClientError', () => handshakesRefused++);
-    await new Promise<void>((resolve) => frontend.listen(0, '127.0.0.1', resolve));
-    frontendAddress = `127.0.0.1:${(frontend.address() as { port: number }).port}`;
+    listening = await listenLocally(frontend);
+    frontendAddress = `127.0.0.1:${listening.port}`;
   });
   after(async () => {
     for (const child of children) child.kill('SIGKILL');
-    await new Promise<void>((resolve) => frontend.close(() => resolve()));
+    await listening.close();
     await Promise.all([env.teardown(), db.drop(), sandbox.stop()]);
   });
 

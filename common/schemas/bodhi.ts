@@ -1,5 +1,6 @@
 /** Bodies of Bodhi's bus messages that start or describe a push (../shared/docs/fedora-apis.md §5). */
 import { z } from 'zod';
+import { kojiTagName } from './identifiers.js';
 
 export const BODHI_REQUESTS = ['testing', 'stable', 'obsolete', 'unpush', 'revoke', 'batched'] as const;
 export const CONTENT_TYPES = ['rpm', 'module', 'container', 'flatpak'] as const;
@@ -49,14 +50,15 @@ export const BodhiReleaseSchema = z.looseObject({
   name: z.string().min(1),
   long_name: z.string().optional(),
   version: z.string().min(1),
-  dist_tag: z.string().min(1),
+  dist_tag: kojiTagName,
   state: z.string(),
-  candidate_tag: z.string().min(1),
-  testing_tag: z.string().min(1),
-  stable_tag: z.string().min(1),
-  pending_testing_tag: z.string().nullable().optional(),
-  pending_stable_tag: z.string().nullable().optional(),
-  pending_signing_tag: z.string().nullable().optional(),
+  // Tags become Koji calls and directories (the fetched repository): by Koji's own grammar.
+  candidate_tag: kojiTagName,
+  testing_tag: kojiTagName,
+  stable_tag: kojiTagName,
+  pending_testing_tag: kojiTagName.nullable().optional(),
+  pending_stable_tag: kojiTagName.nullable().optional(),
+  pending_signing_tag: kojiTagName.nullable().optional(),
 });
 export type BodhiRelease = z.infer<typeof BodhiReleaseSchema>;
 

@@ -151,5 +151,5 @@ export function mutate(base: Envelope, random: () => number): Mutant {
   return { frames, mutations: names };
 }
 
-/** A line for frames_publisher.py: each frame base64, separated by spaces. */
+/** A line for `fedmsg_publisher.py --frames`: each frame base64, separated by spaces. */
 export const publisherLine = (frames: readonly Buffer[]): string => frames.map((f) => f.toString('base64') || '-').join(' ');
