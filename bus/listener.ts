@@ -316,7 +316,7 @@ export class BusListener {
 
   /** One pass over the due rows: planned, grouped by run, started concurrently, recorded in one statement. */
   private async dispatchPass(): Promise<{ rows: number; unreachable: boolean }> {
-    const batch = this.dispatchOptions.concurrency * 8;
+    const batch = this.dispatchOptions.concurrency * 32;
     const rows = await dueInbox(this.options.pool, batch);
     const groups = new Map<string, Planned[]>();
     for (const planned of rows.map((row) => this.plan(row))) {
@@ -335,7 +335,7 @@ export class BusListener {
   /** Works the inbox down, forever: due rows first, sleeping until the next one is due or new work arrives. */
   private async dispatchLoop(): Promise<void> {
     let delay = this.retryDelayMs;
-    const batch = this.dispatchOptions.concurrency * 8;
+    const batch = this.dispatchOptions.concurrency * 32;
     while (!this.stopping) {
       this.newWork = false;
       let pause: number;
