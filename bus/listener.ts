@@ -52,7 +52,7 @@ export interface BusListenerOptions {
   readonly maxMessageBytes: number;
   /** Signature checking for topics that start work; null: off. */
   readonly verify?: VerifyOptions | null;
-  /** Messages sent longer ago than this are refused: their IDs may be forgotten (inbox retention). */
+  /** Messages sent longer ago than this are refused (bus.maxMessageAge): their IDs may be forgotten. */
   readonly maxAgeMs?: number;
   /** First delay after the inbox or Temporal could not be reached; doubles up to maxRetryDelayMs. */
   readonly retryDelayMs?: number;
@@ -200,7 +200,7 @@ export class BusListener {
       // The inbox (and Temporal) forget message IDs after their retention: a replay of an older
       // message could no longer be told from a new one, so it is not taken at all.
       const sent = new Date(envelope.timestamp * 1000).toISOString();
-      return this.refuse(frames, `sent ${sent}, longer ago than the inbox remembers message IDs (${Math.round(maxAgeMs / 86_400_000)} days)`, envelope.topic, envelope.msg_id);
+      return this.refuse(frames, `sent ${sent}, more than ${Math.round(maxAgeMs / 86_400_000)} days ago (bus.maxMessageAge): it may be a replay`, envelope.topic, envelope.msg_id);
     }
     const suffix = router.accepted(envelope.topic);
     if (suffix === null) {

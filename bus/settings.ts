@@ -15,7 +15,7 @@ export interface ListenerSettings {
   readonly maxMessageBytes: number;
   readonly verify: VerifyOptions | null;
   readonly dispatch: DispatchOptions;
-  readonly maxAgeMs: number;
+  readonly maxAgeMs: number | undefined;
 }
 
 export function listenerSettings(config: Config): ListenerSettings {
@@ -26,7 +26,7 @@ export function listenerSettings(config: Config): ListenerSettings {
       ? { caCertificates: config.bus.caCertificates.map((file) => readFileSync(file, 'utf8')), routingPolicy: config.bus.routingPolicy }
       : null,
     // A message older than the inbox remembers could be a replay nobody can detect any more.
-    maxAgeMs: durationToMs(config.bus.inboxRetention),
+    maxAgeMs: config.bus.maxMessageAge === 'off' ? undefined : durationToMs(config.bus.maxMessageAge),
     dispatch: {
       concurrency: config.bus.dispatchConcurrency,
       maxAttempts: config.bus.maxStartAttempts,

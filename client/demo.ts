@@ -57,6 +57,8 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
   say(`signing key for the demo's pushes: ${key.fingerprint} (gpg home ${key.homedir})`);
   // A demo stopped by a person should stop quickly: in-flight VM tests get 5 s, not production's 30.
   process.env['RELENGOTRON_SHUTDOWN_GRACE'] ??= '5s';
+  // The demo replays real messages sent in 2016 to 2019 on purpose; production refuses old ones.
+  process.env['RELENGOTRON_MAX_MESSAGE_AGE'] ??= 'off';
   // The sandbox's Koji hands out the test image for the image builds a push asks for.
   const stack = await startStack(config, log, { processes: ['releng', 'image-libvirt', 'image-vbox', 'bus-listener'], sandbox: true, imageFile: (format) => testImageFileFor(testImage, format) });
   const connection = await Connection.connect({ address: stack.temporalAddress });

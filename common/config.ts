@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { DURATION_PATTERN } from './duration.js';
+import { DURATION_PATTERN, durationToMs } from './duration.js';
 import { DEFAULT_SELECTION_RULES, DEFAULT_TEST_PLANS, SelectionRuleSchema, TestPlanSchema } from './compose-testing.js';
 import { DEFAULT_ROUTES, RouteSchema } from './routing.js';
 import { ARTIFACT_KINDS } from './artifacts/index.js';
@@ -178,6 +178,12 @@ export const ConfigSchema = z.object({
       /** Handled inbox rows (started, ignored) and dead letters are purged after this long; pending and parked rows are kept. */
       inboxRetention: duration.default('90d'),
       deadLetterRetention: duration.default('90d'),
+      /**
+       * Messages sent longer ago are refused: past the inbox's retention their IDs are forgotten,
+       * and a replayed old message (a genuinely signed `bodhi.composer.start`, say) would start
+       * work again. `off` only where old messages are replayed on purpose (the demo's sandbox).
+       */
+      maxMessageAge: z.union([z.literal('off'), duration]).default('30d'),
       /** How often the listener purges. */
       purgeInterval: duration.default('1h'),
       /** host:port of the listener's Prometheus metrics endpoint; empty: none. */
@@ -199,6 +205,10 @@ export const ConfigSchema = z.object({
         .prefault({}),
     })
     .refine((bus) => bus.inboxLowWater < bus.inboxHighWater, { message: 'must be below bus.inboxHighWater', path: ['inboxLowWater'] })
+    .refine((bus) => bus.maxMessageAge === 'off' || durationToMs(bus.maxMessageAge) <= durationToMs(bus.inboxRetention), {
+      message: 'must not exceed bus.inboxRetention: older messages could no longer be told from replays',
+      path: ['maxMessageAge'],
+    })
     .prefault({}),
   gating: z
     .object({
@@ -378,6 +388,7 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_DISPATCH_CONCURRENCY: { path: ['bus', 'dispatchConcurrency'], kind: 'int' },
   RELENGOTRON_MAX_START_ATTEMPTS: { path: ['bus', 'maxStartAttempts'], kind: 'int' },
   RELENGOTRON_INBOX_RETENTION: { path: ['bus', 'inboxRetention'], kind: 'string' },
+  RELENGOTRON_MAX_MESSAGE_AGE: { path: ['bus', 'maxMessageAge'], kind: 'string' },
   RELENGOTRON_DEAD_LETTER_RETENTION: { path: ['bus', 'deadLetterRetention'], kind: 'string' },
   RELENGOTRON_MAX_RESPONSE_BYTES: { path: ['services', 'maxResponseBytes'], kind: 'int' },
   RELENGOTRON_PROFILE: { path: ['profile'], kind: 'string' },
@@ -547,6 +558,7 @@ function productionGaps(config: Config, tree: Tree): string[] {
     if (isSet(tree, ['services', key]) && !config.services[key].startsWith('https://')) gaps.push(`services.${key} must be an https URL${variableFor(['services', key])}: ${config.services[key]}`);
   }
   for (const base of config.bus.acceptComposeLocations) if (!base.startsWith('https://')) gaps.push(`bus.acceptComposeLocations must be https URLs: ${base}`);
+  if (config.bus.maxMessageAge === 'off') gaps.push(`bus.maxMessageAge must be a duration${variableFor(['bus', 'maxMessageAge'])}: with it off, a replayed old signed message starts work again`);
   if (config.bus.acceptPrefixes.some((p) => p.endsWith('.dev'))) gaps.push(`bus.acceptPrefixes includes a dev environment (${config.bus.acceptPrefixes.join(', ')}): only a sandbox accepts those`);
   return gaps;
 }

@@ -103,6 +103,9 @@ describe('configuration', () => {
     assert.match(refusal(without('RELENGOTRON_CONFIG')), /bus\.routingPolicy names no signer for bodhi\.composer\.start, which starts work/);
     assert.match(refusal({ ...complete, FEDMSG_ACCEPT_PREFIXES: 'org.fedoraproject.prod,org.fedoraproject.dev' }), /bus\.acceptPrefixes includes a dev environment/);
     assert.match(refusal({ ...complete, COMPOSE_BASE_URL: 'http://kojipkgs.fedoraproject.org/compose' }), /services\.composes must be an https URL \(COMPOSE_BASE_URL\)/);
+    assert.match(refusal({ ...complete, RELENGOTRON_MAX_MESSAGE_AGE: 'off' }), /bus\.maxMessageAge must be a duration \(RELENGOTRON_MAX_MESSAGE_AGE\)/);
+    // Past the inbox's memory an old message could not be told from a replay.
+    assert.throws(() => loadConfig({ RELENGOTRON_MAX_MESSAGE_AGE: '120d' }), /bus\.maxMessageAge \(from RELENGOTRON_MAX_MESSAGE_AGE\): must not exceed bus\.inboxRetention/);
     // Development (the default) asks for none of it.
     assert.equal(loadConfig({}).profile, 'development');
   });
