@@ -10,8 +10,6 @@ export interface InboxRow {
   readonly attempts: number;
 }
 
-export { storableText };
-
 /** Stores a message; false when its msg_id was already there (a duplicate delivery). */
 export async function addToInbox(pool: Pool, envelope: FedmsgEnvelope): Promise<boolean> {
   const result = await pool.query(

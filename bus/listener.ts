@@ -261,8 +261,8 @@ export class BusListener {
   }
 
   /**
-   * Handles the rows of one run in order. Returns the outcomes, and whether Temporal or Postgres
-   * was unreachable (then the rest of the group waits for the next pass).
+   * Handles the rows of one run in order, adding each row's outcome. True when Temporal or
+   * Postgres was unreachable (then the rest of the group waits for the next pass).
    */
   private async dispatchGroup(group: readonly Planned[], outcomes: RowOutcome[]): Promise<boolean> {
     const { pool, client, log } = this.options;
@@ -314,14 +314,19 @@ export class BusListener {
     return false;
   }
 
-  /** One pass over the due rows: planned, grouped by run, started concurrently, recorded in one statement. */
-  private async dispatchPass(): Promise<{ rows: number; unreachable: boolean }> {
+  /**
+   * One pass over the due rows: planned, grouped by run, started concurrently, recorded in one
+   * statement. `full`: the batch was full, so more rows are probably due.
+   */
+  private async dispatchPass(): Promise<{ full: boolean; unreachable: boolean }> {
     const batch = this.dispatchOptions.concurrency * 32;
     const rows = await dueInbox(this.options.pool, batch);
     const groups = new Map<string, Planned[]>();
     for (const planned of rows.map((row) => this.plan(row))) {
       const key = runKey(planned);
-      groups.set(key, [...(groups.get(key) ?? []), planned]);
+      const group = groups.get(key);
+      if (group) group.push(planned);
+      else groups.set(key, [planned]);
     }
     const outcomes: RowOutcome[] = [];
     let unreachable = false;
@@ -329,13 +334,12 @@ export class BusListener {
       if (await this.dispatchGroup(group, outcomes)) unreachable = true;
     });
     await recordOutcomes(this.options.pool, outcomes);
-    return { rows: rows.length, unreachable };
+    return { full: rows.length === batch, unreachable };
   }
 
   /** Works the inbox down, forever: due rows first, sleeping until the next one is due or new work arrives. */
   private async dispatchLoop(): Promise<void> {
     let delay = this.retryDelayMs;
-    const batch = this.dispatchOptions.concurrency * 32;
     while (!this.stopping) {
       this.newWork = false;
       let pause: number;
@@ -346,7 +350,7 @@ export class BusListener {
           delay = Math.min(delay * 2, this.maxRetryDelayMs);
         } else {
           delay = this.retryDelayMs;
-          if (pass.rows === batch || this.newWork) continue;
+          if (pass.full || this.newWork) continue;
           const due = await nextRetryInMs(this.options.pool);
           pause = Math.min(5_000, due ?? 5_000);
           if (pause <= 0) continue;

@@ -5,23 +5,13 @@
  * and gpg-agent with it, instead of leaving them running with nobody to stop them.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findOnPath } from './programs.js';
 
 let setprivPath: string | null | undefined;
 
+/** Looked up once; null (not installed) is remembered too. */
 function findSetpriv(): string | null {
-  if (setprivPath !== undefined) return setprivPath;
-  setprivPath = null;
-  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(delimiter)) {
-    try {
-      accessSync(join(dir, 'setpriv'), constants.X_OK);
-      setprivPath = join(dir, 'setpriv');
-      break;
-    } catch {
-      // not here
-    }
-  }
+  if (setprivPath === undefined) setprivPath = findOnPath('setpriv');
   return setprivPath;
 }
 

@@ -3,8 +3,7 @@
  * programs and the one command that installs them, instead of a failure minutes later deep in a
  * worker's log (`spawn qemu-img ENOENT`).
  */
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findOnPath } from '../common/programs.js';
 
 /** A machine that cannot run what was asked; the message says what to do. */
 export class SetupError extends Error {
@@ -30,20 +29,9 @@ export const DEMO_PROGRAMS: Readonly<Record<string, string>> = {
   cpio: 'unpacking RPMs into trees',
 };
 
-function onPath(program: string): boolean {
-  return (process.env['PATH'] ?? '').split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir, program), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** Throws SetupError naming every missing program and what it is for. */
 export function requirePrograms(programs: Readonly<Record<string, string>>, forWhat: string): void {
-  const missing = Object.entries(programs).filter(([program]) => !onPath(program));
+  const missing = Object.entries(programs).filter(([program]) => findOnPath(program) === null);
   if (missing.length === 0) return;
   const list = missing.map(([program, use]) => `${program} (${use})`).join(', ');
   throw new SetupError(`${forWhat} needs programs this machine does not have: ${list}. Install them with: ${SETUP_COMMAND}`);
