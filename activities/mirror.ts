@@ -5,10 +5,11 @@
  * attempt reuses what the killed one copied and completes.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 
 export interface SyncTreeInput {
   /** The composed, signed tree. */
@@ -33,6 +34,23 @@ export class SyncError extends Error {
   override name = 'SyncError';
 }
 
+/** The failure type when the mirror's layout is not what the sync made: no retry changes it, a person must look. */
+export const MIRROR_LAYOUT_UNEXPECTED = 'MirrorLayoutUnexpected';
+
+/** Where `latest` points, or null when there is none; refuses a `latest` that is not a symlink. */
+export function publishedTree(link: string): string | null {
+  let stat;
+  try {
+    stat = lstatSync(link);
+  } catch {
+    return null;
+  }
+  if (!stat.isSymbolicLink()) {
+    throw ApplicationFailure.nonRetryable(`${link} is not a symlink (put there by hand?): what is published cannot be told, so nothing is replaced or removed`, MIRROR_LAYOUT_UNEXPECTED);
+  }
+  return readlinkSync(link);
+}
+
 export function rsyncArgs(input: SyncTreeInput): string[] {
   return [
     '-rlptDH', '--delay-updates', '--delete-after', '--partial-dir=.rsync-partial', '--stats',
@@ -46,6 +64,9 @@ export function rsyncArgs(input: SyncTreeInput): string[] {
 export async function syncTree(input: SyncTreeInput, options: { signal?: AbortSignal; onProgress?: () => void } = {}): Promise<SyncTreeResult> {
   if (!existsSync(input.source)) throw new SyncError(`nothing to sync: ${input.source} does not exist`);
   if (/[/\\]|^\.\.?$/.test(input.name) || /[/\\]|^\.\.?$/.test(input.latest)) throw new SyncError('name and latest must be plain directory names');
+  const link = join(input.mirrorRoot, input.latest);
+  // Checked first: a layout the sync did not make is refused before anything is written.
+  const previous = publishedTree(link);
   await mkdir(join(input.mirrorRoot, input.name), { recursive: true });
   await new Promise<void>((resolve, reject) => {
     const child = spawn('rsync', rsyncArgs(input), { stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
@@ -55,8 +76,6 @@ export async function syncTree(input: SyncTreeInput, options: { signal?: AbortSi
     child.on('error', (err) => reject(new SyncError(`rsync: ${err.message}`)));
     child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new SyncError(`rsync into ${input.mirrorRoot}/${input.name} ended ${signal ?? `with exit ${code}`}: ${stderr.trim().split('\n').slice(-2).join(' ')}`))));
   });
-  const link = join(input.mirrorRoot, input.latest);
-  const previous = existsSync(link) ? readlinkSync(link) : null;
   // A new link beside the old, renamed over it: clients see the old tree or the new, never none.
   const next = join(input.mirrorRoot, `.${input.latest}.${process.pid}.next`);
   await rm(next, { force: true });
@@ -90,8 +109,7 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
     async removeUnpublishedTree(input) {
       if (/[/\\]|^\.\.?$/.test(input.name)) throw new SyncError(`${input.name} is not a directory name`);
       const root = join(deps.mirrorRoot, input.path);
-      const link = join(root, 'latest');
-      if (existsSync(link) && readlinkSync(link) === input.name) return { removed: false };
+      if (publishedTree(join(root, 'latest')) === input.name) return { removed: false };
       const tree = join(root, input.name);
       if (!existsSync(tree)) return { removed: false };
       await rm(tree, { recursive: true, force: true });

@@ -20,7 +20,7 @@ import { durationToMs } from '../common/duration.js';
 import { storableText } from '../common/storable-text.js';
 import type { CommandOutcome } from '../common/tunir.js';
 import { workflowIds } from '../common/workflow-ids.js';
-import { supersedeSignal } from '../workflows/compose-test.js';
+import { supersedeSignal } from '../workflows/api/compose-test.js';
 import type { ComposeMetadata } from './compose-server.js';
 import type { ImageUnderTest, PlanRunSettings } from './image-test.js';
 

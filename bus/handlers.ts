@@ -19,7 +19,7 @@ import { signalGate, startBodhiPush, startComposeDiscovery, startComposeTest, ty
 import type { ComposerStart } from '../common/schemas/bodhi.js';
 import type { GateOutcome } from '../workflows/gating-policy.js';
 import type { PushSettings } from '../workflows/index.js';
-import { buildTaggedSignal, greenwaveDecisionSignal, testResultSignal } from '../workflows/index.js';
+import { buildTaggedSignal, greenwaveDecisionSignal, testResultSignal } from '../workflows/api/gate-build.js';
 
 export type Decision =
   | {

@@ -16,9 +16,9 @@ import { defaultComposeDir, startSandbox } from '../sandbox/server.js';
 import { startDashboard } from '../dashboard/server.js';
 import { busTrouble, describeTrouble, parseSince, replayBus, retryMessage, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
-import { formatTable, listRuns, summarize } from './runs.js';
+import { decideRun, formatDecisionReply, formatTable, listRuns, summarize, waitingFor } from './runs.js';
 import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startPush } from './start.js';
-import { operatorDecisionSignal, type OperatorDecision } from '../workflows/index.js';
+import type { OperatorDecision } from '../workflows/api/index.js';
 import { join } from 'node:path';
 
 const USAGE = `relengotron: release engineering on Temporal
@@ -148,7 +148,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { json: { type: 'boolean' }, query: { type: 'string' }, reason: { type: 'string' } },
+        options: { json: { type: 'boolean' }, query: { type: 'string' }, reason: { type: 'string' }, step: { type: 'string' } },
       });
       if (sub === 'list') {
         const runs = await withClient(config, (client) => listRuns(client, values.query));
@@ -163,7 +163,10 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
           // The run's own status (RUNNING, COMPLETED, ...) stays `status`; what it says of itself is apart.
           const shownState =
             description.status.name === 'RUNNING'
-              ? { progress: await handle.query<unknown>('status').catch((err: Error) => `status query failed: ${err.message}`) }
+              ? {
+                  progress: await handle.query<unknown>('status').catch((err: Error) => `status query failed: ${err.message}`),
+                  waitingFor: await waitingFor(client, workflowId),
+                }
               : description.status.name === 'COMPLETED'
                 ? { result: (await handle.result()) as unknown }
                 : {};
@@ -175,12 +178,14 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       if (sub === 'decide' && positionals[0] && ['retry', 'skip', 'abort'].includes(positionals[1] ?? '')) {
         const action = positionals[1] as 'retry' | 'skip' | 'abort';
         if (action !== 'retry' && !values.reason) throw new UsageError(`runs decide ... ${action} needs --reason "..."`);
-        const decision: OperatorDecision = action === 'retry' ? { action } : { action, reason: values.reason! };
-        await withClient(config, (client) => client.workflow.getHandle(positionals[0]!).signal(operatorDecisionSignal, decision));
-        process.stdout.write(`sent ${action} to ${positionals[0]}\n`);
-        return 0;
+        const step = values.step ? { step: values.step } : {};
+        const decision: OperatorDecision = action === 'retry' ? { action, ...step } : { action, reason: values.reason!, ...step };
+        const reply = await withClient(config, (client) => decideRun(client, positionals[0]!, decision));
+        if (values.json) process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
+        else (reply.accepted ? process.stdout : process.stderr).write(`${formatDecisionReply(reply, action)}\n`);
+        return reply.accepted ? 0 : 1;
       }
-      throw new UsageError('runs list | runs show <workflow-id> | runs decide <workflow-id> retry|skip|abort [--reason "..."]');
+      throw new UsageError('runs list | runs show <workflow-id> | runs decide <workflow-id> retry|skip|abort [--reason "..."] [--step "..."] [--json]');
     }
     case 'compose': {
       const { values, positionals } = parseArgs({

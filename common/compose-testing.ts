@@ -19,7 +19,7 @@ export const COMPOSE_TEST_STATUSES = ['queued', 'running', 'complete', 'aborted'
 export type ComposeTestStatus = (typeof COMPOSE_TEST_STATUSES)[number];
 
 /** Images matching all three lists are tested on the provider. */
-export const SelectionRuleSchema = z.object({
+export const SelectionRuleSchema = z.strictObject({
   /** images.json variant UIDs (Cloud, AtomicHost; CloudImages until Fedora 27). */
   variants: z.array(z.string().min(1)).min(1),
   arches: z.array(z.string().min(1)).min(1),
@@ -36,7 +36,7 @@ export const DEFAULT_SELECTION_RULES: readonly SelectionRule[] = [
 ];
 
 /** How one image type is tested: its Tunir plan and the VM it gets. */
-export const TestPlanSchema = z.object({
+export const TestPlanSchema = z.strictObject({
   /** Tunir plan text (common/tunir.ts); refused at start if a host could not run it. */
   plan: z.string().min(1).superRefine((text, ctx) => {
     try {

@@ -41,7 +41,7 @@ const byteSize = z.union([
 ]);
 
 /** A Rawhide-style gate: builds tagged into gateTag wait for their tests, then move on or aside. */
-const GatingLaneSchema = z.object({
+const GatingLaneSchema = z.strictObject({
   /** Names the lane in run IDs and messages, e.g. f44. */
   name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a short name such as f44'),
   /** Builds tagged here are gated (Fedora: fN-updates-testing-pending). */
@@ -65,7 +65,7 @@ function defaultDataDir(): string {
   return join(base, 'releng-o-tron');
 }
 
-export const ConfigSchema = z.object({
+export const ConfigSchema = z.strictObject({
   /** Where the embedded defaults keep their state: Temporal's SQLite file, PGlite, caches. */
   dataDir: z.string().min(1).default(defaultDataDir),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -76,7 +76,7 @@ export const ConfigSchema = z.object({
    */
   profile: z.enum(['development', 'production']).default('development'),
   temporal: z
-    .object({
+    .strictObject({
       address: hostPort.default('127.0.0.1:7233'),
       namespace: z.string().min(1).default('default'),
       /** A temporal CLI binary to use instead of the cached one built from Go modules. */
@@ -91,7 +91,7 @@ export const ConfigSchema = z.object({
        * differs from the address's host. Unset: plain TCP (the embedded dev server).
        */
       tls: z
-        .object({
+        .strictObject({
           ca: z.string().min(1),
           cert: z.string().min(1).optional(),
           key: z.string().min(1).optional(),
@@ -102,7 +102,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   database: z
-    .object({
+    .strictObject({
       /** A Postgres server. Unset: an embedded PGlite server is started under dataDir. */
       url: z
         .string()
@@ -112,12 +112,12 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   workers: z
-    .object({
+    .strictObject({
       /** In-flight activities get this long to finish on SIGTERM before they are cancelled. */
       shutdownGraceTime: duration.default('30s'),
-      releng: z.object({ maxConcurrentActivities: z.number().int().min(1).default(20) }).prefault({}),
-      imageLibvirt: z.object({ maxConcurrentActivities: z.number().int().min(1).default(2) }).prefault({}),
-      imageVbox: z.object({ maxConcurrentActivities: z.number().int().min(1).default(1) }).prefault({}),
+      releng: z.strictObject({ maxConcurrentActivities: z.number().int().min(1).default(20) }).prefault({}),
+      imageLibvirt: z.strictObject({ maxConcurrentActivities: z.number().int().min(1).default(2) }).prefault({}),
+      imageVbox: z.strictObject({ maxConcurrentActivities: z.number().int().min(1).default(1) }).prefault({}),
       /** On an image-test host: downloaded images by checksum, and the VMs' scratch space. Default: under dataDir. */
       imageCacheDir: z.string().min(1).optional(),
       vmWorkDir: z.string().min(1).optional(),
@@ -138,7 +138,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   bus: z
-    .object({
+    .strictObject({
       /** fedmsg publishers the listener's SUB socket connects to. */
       endpoints: z.array(zmqEndpoint).min(1).default(['tcp://127.0.0.1:9940']),
       /** Where releng-o-tron's own publisher binds its PUB socket. */
@@ -149,7 +149,7 @@ export const ConfigSchema = z.object({
       /** What starts work: topic + predicate → handler; first match wins (common/routing.ts). */
       routes: z.array(RouteSchema).default(() => DEFAULT_ROUTES.map((r) => RouteSchema.parse(r))),
       /** Signs what releng-o-tron publishes with fedmsg's X.509 scheme; unset: unsigned. */
-      signing: z.object({ certificate: z.string().min(1), key: z.string().min(1) }).optional(),
+      signing: z.strictObject({ certificate: z.string().min(1), key: z.string().min(1) }).optional(),
       /** Pending inbox rows at which the listener stops reading (and resumes at lowWater). */
       inboxHighWater: z.number().int().min(1).default(5000),
       inboxLowWater: z.number().int().min(0).default(1000),
@@ -196,7 +196,7 @@ export const ConfigSchema = z.object({
       routingPolicy: z.record(z.string(), z.array(z.string())).default({}),
       /** Catching up from datagrepper after the listener was away or lost its publisher. */
       backfill: z
-        .object({
+        .strictObject({
           /** How far before the checkpoint the catch-up starts (clock skew, delivery in flight). */
           overlap: duration.default('5m'),
           /** How often the listener records that it is still connected. */
@@ -211,7 +211,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   gating: z
-    .object({
+    .strictObject({
       lanes: z.array(GatingLaneSchema).default([
         // the sandbox's release; production lists its own (f44, f45, ...)
         { name: 'f29', gateTag: 'f29-updates-testing-pending', releaseTag: 'f29', quarantineTag: 'f29-quarantine', distTag: 'fc29', requiredTests: ['fedora-ci.koji-build.tier0.functional'], resultTimeout: '6h' },
@@ -221,7 +221,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   composeTesting: z
-    .object({
+    .strictObject({
       /** Which images of a finished compose are tested, and on which provider (common/compose-testing.ts). */
       rules: z.array(SelectionRuleSchema).default(() => DEFAULT_SELECTION_RULES.map((r) => ({ ...r }))),
       /** Image type → its Tunir plan and VM; every type a rule selects needs one. */
@@ -249,7 +249,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   push: z
-    .object({
+    .strictObject({
       /** The archive-mode OSTree repository pushes commit to. Default: under dataDir. */
       ostreeRepo: z.string().min(1).optional(),
       /** The ref a tree goes to; `{version}`, `{arch}` and `{name}` (the tree's PDC component) are filled in. */
@@ -261,12 +261,12 @@ export const ConfigSchema = z.object({
       /** A push waiting for an operator reminds on the bus this often. */
       operatorReminder: duration.default('1h'),
       /** The gpg key pushes sign with; unset: nothing is signed (the push says so). */
-      signing: z.object({ homedir: z.string().min(1), keyId: z.string().min(1), passphraseFile: z.string().min(1).optional() }).optional(),
+      signing: z.strictObject({ homedir: z.string().min(1), keyId: z.string().min(1), passphraseFile: z.string().min(1).optional() }).optional(),
       /** Where the push composes (workDir/composes) are served to the image hosts. Default: the dashboard's /pushes. */
       composeUrl: httpUrl.optional(),
       /** Koji image builds (`buildImageOz`) for the image kinds; `{version}` is the release's version. */
       imageBuild: z
-        .object({
+        .strictObject({
           target: z.string().min(1).default('f{version}'),
           installTree: z.string().min(1).default('https://kojipkgs.fedoraproject.org/compose/updates/f{version}-updates/compose/Everything/$arch/os/'),
           ksurl: z.string().min(1).default('git+https://pagure.io/fedora-kickstarts.git?#origin/f{version}'),
@@ -278,8 +278,8 @@ export const ConfigSchema = z.object({
        * kind, the providers whose image test must have passed on every new artifact of that kind.
        */
       testPolicy: z
-        .object({
-          required: z.array(z.object({ kind: z.string().min(1), provider: z.enum(['libvirt', 'vbox']) })),
+        .strictObject({
+          required: z.array(z.strictObject({ kind: z.string().min(1), provider: z.enum(['libvirt', 'vbox']) })),
         })
         .default(() => ({ required: DEFAULT_PUSH_TEST_REQUIREMENTS.map((r) => ({ ...r })) })),
       /** Builds moved per Koji multicall (Bodhi's composer moves a batch the same way). */
@@ -291,7 +291,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   dashboard: z
-    .object({
+    .strictObject({
       /** Where `relengotron dashboard` listens. */
       listen: hostPort.default('127.0.0.1:8236'),
       /** The dashboard's public address, for links in messages. */
@@ -299,7 +299,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   services: z
-    .object({
+    .strictObject({
       kojiHub: httpUrl.default('http://127.0.0.1:8900/kojihub'),
       bodhi: httpUrl.default('http://127.0.0.1:8900/bodhi'),
       pdc: httpUrl.default('http://127.0.0.1:8900/pdc/rest_api/v1'),
@@ -315,7 +315,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   sandbox: z
-    .object({
+    .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: port.default(8900),
       /** The sandbox's bus gateway: a ZeroMQ PUB socket like hub.fedoraproject.org:9940. */
@@ -479,7 +479,29 @@ function describeSource(path: readonly PropertyKey[], fromEnv: Map<string, strin
   return key;
 }
 
-/** Reads and checks the configuration; throws ConfigError naming every bad key. */
+/** Edit distance, for suggesting the setting a misspelt key meant. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** A key no setting has: named, with the nearest setting at that level when one is close. */
+function unknownKeyMessage(path: readonly PropertyKey[], key: string): string {
+  // The settings at this level, as the defaults have them (optional settings without a default are absent).
+  let node: unknown = ConfigSchema.parse({});
+  for (const part of path) node = typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[part] : undefined;
+  const known = typeof node === 'object' && node !== null && !Array.isArray(node) ? Object.keys(node) : [];
+  const nearest = known.map((k) => ({ k, d: editDistance(key, k) })).sort((x, y) => x.d - y.d)[0];
+  const hint = nearest && nearest.d <= Math.max(2, Math.floor(key.length / 4)) ? `; did you mean ${nearest.k}?` : '';
+  return `unknown setting "${key}"${hint} (nothing reads it, so a typo would be silently ignored)`;
+}
+
+/** Reads and checks the configuration; throws ConfigError naming every bad key, unknown ones too. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let tree: Tree = {};
   const file = env['RELENGOTRON_CONFIG'];
@@ -503,9 +525,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const result = ConfigSchema.safeParse(tree);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
+    const lines = result.error.issues.flatMap((issue) => {
+      if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => `  ${describeSource([...issue.path, key], fromEnv)}: ${unknownKeyMessage(issue.path, key)}`);
       const where = describeSource(issue.path, fromEnv);
-      return `  ${where}: ${issue.message}`;
+      return [`  ${where}: ${issue.message}`];
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }

@@ -28,7 +28,7 @@ export type RouteHandlerName = (typeof ROUTE_HANDLERS)[number];
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
-export const RouteSchema = z.object({
+export const RouteSchema = z.strictObject({
   /** Topic after `<prefix>.<env>.`, exactly. */
   topic: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected a topic such as pungi.compose.status.change'),
   /** Dotted path into the message body → the values that match; all must hold. Empty: always. */

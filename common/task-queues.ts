@@ -12,3 +12,8 @@ export const TASK_QUEUES = {
 } as const;
 
 export type TaskQueue = (typeof TASK_QUEUES)[keyof typeof TASK_QUEUES];
+
+/** The queue of the hosts that boot images for a provider. */
+export function providerQueue(provider: string): TaskQueue {
+  return provider === 'vbox' ? TASK_QUEUES.imageVbox : TASK_QUEUES.imageLibvirt;
+}

@@ -32,6 +32,13 @@ export class BodhiServer {
   /** Composes an outside composer reported on, by `<release>/<request>`. */
   private readonly reported = new Map<string, { state: string; error_message: string | null; state_date: string }>();
   private readonly listeners: ((message: BodhiMessage) => void)[] = [];
+  /** Set while the composer's account may not report composes: Bodhi's 403, with this reason. */
+  private composeDenial: string | null = null;
+
+  /** Takes (or, with null, gives back) the composer account's permission to report composes. */
+  denyComposeReports(reason: string | null): void {
+    this.composeDenial = reason;
+  }
 
   onMessage(listener: (message: BodhiMessage) => void): void {
     this.listeners.push(listener);
@@ -188,6 +195,7 @@ export class BodhiServer {
     }
     if (req.method === 'GET' && collection === 'composes' && !id) return sendJson(res, 200, { composes: this.composes() });
     if (req.method === 'POST' && collection === 'composes' && id && action) {
+      if (this.composeDenial) throw new HttpError(403, this.composeDenial);
       return sendJson(res, 200, this.finishCompose(id, action, (await readJson(req)) as Record<string, unknown>));
     }
     if (req.method === 'GET' && collection === 'composes' && id && action) {

@@ -57,6 +57,31 @@ describe('configuration', () => {
     assert.equal(config.bus.environment, 'prod');
   });
 
+  it('refuses keys no setting has, naming each (with the setting meant, when close) at every level', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relengotron-config-'));
+    const file = join(dir, 'typos.json');
+    writeFileSync(file, JSON.stringify({
+      temporal: { adress: 'temporal.example.org:7233' },
+      bus: { verifySignature: true, routes: [{ topic: 'org.fedoraproject.prod.pungi.compose.status.change', handler: 'test-compose', extra: 1 }] },
+      gating: { lanes: [{ name: 'f44', gateTag: 'f44-updates-testing-pending', releaseTag: 'f44', quarantineTag: 'f44-quarantine', distTag: 'fc44', resultTimout: '6h' }] },
+      colour: 'blue',
+    }));
+    assert.throws(
+      () => loadConfig({ RELENGOTRON_CONFIG: file }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /^ {2}temporal\.adress: unknown setting "adress"; did you mean address\?/m);
+        assert.match(err.message, /^ {2}bus\.verifySignature: unknown setting "verifySignature"; did you mean verifySignatures\?/m);
+        assert.match(err.message, /^ {2}bus\.routes\.0\.extra: unknown setting "extra"/m);
+        assert.match(err.message, /^ {2}gating\.lanes\.0\.resultTimout: unknown setting "resultTimout"/m);
+        assert.match(err.message, /^ {2}colour: unknown setting "colour" \(nothing reads it/m);
+        return true;
+      },
+    );
+    // A JSON-valued variable is checked the same way, and named.
+    assert.throws(() => loadConfig({ RELENGOTRON_COMPOSE_TESTING: JSON.stringify({ waitForHosts: '5m' }) }), /composeTesting\.waitForHosts \(from RELENGOTRON_COMPOSE_TESTING\): unknown setting "waitForHosts"; did you mean waitForHost\?/);
+  });
+
   it('rejects an unreadable or malformed file with its name', () => {
     assert.throws(() => loadConfig({ RELENGOTRON_CONFIG: '/nonexistent/config.json' }), /RELENGOTRON_CONFIG=\/nonexistent\/config.json/);
     const dir = mkdtempSync(join(tmpdir(), 'relengotron-config-'));

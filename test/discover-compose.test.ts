@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { manualTrigger, startComposeDiscovery } from '../client/start.js';
-import { discoverComposeStatusQuery } from '../workflows/index.js';
+import { discoverComposeStatusQuery } from '../workflows/api/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { newCompose, startTestSandbox, type NewCompose, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';

@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { WorkflowFailedError } from '@temporalio/client';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { ApplicationFailure } from '@temporalio/common';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +24,8 @@ import { loadConfig, type PushPaths } from '../common/config.js';
 import { startDashboard, type Dashboard } from '../dashboard/server.js';
 import { listJobs } from '../dashboard/results.js';
 import { ensureTestImageArtifacts, testImageFileFor, type TestImageArtifacts } from '../devstack/test-image.js';
-import { operatorDecisionSignal, pushStatusQuery, type bodhiPush, type push, type PushSettings } from '../workflows/index.js';
+import { operatorDecisionUpdate, pushStatusQuery, type CompensationReport } from '../workflows/api/index.js';
+import type { bodhiPush, push, PushSettings } from '../workflows/index.js';
 import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { makeSigningKey, stopGpgAgents } from './helpers/gpg.js';
@@ -58,6 +60,26 @@ const dataDir = mkdtempSync(join(tmpdir(), 'relengotron-push-'));
 /** The configured push settings, with a test's changes. */
 function settings(overrides: Partial<PushSettings> = {}): PushSettings {
   return { ...pushSettings(loadConfig({})), ostreeRef: 'fedora/{version}/x86_64/iot', sign: false, operatorReminderMs: 3_600_000, ...overrides };
+}
+
+/** `relengotron runs decide`, as an operator runs it. */
+async function decide(workflowId: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cliEnv = { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn' };
+  return run(process.execPath, [CLI, 'runs', 'decide', workflowId, ...args], { env: cliEnv }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+  );
+}
+
+/** The compensation report a failed push ends with. */
+async function compensationOf(result: Promise<unknown>): Promise<CompensationReport> {
+  try {
+    await result;
+  } catch (err) {
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure, String(err));
+    return err.cause.details?.[0] as CompensationReport;
+  }
+  throw new Error('the push did not fail');
 }
 
 const gpgVerify = (files: string) => execFileSync('gpg', ['--homedir', key.homedir, '--status-fd', '1', '--verify', ...files.split(' ')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -297,15 +319,33 @@ describe('push pipeline', () => {
     const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator[0]);
     assert.equal(waiting.step, 'fetching the batch from Bodhi');
     assert.match(waiting.error, /404/);
-    await handle.signal(operatorDecisionSignal, { action: 'abort', reason: 'F99 does not exist' });
+    // A decision that fits nothing is refused with what the run waits for, and changes nothing.
+    const refused = await decide(handle.workflowId, 'retry', '--step', 'syncing everything');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^retry refused by push\/F99-stable\/abort-1: no step "syncing everything" waits; waiting: "fetching the batch from Bodhi"/);
+    assert.match(refused.stderr, /waiting for: an operator to decide on "fetching the batch from Bodhi"/);
+    const noReason = await decide(handle.workflowId, 'abort', '--reason', ' ');
+    assert.match(noReason.stderr, /abort refused by .*: abort needs a reason/);
+    assert.equal((await handle.query(pushStatusQuery)).awaitingOperator.length, 1);
+    await saveHistoryIfRecording('push-waiting-for-operator', handle);
+    // `runs show` says what the run waits for and how to answer.
+    const shown = JSON.parse((await run(process.execPath, [CLI, 'runs', 'show', handle.workflowId], { env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn' } })).stdout);
+    assert.equal(shown.waitingFor.length, 1);
+    assert.match(shown.waitingFor[0].for, /^an operator to decide on "fetching the batch from Bodhi" \(failed: .*404/);
+    assert.equal(shown.waitingFor[0].answer, `relengotron runs decide ${handle.workflowId} retry|skip|abort --reason "..."`);
+    const outcome = await handle.executeUpdate(operatorDecisionUpdate, { args: [{ action: 'abort', reason: 'F99 does not exist' }] });
+    assert.deepEqual(outcome, { action: 'abort', steps: ['fetching the batch from Bodhi'] });
     await assert.rejects(handle.result(), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       assert.match(err.cause?.message ?? '', /aborted by an operator at fetching the batch from Bodhi: F99 does not exist/);
       return true;
     });
+    // Once the run has ended, a decision is refused as such.
+    const late = await decide(handle.workflowId, 'retry');
+    assert.match(late.stderr, /retry refused by push\/F99-stable\/abort-1: the run has ended/);
   });
 
-  it('a push aborted after moving builds moves them back (compensation)', async () => {
+  it('a push aborted after moving builds undoes each change on its own: builds moved back though Bodhi refuses the report, then a move back Koji refuses (compensation)', async () => {
     const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
     const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
     // The batch back where a stable push finds it, and an OSTree repository path that cannot be one.
@@ -328,15 +368,68 @@ describe('push pipeline', () => {
       assert.match(waiting.error, /the OSTree repository .* cannot be used/);
       for (const nvr of batch) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], `${nvr} was moved before the failure`);
 
-      await handle.signal(operatorDecisionSignal, { action: 'abort', reason: 'the OSTree host is broken' });
-      await assert.rejects(handle.result(), (err: unknown) => err instanceof WorkflowFailedError && /aborted by an operator at composing ostree\/fedora-iot.x86_64: the OSTree host is broken/.test(err.cause?.message ?? ''));
+      // Meanwhile Bodhi stopped taking the composer account's reports.
+      sandbox.bodhi.denyComposeReports('releng-o-tron does not have permission to report composes');
+      const aborted = await decide(handle.workflowId, 'abort', '--reason', 'the OSTree host is broken');
+      assert.equal(aborted.code, 0, aborted.stderr);
+      assert.match(aborted.stdout, /^abort accepted by push\/F29-stable\/compensate-1: it answers "composing ostree\/fedora-iot.x86_64"/);
+      const report = await compensationOf(handle.result());
+      assert.equal(report.failure, 'aborted by an operator at composing ostree/fedora-iot.x86_64: the OSTree host is broken');
       for (const nvr of batch) assert.deepEqual(await tagsOf(nvr), ['f29-updates-testing'], `${nvr} is back`);
+      assert.ok(report.undone.includes('earlyoom-1.3-2.fc29 moved back to f29-updates-testing'), report.undone.join('; '));
+      assert.equal(report.notUndone.length, 1, report.notUndone.join('; '));
+      assert.match(report.notUndone[0]!, /^telling Bodhi the push failed: .*403.*releng-o-tron does not have permission to report composes/);
+      sandbox.bodhi.denyComposeReports(null);
       const status = await handle.query(pushStatusQuery);
       assert.equal(status.stage, 'failed');
-      assert.ok(status.compensated.includes('earlyoom-1.3-2.fc29 moved back to f29-updates-testing'), status.compensated.join('; '));
+      assert.deepEqual(status.compensation, report);
+
+      // Again with the rest of the batch; this time Koji refuses the move back (the tag was locked).
+      const again = batch;
+      const second = (await startPush(env.client, { release: 'F29', request: 'stable', pushId: 'compensate-2', ...settings({ testPolicy: [] }) }, manualTrigger('push.start'))).handle;
+      await until(async () => (await second.query(pushStatusQuery)).awaitingOperator.find((w) => w.step === 'composing ostree/fedora-iot.x86_64'));
+      await koji.call('editTag2', ['f29-updates-testing'], { locked: true });
+      try {
+        await second.executeUpdate(operatorDecisionUpdate, { args: [{ action: 'abort', reason: 'still broken' }] });
+        const refusedBack = await compensationOf(second.result());
+        assert.deepEqual(refusedBack.undone, ['Bodhi told the push failed']);
+        assert.equal(refusedBack.notUndone.length, again.length);
+        for (const line of refusedBack.notUndone) assert.match(line, /could NOT be moved back to f29-updates-testing: .*tag f29-updates-testing is locked/);
+        for (const nvr of again) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], `${nvr} stays where Koji left it`);
+      } finally {
+        await koji.call('editTag2', ['f29-updates-testing'], { locked: false });
+      }
     } finally {
       rmSync(paths.ostreeRepo, { force: true });
       renameSync(`${paths.ostreeRepo}.kept`, paths.ostreeRepo);
+    }
+  });
+
+  it('a mirror tree compensation cannot check is left alone and reported; the mirror layout fault is final, not retried', async () => {
+    const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
+    const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
+    const batch = (await env.client.workflow.getHandle<typeof push>('push/F29-stable/20261123T120000Z').result()).updates.flatMap((u) => u.builds);
+    for (const nvr of batch) if ((await tagsOf(nvr)).includes('f29-updates')) await koji.call('moveBuild', ['f29-updates', 'f29-updates-testing', nvr]);
+    // Someone replaced the repository's `latest` symlink with a directory of their own.
+    const root = join(paths.mirrorRoot, 'updates/29/Everything');
+    const published = readlinkSync(join(root, 'latest'));
+    rmSync(join(root, 'latest'));
+    mkdirSync(join(root, 'latest'));
+    try {
+      const { handle } = await startPush(env.client, { release: 'F29', request: 'stable', pushId: 'compensate-3', ...settings({ testPolicy: [] }) }, manualTrigger('push.start'));
+      const waiting = await until(async () => (await handle.query(pushStatusQuery)).awaitingOperator.find((w) => w.step === 'syncing updates/29/Everything'));
+      assert.match(waiting.error, /updates\/29\/Everything\/latest is not a symlink/);
+      // Non-retryable: the step waited for an operator after one attempt, not ten.
+      await handle.executeUpdate(operatorDecisionUpdate, { args: [{ action: 'abort', reason: 'the mirror needs a look' }] });
+      const report = await compensationOf(handle.result());
+      assert.ok(report.undone.includes('earlyoom-1.3-2.fc29 moved back to f29-updates-testing'), report.undone.join('; '));
+      assert.ok(report.undone.includes('Bodhi told the push failed'));
+      assert.equal(report.notUndone.length, 1, report.notUndone.join('; '));
+      assert.match(report.notUndone[0]!, /^removing the half-synced updates\/29\/Everything\/compensate-3: .*latest is not a symlink/);
+      assert.ok(existsSync(join(root, 'latest')), 'the hand-made directory is untouched');
+    } finally {
+      rmSync(join(root, 'latest'), { recursive: true, force: true });
+      symlinkSync(published, join(root, 'latest'));
     }
   });
 });

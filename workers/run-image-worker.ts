@@ -12,8 +12,8 @@ import { ImageCache } from '../activities/image-cache.js';
 import { sweepAbandonedWorkDirs, type HostReport, type VmBackend } from '../activities/image-test.js';
 import { libvirtAnswers } from '../activities/libvirt.js';
 import type { ImageProvider } from '../common/compose-testing.js';
-import { TASK_QUEUES } from '../common/task-queues.js';
-import { attemptStartedSignal } from '../workflows/index.js';
+import { providerQueue } from '../common/task-queues.js';
+import { attemptStartedSignal } from '../workflows/api/image-test.js';
 import { installTemporalRuntime, runMain, startProcess } from './process.js';
 import { runWorker } from './run-worker.js';
 
@@ -47,7 +47,8 @@ export function runImageWorker(provider: ImageProvider): void {
     try {
       const slots = provider === 'libvirt' ? config.workers.imageLibvirt.maxConcurrentActivities : config.workers.imageVbox.maxConcurrentActivities;
       await runWorker(context, {
-        taskQueue: provider === 'libvirt' ? TASK_QUEUES.imageLibvirt : TASK_QUEUES.imageVbox,
+        taskQueue: providerQueue(provider),
+        // Image tests started before PATCHES.imageTestOnRelengQueue run their workflow on this queue.
         withWorkflows: true,
         activities: createImageActivities(provider, {
           workRoot,

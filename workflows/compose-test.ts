@@ -14,11 +14,10 @@ import {
   CancellationScope,
   ChildWorkflowFailure,
   condition,
-  defineQuery,
-  defineSignal,
   executeChild,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -31,11 +30,14 @@ import type { ComposeTestCounts, ComposeTestJob, ComposeTestPlan, FinishComposeT
 import type { CiResult } from '../common/schemas/ci.js';
 import type { ComposeTestStatus as StoredStatus } from '../common/compose-testing.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
-import { TASK_QUEUES } from '../common/task-queues.js';
+import { providerQueue, TASK_QUEUES } from '../common/task-queues.js';
 import { parseTunirPlan } from '../common/tunir.js';
+import { composeTestStatusQuery, supersedeSignal, type ComposeTestStatus } from './api/compose-test.js';
+import { waitingForQuery } from './api/waiting.js';
 import { ciComposeFinished, ciProgressMessage, composeCompleteMessage, composePage, composeProgressMessage, type ComposeRef } from './compose-test-messages.js';
 import { imageTest, type ImageTestResult } from './image-test.js';
 import { publish } from './messages.js';
+import { PATCHES } from './patches.js';
 
 const { fetchComposeMetadata } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '2 minutes',
@@ -63,18 +65,6 @@ export interface ComposeTestInput {
   readonly pungiStatus: string;
 }
 
-export type ComposeTestStage = 'fetching-metadata' | 'planning' | 'testing' | 'reporting' | 'done' | 'aborted' | 'failed';
-
-export interface ComposeTestStatus {
-  readonly composeId: string;
-  readonly stage: ComposeTestStage;
-  readonly release: string | null;
-  readonly jobs: number;
-  readonly finished: { readonly success: number; readonly failed: number; readonly error: number; readonly aborted: number };
-  readonly supersededBy: string | null;
-  readonly reason: string | null;
-}
-
 export interface ComposeTestResult extends Omit<FinishComposeTestResult, 'jobs'> {
   readonly composeId: string;
   readonly status: Extract<StoredStatus, 'complete' | 'aborted'>;
@@ -87,10 +77,6 @@ export interface ComposeJobOutcome extends ImageTestResult {
   readonly fileName: string;
   readonly provider: string;
 }
-
-export const composeTestStatusQuery = defineQuery<ComposeTestStatus>('status');
-/** A newer compose of the same stream finished: stop, abort the jobs, tear the VMs down. */
-export const supersedeSignal = defineSignal<[{ by: string }]>('supersede');
 
 /** One attempt's upper bound: an hour to fetch, then boot, every command, sleep and poll at their limits. */
 export function attemptTimeoutMs(settings: ComposeTestJob['settings']): number {
@@ -119,76 +105,120 @@ function failureReason(err: unknown): string {
   return root instanceof Error ? root.message : String(err);
 }
 
-export async function composeTest(input: ComposeTestInput): Promise<ComposeTestResult> {
-  const { workflowId } = workflowInfo();
-  let status: ComposeTestStatus = {
-    composeId: input.composeId,
-    stage: 'fetching-metadata',
-    release: null,
-    jobs: 0,
-    finished: { success: 0, failed: 0, error: 0, aborted: 0 },
-    supersededBy: null,
-    reason: null,
-  };
-  setHandler(composeTestStatusQuery, () => status, {
-    description: 'Stage, release, jobs started and finished by status, and who superseded this run.',
-  });
-  let dashboardUrl: string | null = null;
-  const enter = (next: Partial<ComposeTestStatus>, details: string) => {
-    status = { ...status, ...next };
-    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: status.stage }]);
-    const link = dashboardUrl ? `\n\n[results](${composePage(dashboardUrl, input.composeId)})` : '';
-    setCurrentDetails(`**${status.stage}**: ${details}${link}`);
-  };
-  setHandler(
-    supersedeSignal,
-    ({ by }) => {
-      if (!status.supersededBy) status = { ...status, supersededBy: by };
-    },
-    { description: 'Sent by the run of a newer compose of the same stream: cancel the jobs and end as aborted.' },
-  );
+/** The one state object of a compose test: its input, what `status` shows, and the dashboard link once known. */
+class ComposeTestRun {
+  readonly workflowId = workflowInfo().workflowId;
+  status: ComposeTestStatus;
+  dashboardUrl: string | null = null;
 
-  enter({}, `reading metadata under ${input.location}`);
-  let metadata: ComposeMetadata;
+  constructor(readonly input: ComposeTestInput) {
+    this.status = {
+      composeId: input.composeId, stage: 'fetching-metadata', release: null, jobs: 0,
+      finished: { success: 0, failed: 0, error: 0, aborted: 0 }, supersededBy: null, reason: null,
+    };
+    setHandler(composeTestStatusQuery, () => this.status, {
+      description: 'Stage, release, jobs started and finished by status, and who superseded this run.',
+    });
+    setHandler(waitingForQuery, () => {
+      if (this.status.stage !== 'testing') return [];
+      const done = Object.values(this.status.finished).reduce((a, b) => a + b, 0);
+      return [{ for: `${this.status.jobs - done} of ${this.status.jobs} image tests (child runs image-test/${input.composeId}/...)`, since: null, until: null, answer: null }];
+    }, { description: 'The image tests still running.' });
+    setHandler(
+      supersedeSignal,
+      ({ by }) => {
+        if (!this.status.supersededBy) this.status = { ...this.status, supersededBy: by };
+      },
+      { description: 'Sent by the run of a newer compose of the same stream: cancel the jobs and end as aborted.' },
+    );
+  }
+
+  enter(next: Partial<ComposeTestStatus>, details: string): void {
+    this.status = { ...this.status, ...next };
+    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: this.status.stage }]);
+    const link = this.dashboardUrl ? `\n\n[results](${composePage(this.dashboardUrl, this.input.composeId)})` : '';
+    setCurrentDetails(`**${this.status.stage}**: ${details}${link}`);
+  }
+
+  finishedJob(result: ImageTestResult): void {
+    const key = result.status === 'success' ? 'success' : result.status;
+    this.status = { ...this.status, finished: { ...this.status.finished, [key]: this.status.finished[key] + 1 } };
+  }
+}
+
+/**
+ * Autocloud's job, step by step: read the metadata (a compose that cannot be read fails the run,
+ * said on the bus); plan the jobs; test each image in a child run until all end or a newer compose
+ * supersedes this one; report, whatever happened.
+ */
+export async function composeTest(input: ComposeTestInput): Promise<ComposeTestResult> {
+  const run = new ComposeTestRun(input);
+  const metadata = await readMetadata(run);
+  const { plan, ref } = await planJobs(run, metadata);
+  const testing = await startJobs(run, plan, ref);
+  const ended = await awaitJobs(run, plan, testing);
+  // Whatever happened above, the compose's record and its final messages must be written.
+  return CancellationScope.nonCancellable(() => report(run, plan, ref, testing, ended));
+}
+
+/** Step 1: composeinfo.json and images.json, checked; a compose that cannot be read fails the run with the reason, on the bus too. */
+async function readMetadata(run: ComposeTestRun): Promise<ComposeMetadata> {
+  const { input, workflowId } = run;
+  run.enter({}, `reading metadata under ${input.location}`);
   try {
-    metadata = await fetchComposeMetadata({ location: input.location, expectedComposeId: input.composeId });
+    return await fetchComposeMetadata({ location: input.location, expectedComposeId: input.composeId });
   } catch (err) {
     const reason = failureReason(err);
     const { dashboardUrl: url } = await failComposeTest({ composeId: input.composeId, location: input.location, workflowId, reason });
-    dashboardUrl = url;
+    run.dashboardUrl = url;
     // The compose type is in its ID when the metadata cannot say (Fedora-Rawhide-20261123.n.0 → nightly).
     const composeType = /\.n\.\d+$/.test(input.composeId) ? 'nightly' : /\.t\.\d+$/.test(input.composeId) ? 'test' : /\.ci\.\d+$/.test(input.composeId) ? 'ci' : 'production';
     const ref: ComposeRef = { composeId: input.composeId, composeType, workflowId, dashboardUrl: url };
     await publish(ciComposeFinished(ref, [], { kind: 'infrastructure-error', reason }));
-    enter({ stage: 'failed', reason }, reason);
+    run.enter({ stage: 'failed', reason }, reason);
     throw ApplicationFailure.nonRetryable(`compose ${input.composeId}: ${reason}`, 'ComposeTestFailed');
   }
+}
 
-  enter({ stage: 'planning', release: `${metadata.release.short}-${metadata.release.version}` }, `${metadata.images.length} images; choosing what to test`);
+/** Step 2: the compose recorded, its images chosen by the rules, older composes of the stream asked to stop. */
+async function planJobs(run: ComposeTestRun, metadata: ComposeMetadata): Promise<{ plan: ComposeTestPlan; ref: ComposeRef }> {
+  const { input, workflowId } = run;
+  run.enter({ stage: 'planning', release: `${metadata.release.short}-${metadata.release.version}` }, `${metadata.images.length} images; choosing what to test`);
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.release, value: metadata.release.version }]);
   await recordCompose({ metadata, location: input.location, pungiStatus: input.pungiStatus });
   const plan: ComposeTestPlan = await planComposeTest({ metadata, location: input.location, workflowId });
-  dashboardUrl = plan.dashboardUrl;
+  run.dashboardUrl = plan.dashboardUrl;
   const ref: ComposeRef = { composeId: input.composeId, composeType: plan.compose.type, workflowId, dashboardUrl: plan.dashboardUrl };
   for (const skipped of plan.skipped) log.warn('image not tested', skipped);
-
   if (plan.stream && plan.policy.whenNewerComposeFinishes === 'cancel-older') {
     const asked = await supersedeOlderComposeTests({ composeId: input.composeId, stream: plan.stream });
     if (asked.length > 0) log.info('superseding older composes', { older: asked });
   }
+  return { plan, ref };
+}
 
+interface Testing {
+  readonly scope: CancellationScope;
+  readonly children: Promise<PromiseSettledResult<ImageTestResult>[]>;
+  readonly results: ComposeJobOutcome[];
+}
+
+/** Step 3: each job in its own child run, all at once, cancellable together. */
+async function startJobs(run: ComposeTestRun, plan: ComposeTestPlan, ref: ComposeRef): Promise<Testing> {
+  const { input } = run;
   await publish(composeProgressMessage(plan, 'queued'));
   await publish(ciProgressMessage(ref, 'queued'));
-  enter({ stage: 'testing', jobs: plan.jobs.length }, `${plan.jobs.length} jobs: ${plan.jobs.map((j) => `${j.image.fileName}@${j.provider}`).join(', ') || 'none'}`);
+  run.enter({ stage: 'testing', jobs: plan.jobs.length }, `${plan.jobs.length} jobs: ${plan.jobs.map((j) => `${j.image.fileName}@${j.provider}`).join(', ') || 'none'}`);
 
   const results: ComposeJobOutcome[] = [];
-  const testing = new CancellationScope();
-  const children = testing.run(() =>
+  const scope = new CancellationScope();
+  const children = scope.run(() =>
     Promise.allSettled(
       plan.jobs.map(async (job) => {
         const result = await executeChild(imageTest, {
           workflowId: job.workflowId,
-          taskQueue: job.provider === 'vbox' ? TASK_QUEUES.imageVbox : TASK_QUEUES.imageLibvirt,
+          // Runs started before the patch put the whole child on the provider's queue.
+          taskQueue: patched(PATCHES.imageTestOnRelengQueue) ? TASK_QUEUES.releng : providerQueue(job.provider),
           args: [{ composeId: input.composeId, release: plan.release, job, policy: plan.policy, attemptTimeoutMs: attemptTimeoutMs(job.settings) }],
           parentClosePolicy: 'REQUEST_CANCEL',
           typedSearchAttributes: [
@@ -200,69 +230,79 @@ export async function composeTest(input: ComposeTestInput): Promise<ComposeTestR
           staticDetails: `Compose ${input.composeId}, ${job.variant}/${job.arch}, ${job.image.type}. Plan:\n\n\`\`\`\n${job.settings.plan}\n\`\`\``,
         });
         results.push({ ...result, fileName: job.image.fileName, provider: job.provider });
-        const key = result.status === 'success' ? 'success' : result.status;
-        status = { ...status, finished: { ...status.finished, [key]: status.finished[key] + 1 } };
+        run.finishedJob(result);
         return result;
       }),
     ),
   );
   if (plan.jobs.length > 0) await publish(composeProgressMessage(plan, 'running'));
   await publish(ciProgressMessage(ref, 'running'));
+  return { scope, children, results };
+}
 
-  let cancelledBy: string | null = null;
-  let operatorCancellation: Error | null = null;
+/** How the jobs ended: all of them, or cancelled by a newer compose or an operator. */
+interface Ended {
+  readonly cancelledBy: string | null;
+  readonly operatorCancellation: Error | null;
+}
+
+/** Step 4: wait for every job, or for a newer compose to supersede this one (then the jobs are cancelled and their VMs torn down). */
+async function awaitJobs(run: ComposeTestRun, plan: ComposeTestPlan, testing: Testing): Promise<Ended> {
   try {
-    await Promise.race([children, condition(() => status.supersededBy !== null)]);
-    if (status.supersededBy) {
-      cancelledBy = `superseded by ${status.supersededBy}`;
-      enter({ stage: 'aborted', reason: cancelledBy }, `${cancelledBy}: cancelling ${plan.jobs.length - results.length} jobs`);
-      testing.cancel();
-      await children;
+    await Promise.race([testing.children, condition(() => run.status.supersededBy !== null)]);
+    if (run.status.supersededBy) {
+      const cancelledBy = `superseded by ${run.status.supersededBy}`;
+      run.enter({ stage: 'aborted', reason: cancelledBy }, `${cancelledBy}: cancelling ${plan.jobs.length - testing.results.length} jobs`);
+      testing.scope.cancel();
+      await testing.children;
+      return { cancelledBy, operatorCancellation: null };
     }
+    return { cancelledBy: null, operatorCancellation: null };
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    cancelledBy = 'cancelled by an operator';
-    operatorCancellation = err as Error;
+    return { cancelledBy: 'cancelled by an operator', operatorCancellation: err as Error };
   }
+}
 
-  // Whatever happened above, the compose's record and its final messages must be written.
-  return CancellationScope.nonCancellable(async () => {
-    if (cancelledBy && status.stage !== 'aborted') enter({ stage: 'aborted', reason: cancelledBy }, cancelledBy);
-    for (const settled of await children) {
-      if (settled.status === 'rejected' && !(settled.reason instanceof ChildWorkflowFailure && isCancellation(settled.reason.cause))) {
-        log.warn('an image test run failed', { error: failureReason(settled.reason) });
-      }
+/** Step 5: the compose's record finished, Autocloud's and the CI messages sent, the result returned. */
+async function report(run: ComposeTestRun, plan: ComposeTestPlan, ref: ComposeRef, testing: Testing, ended: Ended): Promise<ComposeTestResult> {
+  const { input } = run;
+  const { cancelledBy, operatorCancellation } = ended;
+  if (cancelledBy && run.status.stage !== 'aborted') run.enter({ stage: 'aborted', reason: cancelledBy }, cancelledBy);
+  for (const settled of await testing.children) {
+    if (settled.status === 'rejected' && !(settled.reason instanceof ChildWorkflowFailure && isCancellation(settled.reason.cause))) {
+      log.warn('an image test run failed', { error: failureReason(settled.reason) });
     }
-    if (!cancelledBy) enter({ stage: 'reporting' }, `${results.length} jobs finished`);
-    const finished = await finishComposeTest({
-      composeId: input.composeId,
-      status: cancelledBy ? 'aborted' : 'complete',
-      reason: cancelledBy,
-      supersededBy: status.supersededBy,
-    });
-    await publish(composeCompleteMessage(plan, finished, finished.jobs));
-    const ran = finished.passed + finished.failed;
-    const outcome =
-      cancelledBy !== null
-        ? { kind: 'infrastructure-error' as const, reason: `${cancelledBy}; ${finished.aborted} of ${plan.jobs.length} jobs aborted` }
-        : ran === 0 && plan.jobs.length > 0
-          ? { kind: 'infrastructure-error' as const, reason: `none of the ${plan.jobs.length} jobs could run (${finished.errored} errors)` }
-          : { kind: 'result' as const, result: ciResultOf(plan.jobs.length, finished) };
-    await publish(ciComposeFinished(ref, plan.jobs, outcome));
-    const summary = `${finished.passed} passed, ${finished.failed} failed, ${finished.errored} errors, ${finished.aborted} aborted`;
-    if (!cancelledBy) enter({ stage: 'done' }, summary);
-    else enter({}, `${cancelledBy}; ${summary}`);
-    // An operator's cancel ends the run as cancelled; a newer compose's ends it as a normal outcome.
-    if (operatorCancellation) throw operatorCancellation;
-    return {
-      composeId: input.composeId,
-      status: cancelledBy ? 'aborted' : 'complete',
-      supersededBy: status.supersededBy,
-      passed: finished.passed,
-      failed: finished.failed,
-      errored: finished.errored,
-      aborted: finished.aborted,
-      jobs: results,
-    };
+  }
+  if (!cancelledBy) run.enter({ stage: 'reporting' }, `${testing.results.length} jobs finished`);
+  const finished = await finishComposeTest({
+    composeId: input.composeId,
+    status: cancelledBy ? 'aborted' : 'complete',
+    reason: cancelledBy,
+    supersededBy: run.status.supersededBy,
   });
+  await publish(composeCompleteMessage(plan, finished, finished.jobs));
+  const ran = finished.passed + finished.failed;
+  const outcome =
+    cancelledBy !== null
+      ? { kind: 'infrastructure-error' as const, reason: `${cancelledBy}; ${finished.aborted} of ${plan.jobs.length} jobs aborted` }
+      : ran === 0 && plan.jobs.length > 0
+        ? { kind: 'infrastructure-error' as const, reason: `none of the ${plan.jobs.length} jobs could run (${finished.errored} errors)` }
+        : { kind: 'result' as const, result: ciResultOf(plan.jobs.length, finished) };
+  await publish(ciComposeFinished(ref, plan.jobs, outcome));
+  const summary = `${finished.passed} passed, ${finished.failed} failed, ${finished.errored} errors, ${finished.aborted} aborted`;
+  if (!cancelledBy) run.enter({ stage: 'done' }, summary);
+  else run.enter({}, `${cancelledBy}; ${summary}`);
+  // An operator's cancel ends the run as cancelled; a newer compose's ends it as a normal outcome.
+  if (operatorCancellation) throw operatorCancellation;
+  return {
+    composeId: input.composeId,
+    status: cancelledBy ? 'aborted' : 'complete',
+    supersededBy: run.status.supersededBy,
+    passed: finished.passed,
+    failed: finished.failed,
+    errored: finished.errored,
+    aborted: finished.aborted,
+    jobs: testing.results,
+  };
 }

@@ -4,7 +4,6 @@
  */
 import {
   ApplicationFailure,
-  defineQuery,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -14,6 +13,7 @@ import {
 import type { RelengActivities } from '../activities/index.js';
 import type { ComposeMetadata } from '../activities/compose-server.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
+import { discoverComposeStatusQuery, type DiscoverComposeStatus } from './api/discover-compose.js';
 
 const { fetchComposeMetadata } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '2 minutes',
@@ -36,16 +36,6 @@ export interface DiscoverComposeInput {
   readonly pungiStatus: string;
 }
 
-export type DiscoveryStage = 'fetching-metadata' | 'recording' | 'done' | 'failed';
-
-export interface DiscoverComposeStatus {
-  readonly composeId: string;
-  readonly stage: DiscoveryStage;
-  readonly release: string | null;
-  readonly imageCount: number | null;
-  readonly error: string | null;
-}
-
 export interface DiscoverComposeResult {
   readonly composeId: string;
   readonly release: string;
@@ -53,8 +43,6 @@ export interface DiscoverComposeResult {
   readonly variants: readonly string[];
   readonly imageCount: number;
 }
-
-export const discoverComposeStatusQuery = defineQuery<DiscoverComposeStatus>('status');
 
 export async function discoverCompose(input: DiscoverComposeInput): Promise<DiscoverComposeResult> {
   let status: DiscoverComposeStatus = {

@@ -7,9 +7,8 @@
  * run (`gate/<gate tag>/<nvr>`), so a result that beats the tag message is kept, not lost.
  */
 import {
+  ApplicationFailure,
   condition,
-  defineQuery,
-  defineSignal,
   log,
   proxyActivities,
   setCurrentDetails,
@@ -22,6 +21,16 @@ import type { GatingLane } from '../common/config.js';
 import { durationToMs } from '../common/duration.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type GatingVerdict, type GatingVerdictMessage } from '../common/schemas/outgoing.js';
+import {
+  buildTaggedSignal,
+  GATE_NEVER_ENTERED,
+  gateBuildStatusQuery,
+  greenwaveDecisionSignal,
+  testResultSignal,
+  type BuildTagged,
+  type GateStage,
+} from './api/gate-build.js';
+import { waitingForQuery, type Waiting } from './api/waiting.js';
 import { evaluateGate, type GateResult, type GateVerdict, type GreenwaveVerdict } from './gating-policy.js';
 import { moveBuildInKoji } from './koji-steps.js';
 import { newMsgId, publish } from './messages.js';
@@ -38,23 +47,6 @@ export interface GateBuildInput {
   readonly lane: GatingLane;
 }
 
-export interface BuildTagged {
-  readonly tag: string;
-  readonly owner: string;
-  readonly msgId: string;
-}
-
-export type GateStage = 'checking-build' | 'awaiting-tag' | 'awaiting-results' | 'moving' | 'notifying' | 'done';
-
-export interface GateBuildStatus {
-  readonly nvr: string;
-  readonly lane: string;
-  readonly stage: GateStage;
-  readonly verdict: GateVerdict;
-  readonly results: readonly GateResult[];
-  readonly destination: string | null;
-}
-
 export interface GateBuildResult {
   readonly nvr: string;
   readonly verdict: GatingVerdict;
@@ -63,11 +55,6 @@ export interface GateBuildResult {
   readonly kojiTaskId: number | null;
   readonly notificationMsgId: string;
 }
-
-export const buildTaggedSignal = defineSignal<[BuildTagged]>('buildTagged');
-export const testResultSignal = defineSignal<[GateResult]>('testResult');
-export const greenwaveDecisionSignal = defineSignal<[GreenwaveVerdict]>('greenwaveDecision');
-export const gateBuildStatusQuery = defineQuery<GateBuildStatus>('status');
 
 export async function gateBuild(input: GateBuildInput): Promise<GateBuildResult> {
   const { lane, nvr } = input;
@@ -92,6 +79,14 @@ export async function gateBuild(input: GateBuildInput): Promise<GateBuildResult>
     description: 'Stage, the verdict so far and why, every result received, and where the build went.',
   });
 
+  let deadline: string | null = null;
+  setHandler(waitingForQuery, (): Waiting[] => {
+    const since = workflowInfo().startTime.toISOString();
+    if (stage === 'awaiting-tag') return [{ for: `Koji to tag ${nvr} into ${lane.gateTag}`, since, until: deadline, answer: null }];
+    if (stage !== 'awaiting-results') return [];
+    return [{ for: `results for ${nvr}: ${verdict().reason}`, since, until: deadline, answer: null }];
+  }, { description: 'What the gate waits for (the tag, or results) and until when.' });
+
   function show(): void {
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: stage }]);
     const v = verdict();
@@ -104,13 +99,17 @@ export async function gateBuild(input: GateBuildInput): Promise<GateBuildResult>
   if (build.tags.includes(lane.gateTag)) tagged ??= { tag: lane.gateTag, owner: build.owner, msgId: 'koji' };
   const timeoutMs = durationToMs(lane.resultTimeout);
   const openedAt = Date.now();
+  deadline = new Date(openedAt + timeoutMs).toISOString();
 
   stage = 'awaiting-tag';
   show();
   if (!(await condition(() => tagged !== null, timeoutMs))) {
     // Results came for a build that never entered the gate: nothing to move.
+    // Waiting longer cannot help, and retrying the run would wait the same timeout again.
     log.warn('build never entered the gate tag', { nvr, gateTag: lane.gateTag });
-    throw new Error(`${nvr} was not tagged into ${lane.gateTag} within ${lane.resultTimeout}`);
+    stage = 'failed';
+    show();
+    throw ApplicationFailure.nonRetryable(`${nvr} was not tagged into ${lane.gateTag} within ${lane.resultTimeout}; ${results.size} result(s) received, nothing moved`, GATE_NEVER_ENTERED);
   }
 
   stage = 'awaiting-results';

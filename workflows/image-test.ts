@@ -1,6 +1,9 @@
 /**
- * One image on one provider: a child of the compose's test run, on that provider's task queue
- * (`image-libvirt`, `image-vbox`), so only hosts that can boot the image take it. The host does
+ * One image on one provider: a child of the compose's test run. Its one activity goes to the
+ * provider's task queue (`image-libvirt`, `image-vbox`), so only hosts that can boot the image
+ * take it; the run itself is on `releng` (runs from before PATCHES.imageTestOnRelengQueue are on
+ * the provider's queue, which image workers still poll), so a provider with no host at all ends
+ * the job at `waitForHost`. The host does
  * the work in one activity (fetch, boot, plan, teardown) because the image it fetched is on its
  * own disk; a host that dies stops heartbeating and the job moves to another host.
  */
@@ -9,8 +12,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
-  defineQuery,
-  defineSignal,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -21,9 +22,11 @@ import {
 import type { RelengActivities } from '../activities/index.js';
 import type { HostReport, ImageTestActivities, TestImageResult } from '../activities/image-test.js';
 import type { ComposeTestJob, ComposeTestPlan } from '../activities/results-store.js';
-import type { FinishedJobStatus, JobStatus } from '../common/compose-testing.js';
+import type { FinishedJobStatus } from '../common/compose-testing.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
-import { TASK_QUEUES } from '../common/task-queues.js';
+import { providerQueue, TASK_QUEUES } from '../common/task-queues.js';
+import { attemptStartedSignal, imageTestStatusQuery, type ImageTestStatus } from './api/image-test.js';
+import { waitingForQuery } from './api/waiting.js';
 import { imageMessage } from './compose-test-messages.js';
 import { publish } from './messages.js';
 
@@ -52,20 +55,6 @@ export interface ImageTestResult {
   readonly reason: string | null;
 }
 
-export interface ImageTestStatus {
-  readonly jobId: number;
-  readonly image: string;
-  readonly provider: string;
-  readonly status: JobStatus;
-  readonly host: string | null;
-  readonly attempt: number;
-  readonly reason: string | null;
-  readonly failedCommand: { readonly line: number; readonly command: string; readonly exitCode: number | null } | null;
-}
-
-export const imageTestStatusQuery = defineQuery<ImageTestStatus>('status');
-export const attemptStartedSignal = defineSignal<[HostReport]>('attemptStarted');
-
 /** The words an operator needs: which fault, from where, without the stack. */
 function describeFailure(err: unknown, policy: ImageTestInput['policy'], provider: string): string {
   if (err instanceof ActivityFailure) {
@@ -84,7 +73,8 @@ function describeFailure(err: unknown, policy: ImageTestInput['policy'], provide
 export async function imageTest(input: ImageTestInput): Promise<ImageTestResult> {
   const { job, policy } = input;
   const { testImage } = proxyActivities<ImageTestActivities>({
-    // The provider's own queue: this workflow runs there too.
+    // The provider's queue: only hosts that can boot the image take it (the workflow itself runs on `releng`).
+    taskQueue: providerQueue(job.provider),
     scheduleToStartTimeout: policy.waitForHostMs,
     startToCloseTimeout: input.attemptTimeoutMs,
     heartbeatTimeout: policy.hostHeartbeatTimeoutMs,
@@ -105,6 +95,13 @@ export async function imageTest(input: ImageTestInput): Promise<ImageTestResult>
     failedCommand: null,
   };
   setHandler(imageTestStatusQuery, () => status, { description: 'The job: status, host, attempt, reason, the failed command.' });
+  const queuedAt = new Date();
+  setHandler(waitingForQuery, () => {
+    if (status.status === 'queued') {
+      return [{ for: `an image-${job.provider} host to take the job`, since: queuedAt.toISOString(), until: new Date(queuedAt.getTime() + policy.waitForHostMs).toISOString(), answer: `start a worker on the image-${job.provider} queue` }];
+    }
+    return status.status === 'running' ? [{ for: `${status.host ?? 'the host'} to finish attempt ${status.attempt}`, since: null, until: null, answer: null }] : [];
+  }, { description: 'A host to take the job, or the running attempt.' });
   const show = (next: Partial<ImageTestStatus>, details: string) => {
     status = { ...status, ...next };
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: status.status }]);

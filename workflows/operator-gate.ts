@@ -1,70 +1,70 @@
 /**
  * When a step still fails after its retries, the run waits for a person instead of failing:
  * retry the step, skip it with a reason, or abort the run. The wait is visible in the Web UI (the
- * `RelengAwaitingOperator` search attribute, the current details, the signal's description), in
- * the `status` query (`relengotron runs show`), and on the bus as reminders until someone decides.
+ * `RelengAwaitingOperator` search attribute, the current details, the update's description), in
+ * the `status` and `waitingFor` queries (`relengotron runs show`), and on the bus as reminders
+ * until someone decides. A decision is a Workflow Update: one that fits no waiting step is
+ * refused with what the run is waiting for.
  */
 import {
   ApplicationFailure,
   condition,
-  defineSignal,
   isCancellation,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
-
-export type OperatorDecision = (
-  | { readonly action: 'retry' }
-  | { readonly action: 'skip'; readonly reason: string }
-  | { readonly action: 'abort'; readonly reason: string }
-) & {
-  /** The waiting step this answers; without it, every step waiting at the time. */
-  readonly step?: string;
-};
-
-export const operatorDecisionSignal = defineSignal<[OperatorDecision]>('operatorDecision');
-
-export const ABORTED_BY_OPERATOR = 'AbortedByOperator';
-
-export interface AwaitingOperator {
-  readonly step: string;
-  readonly error: string;
-  readonly since: string;
-  readonly reminders: number;
-}
+import {
+  ABORTED_BY_OPERATOR,
+  legacyOperatorDecisionSignal,
+  operatorDecisionUpdate,
+  type AwaitingOperator,
+  type DecisionOutcome,
+  type OperatorDecision,
+} from './api/operator.js';
+import type { Waiting } from './api/waiting.js';
 
 export type GateOutcome<T> = { readonly kind: 'done'; readonly value: T } | { readonly kind: 'skipped'; readonly reason: string };
+
+export interface OperatorGateOptions {
+  /** While a step waits, a reminder goes out this often. */
+  readonly reminderEveryMs: number;
+  readonly remind: (waiting: AwaitingOperator) => Promise<void>;
+  /** What the run is doing when nothing waits for an operator: said when a decision is refused. */
+  readonly situation: () => string;
+  /** The command that answers, for the details and the reminders. */
+  readonly decideCommand: string;
+}
+
+const ACTIONS = new Set(['retry', 'skip', 'abort']);
 
 export class OperatorGate {
   private readonly waitingSteps = new Map<number, AwaitingOperator>();
   private readonly decisions = new Map<number, OperatorDecision>();
   private nextWait = 0;
 
-  constructor(
-    private readonly reminderEveryMs: number,
-    private readonly remind: (waiting: AwaitingOperator) => Promise<void>,
-  ) {
-    setHandler(
-      operatorDecisionSignal,
-      (decision) => {
-        for (const [id, waiting] of this.waitingSteps) {
-          if (!decision.step || decision.step === waiting.step) this.decisions.set(id, decision);
-        }
-      },
-      {
-        description:
-          'For a run waiting for an operator: {"action": "retry"} runs the failed step again, ' +
-          '{"action": "skip", "reason": "..."} goes on without it, {"action": "abort", "reason": "..."} ends the run. ' +
-          'With "step" it answers that step only; without, every step waiting.',
-      },
-    );
+  constructor(private readonly options: OperatorGateOptions) {
+    setHandler(operatorDecisionUpdate, (decision) => this.accept(decision), {
+      validator: (decision: OperatorDecision) => this.validate(decision),
+      description:
+        'For a run waiting for an operator: {"action": "retry"} runs the failed step again, ' +
+        '{"action": "skip", "reason": "..."} goes on without it, {"action": "abort", "reason": "..."} ends the run. ' +
+        'With "step" it answers that step only; without, every step waiting. Refused when nothing waits or the step does not.',
+    });
+    setHandler(legacyOperatorDecisionSignal, (decision) => {
+      if (this.matching(decision).length > 0) this.accept(decision);
+    }, { description: 'The decision as a signal, from clients before the operatorDecision update; prefer the update.' });
   }
 
   /** The steps the run waits on an operator for. */
   get waiting(): AwaitingOperator[] {
     return [...this.waitingSteps.values()];
+  }
+
+  /** The operator waits in the shape every workflow's `waitingFor` query uses. */
+  get waits(): Waiting[] {
+    return this.waiting.map((w) => ({ for: `an operator to decide on "${w.step}" (failed: ${w.error})`, since: w.since, until: null, answer: this.options.decideCommand }));
   }
 
   async run<T>(step: string, work: () => Promise<T>): Promise<GateOutcome<T>> {
@@ -80,14 +80,43 @@ export class OperatorGate {
     }
   }
 
+  /** Waits not yet decided that this decision answers. */
+  private matching(decision: OperatorDecision): number[] {
+    return [...this.waitingSteps].filter(([id, w]) => !this.decisions.has(id) && (!decision.step || decision.step === w.step)).map(([id]) => id);
+  }
+
+  /** Throws, refusing the update, when the decision does not fit what waits. */
+  private validate(decision: OperatorDecision): void {
+    if (typeof decision !== 'object' || decision === null || !ACTIONS.has(decision.action)) {
+      throw new Error(`a decision is {"action": "retry"|"skip"|"abort"}, with a "reason" for skip and abort`);
+    }
+    if (decision.action !== 'retry' && !(typeof decision.reason === 'string' && decision.reason.trim())) {
+      throw new Error(`${decision.action} needs a reason`);
+    }
+    if (this.waitingSteps.size === 0) throw new Error(`nothing waits for an operator: the run is ${this.options.situation()}`);
+    if (this.matching(decision).length === 0) {
+      throw new Error(
+        decision.step && !this.waiting.some((w) => w.step === decision.step)
+          ? `no step "${decision.step}" waits; waiting: ${this.waiting.map((w) => `"${w.step}"`).join(', ')}`
+          : 'every waiting step has a decision already, and resumes with it',
+      );
+    }
+  }
+
+  private accept(decision: OperatorDecision): DecisionOutcome {
+    const ids = this.matching(decision);
+    for (const id of ids) this.decisions.set(id, decision);
+    return { action: decision.action, steps: ids.map((id) => this.waitingSteps.get(id)!.step) };
+  }
+
   private show(): void {
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.awaitingOperator, value: this.waitingSteps.size > 0 }]);
     if (this.waitingSteps.size === 0) return;
     const steps = this.waiting.map((w) => `- ${w.step}: ${w.error}`).join('\n');
     setCurrentDetails(
       `**waiting for an operator**: ${this.waitingSteps.size} step(s) failed after their retries:\n\n${steps}\n\n` +
-        'Send the signal `operatorDecision` with `{"action": "retry"}`, `{"action": "skip", "reason": "..."}` or ' +
-        '`{"action": "abort", "reason": "..."}` (add `"step"` to answer one), or run `relengotron runs decide <workflow id> retry|skip|abort`.',
+        'Send the update `operatorDecision` with `{"action": "retry"}`, `{"action": "skip", "reason": "..."}` or ' +
+        `\`{"action": "abort", "reason": "..."}\` (add \`"step"\` to answer one), or run \`${this.options.decideCommand}\`.`,
     );
   }
 
@@ -98,10 +127,10 @@ export class OperatorGate {
     this.show();
     try {
       let reminders = 0;
-      while (!(await condition(() => this.decisions.has(id), this.reminderEveryMs))) {
+      while (!(await condition(() => this.decisions.has(id), this.options.reminderEveryMs))) {
         const current = { step, error, since, reminders: ++reminders };
         this.waitingSteps.set(id, current);
-        await this.remind(current);
+        await this.options.remind(current);
       }
       return this.decisions.get(id)!;
     } finally {

@@ -1,0 +1,15 @@
+/**
+ * Every `patched()` marker the workflows use, with why. The policy (README, "Changing a workflow"):
+ * a change that alters a running workflow's commands is guarded by `patched(id)` so that runs
+ * started before it replay the old branch; once no run older than the change can be open (the
+ * namespace's retention has passed since it shipped) the old branch goes and the call becomes
+ * `deprecatePatch(id)`; a release later the marker goes too. IDs are never reused.
+ */
+export const PATCHES = {
+  /**
+   * 2026-12: an image test's workflow runs on the `releng` queue and only its activity on the
+   * provider's, so a compose whose provider has no host at all ends at `waitForHost` (and says
+   * what it waits for) instead of waiting forever for a workflow task no host polls.
+   */
+  imageTestOnRelengQueue: 'image-test-on-releng-queue',
+} as const;
