@@ -6,7 +6,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { BodhiReleaseSchema, BodhiReleasesPageSchema, BodhiUpdatesPageSchema, type BodhiRelease } from '../common/schemas/bodhi.js';
 import { issueLines } from '../common/schemas/issues.js';
-import { activityCancellation, getJson, postJson } from './http.js';
+import { activityCancellation, getJson, HTTP_UNAUTHORIZED, postJson } from './http.js';
+import { OidcTokenSource, type OidcLogin } from './oidc.js';
 import type { HttpLimits } from '../common/http-body.js';
 
 export const BODHI_RESPONSE_INVALID = 'BodhiResponseInvalid';
@@ -57,9 +58,23 @@ function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z
   return result.data;
 }
 
-export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonly http: HttpLimits }): BodhiActivities {
+export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonly http: HttpLimits; readonly bodhiLogin: OidcLogin | null }): BodhiActivities {
   const base = deps.bodhiUrl.replace(/\/+$/, '');
   const get = (path: string) => getJson(`${base}${path}`, { ...deps.http, signal: activityCancellation() });
+  const tokens = deps.bodhiLogin ? new OidcTokenSource(deps.bodhiLogin, deps.http) : null;
+  /** A write, as the releng account: with a bearer token, fetched again once if Bodhi says it expired. */
+  const post = async (path: string, body: unknown): Promise<unknown> => {
+    const send = async (token: string | null) => postJson(`${base}${path}`, body, { ...deps.http, signal: activityCancellation(), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
+    if (!tokens) return send(null);
+    const token = await tokens.token();
+    try {
+      return await send(token);
+    } catch (err) {
+      if (!(err instanceof ApplicationFailure) || err.type !== HTTP_UNAUTHORIZED) throw err;
+      tokens.invalidate(token);
+      return send(await tokens.token());
+    }
+  };
   return {
     async fetchPushBatch(input: PushBatchInput): Promise<PushBatch> {
       const release = parsed(BodhiReleaseSchema, await get(`/releases/${encodeURIComponent(input.release)}`), `release ${input.release}`);
@@ -79,11 +94,7 @@ export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonl
     },
 
     async reportPushToBodhi(input: PushReport): Promise<void> {
-      const url = `${base}/composes/${encodeURIComponent(input.release)}/${input.request}`;
-      await postJson(url, { state: input.state, updates: input.updates, agent: 'releng-o-tron', ...(input.errorMessage ? { error_message: input.errorMessage } : {}) }, {
-        ...deps.http,
-        signal: activityCancellation(),
-      });
+      await post(`/composes/${encodeURIComponent(input.release)}/${input.request}`, { state: input.state, updates: input.updates, agent: 'releng-o-tron', ...(input.errorMessage ? { error_message: input.errorMessage } : {}) });
     },
 
     async resolveBodhiReleases(ids: readonly number[]): Promise<Record<string, string | null>> {

@@ -15,7 +15,12 @@ export const HTTP_RESPONSE_TOO_LARGE = 'HttpResponseTooLarge';
 
 export interface GetJsonOptions extends HttpLimits {
   readonly signal?: AbortSignal;
+  /** Extra request headers (an Authorization bearer token). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
+
+/** A 401: the credentials were refused or have expired; a client with a token source fetches a new one. */
+export const HTTP_UNAUTHORIZED = 'HttpUnauthorized';
 
 /** A reply too large to read is the server's answer, not a passing fault: retrying reads it again. */
 export function responseTooLarge(err: ResponseTooLargeError): ApplicationFailure {
@@ -37,7 +42,7 @@ async function jsonRequest(method: 'GET' | 'POST', url: string, body: unknown, o
   try {
     response = await request(url, {
       method,
-      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
@@ -61,6 +66,7 @@ async function jsonRequest(method: 'GET' | 'POST', url: string, body: unknown, o
   if (status === 429 || status >= 500) {
     throw ApplicationFailure.retryable(`${method} ${url}: HTTP ${status}`, 'HttpServerError');
   }
+  if (status === 401) throw ApplicationFailure.nonRetryable(`${method} ${url}: HTTP 401: ${text.slice(0, 300)}`, HTTP_UNAUTHORIZED);
   if (status >= 400) {
     throw ApplicationFailure.nonRetryable(`${method} ${url}: HTTP ${status}: ${text.slice(0, 300)}`, HTTP_CLIENT_ERROR);
   }

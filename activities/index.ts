@@ -18,6 +18,8 @@ import { createKojiActivities, type KojiActivities } from './koji.js';
 import { createMirrorActivities, type MirrorActivities } from './mirror.js';
 import { createOstreeActivities, type OstreeActivities } from './ostree.js';
 import { createPdcActivities, type PdcActivities } from './pdc.js';
+import type { KojiLogin } from './koji.js';
+import type { OidcLogin } from './oidc.js';
 import { createPushComposeActivities, type PushComposeActivities } from './push-compose.js';
 import { createYumRepoActivities, type YumRepoActivities } from './yum-repo.js';
 import { createSigningActivities, type SigningActivities } from './signing.js';
@@ -28,6 +30,10 @@ export interface RelengActivityDeps {
   /** Timeout and size cap of every call to an outside service. */
   readonly http: HttpLimits;
   readonly kojiHubUrl: string;
+  /** The releng account's Koji certificate login; null: writes go unauthenticated. */
+  readonly kojiLogin: KojiLogin | null;
+  /** The releng account's OIDC client credentials for Bodhi; null: writes go without a token. */
+  readonly bodhiLogin: OidcLogin | null;
   /** Koji's topurl, where image build files are downloaded from. */
   readonly kojiTopUrl: string;
   readonly kojiPollIntervalMs: number;

@@ -5,7 +5,8 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { request } from 'undici';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
 import { z } from 'zod';
 import {
   decodeMethodResponse,
@@ -25,23 +26,89 @@ export const KOJI_TASK_FAILED = 'KojiTaskFailed';
 
 const TASK_STATE_NAMES = ['FREE', 'OPEN', 'CLOSED', 'CANCELED', 'ASSIGNED', 'FAILED'] as const;
 
+/** A Koji client certificate login (`sslLogin`), by file paths; the files are read at login and never logged. */
+export interface KojiLogin {
+  readonly cert: string;
+  readonly key: string;
+  /** The CA that signed the hub's certificate, when not a public one. */
+  readonly serverCa?: string;
+  /** Where sslLogin is called; Koji's own clients use `<hub>/ssllogin`. */
+  readonly loginUrl?: string;
+}
+
+interface KojiSession {
+  readonly id: number;
+  readonly key: string;
+  callnum: number;
+}
+
+/** Fault codes that mean "log in again" (koji/__init__.py): AuthError for an unknown session, AuthExpired. */
+const SESSION_LOST_FAULTS = new Set([1002, 1007]);
+
 export class KojiClient {
+  /** Sessions not in use. Each call takes one for itself, so callnums on a session only grow (the hub refuses a lower one). */
+  private readonly idle: KojiSession[] = [];
+  private loginAgent: Agent | null = null;
+  private logins = 0;
+
   constructor(
     private readonly hubUrl: string,
     private readonly http: HttpLimits,
+    private readonly login: KojiLogin | null = null,
   ) {}
 
+  /** Logins made so far (each opens a hub session). */
+  get loginCount(): number {
+    return this.logins;
+  }
+
+  /**
+   * One hub call. With a login configured every call carries a session (logged in on first use,
+   * again when the hub says the session expired), so writes are made as that user.
+   */
   async call(method: string, args: readonly XmlRpcValue[] = [], kwargs?: Record<string, XmlRpcValue>): Promise<XmlRpcValue> {
+    if (!this.login) return this.send(this.hubUrl, method, args, kwargs, null);
+    let session: KojiSession | null = this.idle.pop() ?? (await this.openSession());
+    try {
+      return await this.send(this.hubUrl, method, args, kwargs, session);
+    } catch (err) {
+      const code = kojiFaultCode(err);
+      if (code === null || !SESSION_LOST_FAULTS.has(code)) throw err;
+      // The hub forgot or expired the session: one new login, one more try.
+      session = null;
+      session = await this.openSession();
+      return await this.send(this.hubUrl, method, args, kwargs, session);
+    } finally {
+      if (session) this.idle.push(session);
+    }
+  }
+
+  private async openSession(): Promise<KojiSession> {
+    const login = this.login!;
+    this.loginAgent ??= new Agent({ connect: { cert: readCredential(login.cert, 'client certificate'), key: readCredential(login.key, 'client key'), ...(login.serverCa ? { ca: readCredential(login.serverCa, 'server CA') } : {}) } });
+    const url = login.loginUrl ?? `${this.hubUrl.replace(/\/+$/, '')}/ssllogin`;
+    const reply = struct(await this.send(url, 'sslLogin', [], undefined, null, this.loginAgent));
+    const id = reply['session-id'];
+    const key = reply['session-key'];
+    if (typeof id !== 'number' || typeof key !== 'string') throw ApplicationFailure.nonRetryable('Koji sslLogin answered without a session-id and session-key', 'KojiBadResponse');
+    this.logins++;
+    return { id, key, callnum: 0 };
+  }
+
+  private async send(url: string, method: string, args: readonly XmlRpcValue[], kwargs: Record<string, XmlRpcValue> | undefined, session: KojiSession | null, dispatcher?: Agent): Promise<XmlRpcValue> {
     let text: string;
     let status: number;
+    // Koji >= 1.30 takes the session in headers (kojihub auth.Session); the callnum grows with every call.
+    const sessionHeaders: Record<string, string> = session ? { 'koji-session-id': String(session.id), 'koji-session-key': session.key, 'koji-callnum': String(++session.callnum) } : {};
     try {
-      const response = await request(this.hubUrl, {
+      const response = await request(url, {
         method: 'POST',
-        headers: { 'content-type': 'text/xml' },
+        headers: { 'content-type': 'text/xml', ...sessionHeaders },
         body: encodeMethodCall(method, withKojiKwargs(args, kwargs)),
         headersTimeout: this.http.timeoutMs,
         bodyTimeout: this.http.timeoutMs,
         signal: activityCancellation(),
+        ...(dispatcher ? { dispatcher } : {}),
       });
       status = response.statusCode;
       text = (await readCapped(response, this.http.maxBytes, `Koji ${method}`)).toString('utf8');
@@ -67,6 +134,22 @@ export class KojiClient {
       if (err instanceof XmlRpcParseError) throw ApplicationFailure.nonRetryable(`Koji ${method}: unreadable response: ${err.message}`, 'KojiBadResponse');
       throw err;
     }
+  }
+}
+
+/** The Koji fault code inside a failure from KojiClient, or null. */
+export function kojiFaultCode(err: unknown): number | null {
+  if (!(err instanceof ApplicationFailure) || err.type !== KOJI_FAULT) return null;
+  const details = err.details?.[0] as { faultCode?: unknown } | undefined;
+  return typeof details?.faultCode === 'number' ? details.faultCode : null;
+}
+
+/** A credential file's bytes; a missing or unreadable one is a configuration fault no retry fixes (its content is never shown). */
+function readCredential(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable(`Koji login: cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'KojiCredentialsUnusable');
   }
 }
 
@@ -169,6 +252,8 @@ export interface MoveBuildsResult {
 
 export interface KojiActivityDeps {
   readonly kojiHubUrl: string;
+  /** The releng account's certificate login; without it writes go unauthenticated (and a real hub refuses them). */
+  readonly kojiLogin: KojiLogin | null;
   /** Koji's topurl (kojipkgs), where image build files are downloaded from. */
   readonly kojiTopUrl: string;
   readonly http: HttpLimits;
@@ -206,7 +291,7 @@ async function multiCall(koji: KojiClient, calls: readonly { methodName: string;
 }
 
 export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
-  const koji = new KojiClient(deps.kojiHubUrl, deps.http);
+  const koji = new KojiClient(deps.kojiHubUrl, deps.http, deps.kojiLogin);
   const topUrl = deps.kojiTopUrl.replace(/\/+$/, '');
 
   /** Why a task ended without success, in Koji's words where it has them. */

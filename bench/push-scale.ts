@@ -14,6 +14,7 @@ import { manualTrigger, pushSettings, startPush } from '../client/start.js';
 import { loadConfig } from '../common/config.js';
 import { freePort } from '../common/ports.js';
 import { seedLargePush } from '../sandbox/large-push.js';
+import { sandboxLoginEnv } from '../sandbox/auth.js';
 import { startSandbox } from '../sandbox/server.js';
 import { runBench, startBenchStack } from './stack.js';
 
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   const env = {
     ...process.env, DATABASE_URL: stack.databaseUrl, TEMPORAL_ADDRESS: stack.temporalAddress, RELENGOTRON_DATA_DIR: join(dataDir, 'releng'),
     KOJI_HUB_URL: sandbox.urls.kojiHub, KOJI_TOP_URL: sandbox.urls.kojiFiles, BODHI_URL: sandbox.urls.bodhi, PDC_URL: sandbox.urls.pdc,
+    ...sandboxLoginEnv(sandbox.credentials, sandbox.urls),
     FEDMSG_PUBLISH_ENDPOINT: `tcp://127.0.0.1:${await freePort()}`, RELENGOTRON_PUSH_TEST_POLICY: JSON.stringify({ required: [] }), LOG_LEVEL: 'warn',
   };
   const worker = spawn(process.execPath, [RELENG_WORKER], { env, stdio: ['ignore', 'inherit', 'inherit'] });

@@ -12,6 +12,7 @@ import { createPool, migrate } from '../common/db.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { PROCESSES, startStack, type ProcessName } from '../devstack/stack.js';
 import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
+import { sandboxCredentialsDir } from '../common/sandbox-credentials.js';
 import { defaultComposeDir, startSandbox } from '../sandbox/server.js';
 import { startDashboard } from '../dashboard/server.js';
 import { busTrouble, describeTrouble, parseSince, replayBus, retryMessage, tailBus } from './bus.js';
@@ -135,6 +136,8 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       const sandbox = await startSandbox({
         host: config.sandbox.host,
         port: config.sandbox.port,
+        tlsPort: config.sandbox.tlsPort,
+        credentialsDir: sandboxCredentialsDir(config.dataDir),
         composeDir: defaultComposeDir(config.dataDir),
         busEndpoint: config.sandbox.busEndpoint,
         log,

@@ -23,6 +23,7 @@ import { buildDemoStream } from '../sandbox/demo-stream.js';
 import type { Envelope } from '../sandbox/bus-gateway.js';
 import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
 import { formatTable, listRuns } from './runs.js';
+import { OidcTokenSource } from '../activities/oidc.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -103,9 +104,17 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
       say(`(the dashboard could not listen on ${config.dashboard.listen}: ${err.message}; push images cannot be tested)`);
       return null;
     });
-    // A packager asks for the kernel update to go stable, through Bodhi's API: the push then has images to rebuild and test.
-    const asked = await fetch(`${sandbox.urls.bodhi}/updates/${DEMO_UPDATE}/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
-    say(`Bodhi: ${DEMO_UPDATE} (kernel-5.1.7-200.fc29) requested for stable: HTTP ${asked.status}`);
+    // A packager asks for the kernel update to go stable, through Bodhi's API with an OIDC token: the push then has images to rebuild and test.
+    const packagerToken = await new OidcTokenSource(
+      { tokenUrl: sandbox.urls.oidcToken, clientId: 'packager', clientSecretFile: sandbox.credentials.bodhiSecretFiles.packager },
+      { timeoutMs: 10_000, maxBytes: 1024 * 1024 },
+    ).token();
+    const asked = await fetch(`${sandbox.urls.bodhi}/updates/${DEMO_UPDATE}/request`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${packagerToken}` },
+      body: JSON.stringify({ request: 'stable' }),
+    });
+    say(`Bodhi: ${DEMO_UPDATE} (kernel-5.1.7-200.fc29) requested for stable by the packager (OIDC client credentials): HTTP ${asked.status}`);
 
     const ranBefore = await client.workflow.getHandle(workflowIds.bodhiPush('20190627T000005Z')).describe().then(() => true, () => false);
     say('waiting for the bus listener to subscribe...');

@@ -14,6 +14,7 @@ import { DEFAULT_SELECTION_RULES, DEFAULT_TEST_PLANS, SelectionRuleSchema, TestP
 import { DEFAULT_ROUTES, RouteSchema } from './routing.js';
 import { ARTIFACT_KINDS } from './artifacts/index.js';
 import { DEFAULT_PUSH_TEST_REQUIREMENTS } from './push-policy.js';
+import { SANDBOX_RELENG_USER, sandboxCredentialFiles, sandboxCredentialsDir } from './sandbox-credentials.js';
 
 const port = z.number().int().min(0).max(65535);
 const hostPort = z
@@ -308,6 +309,31 @@ export const ConfigSchema = z.strictObject({
       kojiFiles: httpUrl.default('http://127.0.0.1:8900/kojifiles'),
       /** Base under which pungi compose trees are served (kojipkgs' /compose). */
       composes: httpUrl.default('http://127.0.0.1:8900/compose'),
+      /**
+       * Koji login by client certificate (`sslLogin`): PEM file paths, read at login, never logged.
+       * Unset in development with the sandbox's services: the sandbox's releng account.
+       */
+      kojiAuth: z
+        .strictObject({
+          cert: z.string().min(1),
+          key: z.string().min(1),
+          /** The CA of the hub's certificate, when not a public one. */
+          serverCa: z.string().min(1).optional(),
+          /** Default `<kojiHub>/ssllogin`, as Koji's own clients. */
+          loginUrl: httpUrl.optional(),
+        })
+        .optional(),
+      /**
+       * Bodhi's writes as an OIDC machine client (client credentials): the identity provider's token
+       * endpoint, the client ID and a file holding the secret. Unset in development: the sandbox's.
+       */
+      bodhiAuth: z
+        .strictObject({
+          tokenUrl: httpUrl,
+          clientId: z.string().min(1),
+          clientSecretFile: z.string().min(1),
+        })
+        .optional(),
       /** Per-request timeout for every outside HTTP call. */
       requestTimeout: duration.default('60s'),
       /** The largest response body read from any of them (API replies, compose metadata, datagrepper pages). */
@@ -318,6 +344,8 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
       port: port.default(8900),
+      /** The HTTPS listener (Koji's certificate login); its certificates are made under dataDir. */
+      tlsPort: port.default(8901),
       /** The sandbox's bus gateway: a ZeroMQ PUB socket like hub.fedoraproject.org:9940. */
       busEndpoint: zmqEndpoint.default('tcp://127.0.0.1:9940'),
     })
@@ -426,6 +454,14 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   DATAGREPPER_URL: { path: ['services', 'datagrepper'], kind: 'string' },
   COMPOSE_BASE_URL: { path: ['services', 'composes'], kind: 'string' },
   SANDBOX_PORT: { path: ['sandbox', 'port'], kind: 'int' },
+  SANDBOX_TLS_PORT: { path: ['sandbox', 'tlsPort'], kind: 'int' },
+  KOJI_CLIENT_CERT: { path: ['services', 'kojiAuth', 'cert'], kind: 'string' },
+  KOJI_CLIENT_KEY: { path: ['services', 'kojiAuth', 'key'], kind: 'string' },
+  KOJI_SERVER_CA: { path: ['services', 'kojiAuth', 'serverCa'], kind: 'string' },
+  KOJI_LOGIN_URL: { path: ['services', 'kojiAuth', 'loginUrl'], kind: 'string' },
+  BODHI_OIDC_TOKEN_URL: { path: ['services', 'bodhiAuth', 'tokenUrl'], kind: 'string' },
+  BODHI_OIDC_CLIENT_ID: { path: ['services', 'bodhiAuth', 'clientId'], kind: 'string' },
+  BODHI_OIDC_CLIENT_SECRET_FILE: { path: ['services', 'bodhiAuth', 'clientSecretFile'], kind: 'string' },
   SANDBOX_BUS_ENDPOINT: { path: ['sandbox', 'busEndpoint'], kind: 'string' },
 };
 
@@ -535,8 +571,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (result.data.profile === 'production') {
     const missing = productionGaps(result.data, tree);
     if (missing.length > 0) throw new ConfigError(`RELENGOTRON_PROFILE=production refuses to start:\n${missing.map((m) => `  ${m}`).join('\n')}`);
+    return result.data;
   }
-  return result.data;
+  return withSandboxLogins(result.data);
 }
 
 /** The variable that sets a key, for messages. */
@@ -552,6 +589,24 @@ function isSet(tree: Tree, path: readonly string[]): boolean {
     node = (node as Tree)[key];
   }
   return node !== undefined;
+}
+
+/**
+ * Development: where Koji or Bodhi is the configured sandbox and no login is configured, log in as
+ * the sandbox's releng account, with the credentials the sandbox makes under dataDir.
+ */
+function withSandboxLogins(config: Config): Config {
+  const files = sandboxCredentialFiles(sandboxCredentialsDir(config.dataDir));
+  const { host, port: httpPort, tlsPort } = config.sandbox;
+  const inSandbox = (url: string) => url.startsWith(`http://${host}:${httpPort}/`);
+  const services = { ...config.services };
+  if (!services.kojiAuth && inSandbox(services.kojiHub)) {
+    services.kojiAuth = { ...files.koji(SANDBOX_RELENG_USER), serverCa: files.ca, loginUrl: `https://${host}:${tlsPort}/kojihub/ssllogin` };
+  }
+  if (!services.bodhiAuth && inSandbox(services.bodhi)) {
+    services.bodhiAuth = { tokenUrl: `http://${host}:${httpPort}/oidc/token`, clientId: SANDBOX_RELENG_USER, clientSecretFile: files.bodhiSecret(SANDBOX_RELENG_USER) };
+  }
+  return { ...config, services };
 }
 
 /** Route handlers that start or signal runs: their topics need a named signer in production. */
@@ -576,6 +631,8 @@ function productionGaps(config: Config, tree: Tree): string[] {
     ['services', 'composes'],
   ];
   for (const path of services) if (!isSet(tree, path)) gaps.push(`${path.join('.')} must be set explicitly${variableFor(path)}: its default is the local sandbox`);
+  if (!config.services.kojiAuth) gaps.push('services.kojiAuth must name the releng certificate and key (KOJI_CLIENT_CERT, KOJI_CLIENT_KEY): Koji refuses writes without a login');
+  if (!config.services.bodhiAuth) gaps.push('services.bodhiAuth must name the OIDC client (BODHI_OIDC_TOKEN_URL, BODHI_OIDC_CLIENT_ID, BODHI_OIDC_CLIENT_SECRET_FILE): Bodhi refuses writes without a token');
   // What the pipelines fetch and trust (metadata, images, API answers) must come over TLS.
   for (const key of ['kojiHub', 'kojiFiles', 'bodhi', 'pdc', 'datagrepper', 'composes'] as const) {
     if (isSet(tree, ['services', key]) && !config.services[key].startsWith('https://')) gaps.push(`services.${key} must be an https URL${variableFor(['services', key])}: ${config.services[key]}`);

@@ -13,6 +13,7 @@ import type { Config } from '../common/config.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
 import type { Logger } from '../common/logger.js';
+import { sandboxCredentialsDir } from '../common/sandbox-credentials.js';
 import { defaultComposeDir, startSandbox, type Sandbox } from '../sandbox/server.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { prepareNamespace } from './temporal-namespace.js';
@@ -130,6 +131,8 @@ export async function startStack(config: Config, log: Logger, options: StackOpti
       sandbox = await startSandbox({
         host: config.sandbox.host,
         port: config.sandbox.port,
+        tlsPort: config.sandbox.tlsPort,
+        credentialsDir: sandboxCredentialsDir(config.dataDir),
         composeDir: defaultComposeDir(config.dataDir),
         busEndpoint: config.sandbox.busEndpoint,
         ...(options.imageFile ? { imageFile: options.imageFile } : {}),

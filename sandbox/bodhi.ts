@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { HttpError, readJson, sendJson, type Request } from './http.js';
+import type { OidcProvider } from './oidc.js';
 import { pageOf } from './paging.js';
 
 export type BodhiRelease = Record<string, unknown> & { name: string; state: string };
@@ -34,6 +35,22 @@ export class BodhiServer {
   private readonly listeners: ((message: BodhiMessage) => void)[] = [];
   /** Set while the composer's account may not report composes: Bodhi's 403, with this reason. */
   private composeDenial: string | null = null;
+  /** Who holds a bearer token; null: writes are not checked (Bodhi without authentication). */
+  private identity: OidcProvider | null = null;
+
+  /** Writes need a bearer token from this provider; releases and compose reports need the releng group. */
+  requireTokens(provider: OidcProvider): void {
+    this.identity = provider;
+  }
+
+  /** Bodhi's check of the caller of a write: a live token (401 otherwise), and `group` when given (403). */
+  private authorize(req: Request, group: string | null): void {
+    if (!this.identity) return;
+    const bearer = /^Bearer\s+(\S+)$/i.exec(String(req.headers['authorization'] ?? ''));
+    const holder = bearer ? this.identity.introspect(bearer[1]!) : null;
+    if (!holder) throw new HttpError(401, bearer ? 'The access token is invalid or has expired' : 'Authentication required: send an OIDC access token (Authorization: Bearer ...)');
+    if (group && !holder.groups.includes(group)) throw new HttpError(403, `${holder.clientId} is not a member of ${group}`);
+  }
 
   /** Takes (or, with null, gives back) the composer account's permission to report composes. */
   denyComposeReports(reason: string | null): void {
@@ -140,6 +157,8 @@ export class BodhiServer {
   readonly service = async (req: Request, res: ServerResponse): Promise<void> => {
     const parts = req.path.split('/').filter(Boolean);
     const [collection, id, action] = parts;
+    // Every write is someone's; releases and compose results are releng's alone.
+    if (req.method !== 'GET') this.authorize(req, collection === 'releases' || collection === 'composes' ? 'releng' : null);
     if (req.method === 'GET' && collection === 'releases' && !id) {
       const states = req.query.getAll('state');
       const name = req.query.get('name');

@@ -4,6 +4,13 @@ import { HttpError } from '../common/http-server.js';
 
 export { HttpError, intParam, sendJson, sendText } from '../common/http-server.js';
 
+/** The client's TLS state, as mod_ssl hands it to an application (SSL_CLIENT_VERIFY, the subject's CN). */
+export interface ClientTls {
+  readonly verified: boolean;
+  readonly error: string | null;
+  readonly commonName: string | null;
+}
+
 export interface Request {
   readonly method: string;
   /** Path below the service's mount point, starting with `/`. */
@@ -12,6 +19,8 @@ export interface Request {
   readonly headers: IncomingMessage['headers'];
   /** The service's own base URL, for `next`/`previous` links. */
   readonly baseUrl: string;
+  /** On the HTTPS listener: whether the client's certificate verified, and its subject's CN. */
+  readonly tls?: ClientTls;
   body(): Promise<string>;
 }
 

@@ -3,7 +3,7 @@
  * multicall and Koji's fault codes, with state that later calls observe (a build tagged
  * shows up in listTagged). Docs: ../shared/docs/fedora-apis.md §4.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { copyFileSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
@@ -18,13 +18,29 @@ import {
   XmlRpcParseError,
   type XmlRpcValue,
 } from '../common/xmlrpc.js';
-import { sendText, type Request } from './http.js';
+import { sendText, type ClientTls, type Request } from './http.js';
 import { filler } from './compose-factory.js';
 import { ensureRpms } from './rpms.js';
 
 const runCommand = promisify(execFile);
 
-export const KOJI_FAULTS = { GenericError: 1000, TagError: 1003, ActionNotAllowed: 1004, BuildError: 1005, ParameterError: 1019 } as const;
+export const KOJI_FAULTS = {
+  GenericError: 1000, AuthError: 1002, TagError: 1003, ActionNotAllowed: 1004, BuildError: 1005, AuthExpired: 1007, SequenceError: 1008, RetryError: 1009, ParameterError: 1019,
+} as const;
+
+/** Who makes a call: the sandbox itself (tests, seeding), or a client over HTTP with or without a session. */
+export type KojiCaller = { readonly kind: 'internal' } | { readonly kind: 'remote'; readonly user: string | null; readonly perms: readonly string[] };
+const INTERNAL: KojiCaller = { kind: 'internal' };
+
+
+interface KojiSessionRecord {
+  readonly id: number;
+  readonly key: string;
+  readonly user: string;
+  readonly startedAt: number;
+  callnum: number | null;
+  expired: boolean;
+}
 /** koji.CHECKSUM_TYPES: md5 0, sha1 1, sha256 2. */
 const CHECKSUM_SHA256 = 2;
 export const BUILD_STATES = { BUILDING: 0, COMPLETE: 1, DELETED: 2, FAILED: 3, CANCELED: 4 } as const;
@@ -52,6 +68,27 @@ export interface KojiBuild {
   owner_name: string;
   task_id: number | null;
   creation_ts: number;
+}
+
+interface BuildTarget {
+  readonly id: number;
+  readonly name: string;
+  readonly build_tag: string;
+  readonly dest_tag: string;
+}
+
+/** One parent of a tag, as kojihub's tag_inheritance rows are returned. */
+interface InheritanceLink {
+  parent_id: number;
+  priority: number;
+  maxdepth: number | null;
+  intransitive: boolean;
+  noconfig: boolean;
+  pkg_filter: string;
+}
+
+function isStruct(value: XmlRpcValue | undefined): value is Record<string, XmlRpcValue> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date) && !(value instanceof Uint8Array);
 }
 
 interface Tagging {
@@ -84,6 +121,8 @@ export interface KojiSeed {
   readonly builds: readonly { nvr: string; owner: string; tags: readonly string[]; epoch?: number | null }[];
   /** Build targets: where a build's buildroot comes from and where it lands. */
   readonly targets?: readonly { name: string; build_tag: string; dest_tag: string }[];
+  /** Tag inheritance: child inherits from parent at priority. */
+  readonly inheritance?: readonly { child: string; parent: string; priority: number }[];
 }
 
 /** Koji's files: image builds and dist repos, and what they are made from. */
@@ -152,9 +191,11 @@ export class KojiHub {
   private readonly builds = new Map<number, KojiBuild>();
   private readonly tagged = new Map<number, Tagging[]>();
   private readonly tasks = new Map<number, KojiTask>();
-  private readonly targets = new Map<string, { id: number; name: string; build_tag: string; dest_tag: string }>();
+  private readonly targets = new Map<string, BuildTarget>();
   private readonly archives = new Map<number, KojiArchive[]>();
-  private nextId = { tag: 1, build: 1, task: 1, event: 1, archive: 1, repo: 1 };
+  /** Each tag's parents, as getInheritanceData returns them. */
+  private readonly inheritance = new Map<number, InheritanceLink[]>();
+  private nextId = { tag: 1, build: 1, task: 1, event: 1, archive: 1, repo: 1, target: 1 };
   private readonly listeners: ((event: KojiEvent) => void)[] = [];
   private files: KojiFiles | null = null;
   /** Image builds whose name is here fail, as Oz does on a broken kickstart. */
@@ -178,7 +219,11 @@ export class KojiHub {
       const id = this.importBuild(build.nvr, build.owner, build.epoch ?? null);
       for (const tag of build.tags) this.applyTag(this.tagByName(tag).id, id, 'kojiadmin', false);
     }
-    for (const target of seed.targets ?? []) this.targets.set(target.name, { id: this.targets.size + 1, ...target });
+    for (const target of seed.targets ?? []) this.targets.set(target.name, { id: this.nextId.target++, ...target });
+    for (const link of seed.inheritance ?? []) {
+      const child = this.tagByName(link.child);
+      this.inheritance.set(child.id, [...(this.inheritance.get(child.id) ?? []), { parent_id: this.tagByName(link.parent).id, priority: link.priority, maxdepth: null, intransitive: false, noconfig: false, pkg_filter: '' }]);
+    }
   }
 
   importBuild(nvr: string, owner: string, epoch: number | null = null): number {
@@ -401,13 +446,99 @@ export class KojiHub {
     return info;
   }
 
+  private findTarget(info: XmlRpcValue | undefined): BuildTarget | undefined {
+    return typeof info === 'string' ? this.targets.get(info) : [...this.targets.values()].find((t) => t.id === info);
+  }
+
+  private requireTarget(info: XmlRpcValue | undefined): BuildTarget {
+    const target = this.findTarget(info);
+    if (!target) throw fault(KOJI_FAULTS.GenericError, `No such build target: ${JSON.stringify(info)}`);
+    return target;
+  }
+
+  private targetInfo(target: BuildTarget): Record<string, XmlRpcValue> {
+    return { id: target.id, name: target.name, build_tag_name: target.build_tag, dest_tag_name: target.dest_tag, build_tag: this.tagByName(target.build_tag).id, dest_tag: this.tagByName(target.dest_tag).id };
+  }
+
   private requireTask(id: XmlRpcValue | undefined): KojiTask {
     const task = typeof id === 'number' ? this.tasks.get(id) : undefined;
     if (!task) throw fault(KOJI_FAULTS.GenericError, `No such task: ${JSON.stringify(id)}`);
     return task;
   }
 
-  private readonly methods: Record<string, { params: readonly string[]; run: (p: Params) => XmlRpcValue }> = {
+  /** Users who may log in (by certificate CN) and their permissions; null: the hub takes anonymous writes (unit tests of the codec). */
+  private users: ReadonlyMap<string, readonly string[]> | null = null;
+  private sessionLifetimeMs = 24 * 3_600_000;
+  private readonly sessions = new Map<number, KojiSessionRecord>();
+  private nextSessionId = 1;
+
+  /** Turns authentication on: writes need a session from sslLogin, and the permission the real hub asks for. */
+  enableAuth(options: { readonly users: Readonly<Record<string, readonly string[]>>; readonly sessionLifetimeMs?: number }): void {
+    this.users = new Map(Object.entries(options.users));
+    if (options.sessionLifetimeMs !== undefined) this.sessionLifetimeMs = options.sessionLifetimeMs;
+  }
+
+  /** Ends every session now, as a hub restart or SessionRenewalTimeout does: the next call answers AuthExpired. */
+  expireSessions(): void {
+    for (const session of this.sessions.values()) session.expired = true;
+  }
+
+  /** Sessions opened so far (each sslLogin makes one). */
+  get loginCount(): number {
+    return this.nextSessionId - 1;
+  }
+
+  /** kojihub auth.sslLogin: the verified client certificate's CN names the user. */
+  private sslLogin(tls: ClientTls | null): XmlRpcValue {
+    if (!tls || !tls.verified) throw fault(KOJI_FAULTS.AuthError, `could not verify client: ${tls?.error ?? 'NONE'}`);
+    if (!tls.commonName) throw fault(KOJI_FAULTS.AuthError, 'unable to get user information (CN) from client certificate');
+    if (this.users && !this.users.has(tls.commonName)) throw fault(KOJI_FAULTS.AuthError, `Unknown user: ${tls.commonName}`);
+    const id = this.nextSessionId++;
+    const key = `${id}-${randomBytes(14).toString('base64url')}`;
+    this.sessions.set(id, { id, key, user: tls.commonName, startedAt: Date.now(), callnum: null, expired: false });
+    return { 'session-id': id, 'session-key': key, 'header-auth': true };
+  }
+
+  /** kojihub auth.Session: the caller of an HTTP request, from its session headers (or the older query arguments). */
+  private remoteCaller(req: Request): KojiCaller {
+    const header = (name: string) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    const id = header('koji-session-id') ?? req.query.get('session-id') ?? undefined;
+    if (id === undefined) return { kind: 'remote', user: null, perms: [] };
+    const key = header('koji-session-key') ?? req.query.get('session-key');
+    const callnumText = header('koji-callnum') ?? req.query.get('callnum');
+    const session = this.sessions.get(Number(id));
+    if (!session || session.key !== key) throw fault(KOJI_FAULTS.AuthError, 'Invalid session or bad credentials');
+    if (session.expired || Date.now() - session.startedAt > this.sessionLifetimeMs) {
+      session.expired = true;
+      throw fault(KOJI_FAULTS.AuthExpired, `session "${session.id}" has expired`);
+    }
+    if (callnumText !== undefined && callnumText !== null) {
+      const callnum = Number(callnumText);
+      if (!Number.isInteger(callnum)) throw fault(KOJI_FAULTS.AuthError, `Invalid callnum: ${JSON.stringify(callnumText)}`);
+      if (session.callnum !== null && session.callnum > callnum) throw fault(KOJI_FAULTS.SequenceError, `${session.callnum} > ${callnum} (session ${session.id})`);
+      if (session.callnum === callnum) throw fault(KOJI_FAULTS.RetryError, `unable to retry call ${callnum} for session ${session.id}`);
+      session.callnum = callnum;
+    }
+    return { kind: 'remote', user: session.user, perms: this.users?.get(session.user) ?? [] };
+  }
+
+  /** kojihub's assertLogin / assertPerm, for the methods that change something. */
+  private authorize(method: string, caller: KojiCaller): void {
+    const needs = this.methods[method]?.perm;
+    if (!needs || caller.kind === 'internal' || !this.users) return;
+    if (caller.user === null) {
+      throw fault(KOJI_FAULTS.ActionNotAllowed, needs === 'login' ? 'you must be logged in for this operation' : `${needs} permission required (user not logged in)`);
+    }
+    if (needs !== 'login' && !caller.perms.includes(needs) && !caller.perms.includes('admin')) {
+      throw fault(KOJI_FAULTS.ActionNotAllowed, `${needs} permission required (logged in as ${caller.user})`);
+    }
+  }
+
+  /** Methods by name: their parameters, what they need of the caller (a login, or a permission), and what they do. */
+  private readonly methods: Record<string, { params: readonly string[]; perm?: string; run: (p: Params) => XmlRpcValue }> = {
     getAPIVersion: { params: [], run: () => 1 },
     hello: { params: [], run: () => 'Hello World' },
     getBuild: {
@@ -431,15 +562,20 @@ export class KojiHub {
       return [...this.tags.values()].filter((t) => !build || this.tagged.get(t.id)!.some((x) => x.buildId === build.id)).map((t) => ({ ...t }));
     } },
     createTag: {
+      perm: 'tag',
       params: ['name', 'parent?', 'arches?', 'perm?', 'locked?', 'maven_support?', 'maven_include_all?', 'extra?'],
       run: (p) => {
         if (typeof p['name'] !== 'string') throw fault(KOJI_FAULTS.ParameterError, 'name must be a string');
+        const parent = p['parent'] === undefined || p['parent'] === null ? null : this.requireTag(p['parent']);
         const tag = this.createTag(p['name'], typeof p['arches'] === 'string' ? p['arches'] : null, typeof p['perm'] === 'string' ? p['perm'] : null);
         tag.locked = p['locked'] === true;
+        if (isStruct(p['extra'])) tag.extra = { ...p['extra'] };
+        if (parent) this.inheritance.set(tag.id, [{ parent_id: parent.id, priority: 0, maxdepth: null, intransitive: false, noconfig: false, pkg_filter: '' }]);
         return tag.id;
       },
     },
     editTag2: {
+      perm: 'tag',
       params: ['tagInfo', 'name?', 'arches?', 'locked?', 'perm?', 'maven_support?', 'maven_include_all?', 'extra?', 'remove_extra?', 'block_extra?'],
       run: (p) => {
         const tag = this.requireTag(p['tagInfo']);
@@ -447,6 +583,124 @@ export class KojiHub {
         if (typeof p['arches'] === 'string') tag.arches = p['arches'];
         if (typeof p['locked'] === 'boolean') tag.locked = p['locked'];
         if (typeof p['perm'] === 'string' || p['perm'] === null) tag.perm = (p['perm']) ?? null;
+        if (isStruct(p['extra'])) tag.extra = { ...tag.extra, ...p['extra'] };
+        if (Array.isArray(p['remove_extra'])) for (const key of p['remove_extra']) if (typeof key === 'string') delete tag.extra[key];
+        return null;
+      },
+    },
+    deleteTag: {
+      perm: 'tag',
+      params: ['tagInfo'],
+      run: (p) => {
+        const tag = this.requireTag(p['tagInfo']);
+        const usedBy = [...this.targets.values()].filter((t) => t.build_tag === tag.name || t.dest_tag === tag.name);
+        // kojihub deleteTag also removes the targets pointing at it; here a branch's undo removes them first, so refuse instead of hiding it.
+        if (usedBy.length > 0) throw fault(KOJI_FAULTS.GenericError, `tag ${tag.name} is used by build target(s) ${usedBy.map((t) => t.name).join(', ')}`);
+        this.tags.delete(tag.id);
+        this.tagged.delete(tag.id);
+        this.inheritance.delete(tag.id);
+        for (const [child, links] of this.inheritance) this.inheritance.set(child, links.filter((l) => l.parent_id !== tag.id));
+        return null;
+      },
+    },
+    getInheritanceData: {
+      params: ['tag', 'event?'],
+      run: (p) => {
+        const tag = this.requireTag(p['tag']);
+        return (this.inheritance.get(tag.id) ?? []).map((l) => ({ ...l, child_id: tag.id, name: this.tags.get(l.parent_id)?.name ?? String(l.parent_id) }));
+      },
+    },
+    setInheritanceData: {
+      perm: 'tag',
+      params: ['tag', 'data', 'clear?'],
+      run: (p) => {
+        const tag = this.requireTag(p['tag']);
+        if (!Array.isArray(p['data'])) throw fault(KOJI_FAULTS.ParameterError, 'data must be a list of inheritance links');
+        const links = new Map((p['clear'] === true ? [] : (this.inheritance.get(tag.id) ?? [])).map((l) => [l.parent_id, l]));
+        for (const entry of p['data']) {
+          if (!isStruct(entry) || typeof entry['parent_id'] !== 'number') throw fault(KOJI_FAULTS.ParameterError, 'each link needs a parent_id');
+          const parentId = entry['parent_id'];
+          if (entry['delete link'] === true) {
+            links.delete(parentId);
+            continue;
+          }
+          if (!this.tags.has(parentId)) throw fault(KOJI_FAULTS.GenericError, `No such tagInfo: ${parentId}`);
+          if (parentId === tag.id) throw fault(KOJI_FAULTS.GenericError, 'A tag cannot inherit from itself');
+          links.set(parentId, {
+            parent_id: parentId,
+            priority: typeof entry['priority'] === 'number' ? entry['priority'] : 0,
+            maxdepth: typeof entry['maxdepth'] === 'number' ? entry['maxdepth'] : null,
+            intransitive: entry['intransitive'] === true,
+            noconfig: entry['noconfig'] === true,
+            pkg_filter: typeof entry['pkg_filter'] === 'string' ? entry['pkg_filter'] : '',
+          });
+        }
+        const byPriority = new Map<number, number[]>();
+        for (const l of links.values()) byPriority.set(l.priority, [...(byPriority.get(l.priority) ?? []), l.parent_id]);
+        const clash = [...byPriority].find(([, ids]) => ids.length > 1);
+        if (clash) throw fault(KOJI_FAULTS.GenericError, `Inheritance priorities must be unique (pri ${clash[0]}: ${JSON.stringify(clash[1])} )`);
+        this.inheritance.set(tag.id, [...links.values()].sort((a, b) => a.priority - b.priority));
+        return null;
+      },
+    },
+    snapshotTag: {
+      // kojihub snapshotTag: a new tag with the source's config and (latest) builds; inheritance is not copied. The destination must not exist.
+      perm: 'admin',
+      params: ['src', 'dst', 'config?', 'pkgs?', 'builds?', 'groups?', 'latest_only?', 'inherit_builds?', 'event?', 'force?'],
+      run: (p) => {
+        const src = this.requireTag(p['src']);
+        if (typeof p['dst'] !== 'string') throw fault(KOJI_FAULTS.ParameterError, 'dst must be a tag name');
+        if ([...this.tags.values()].some((t) => t.name === p['dst'])) throw fault(KOJI_FAULTS.GenericError, `Target tag ${p['dst']} already exists`);
+        const dst = this.createTag(p['dst'], p['config'] === false ? null : src.arches, p['config'] === false ? null : src.perm);
+        if (p['config'] !== false) Object.assign(dst, { locked: src.locked, extra: { ...src.extra } });
+        if (p['builds'] !== false) {
+          const latest = p['latest_only'] !== false;
+          const rows = this.methods['listTagged']!.run({ tag: src.id, latest }) as Record<string, XmlRpcValue>[];
+          for (const row of rows.reverse()) this.applyTag(dst.id, row['id'] as number, 'kojiadmin', false);
+        }
+        return null;
+      },
+    },
+    getBuildTargets: {
+      params: ['info?', 'event?', 'buildTagID?', 'destTagID?', 'queryOpts?'],
+      run: (p) =>
+        [...this.targets.values()]
+          .filter((t) => p['info'] === undefined || p['info'] === null || t.name === p['info'] || t.id === p['info'])
+          .filter((t) => typeof p['buildTagID'] !== 'number' || this.tagByName(t.build_tag).id === p['buildTagID'])
+          .filter((t) => typeof p['destTagID'] !== 'number' || this.tagByName(t.dest_tag).id === p['destTagID'])
+          .map((t) => this.targetInfo(t)),
+    },
+    createBuildTarget: {
+      perm: 'target',
+      params: ['name', 'build_tag', 'dest_tag'],
+      run: (p) => {
+        if (typeof p['name'] !== 'string') throw fault(KOJI_FAULTS.ParameterError, 'name must be a string');
+        if (this.targets.has(p['name'])) throw fault(KOJI_FAULTS.GenericError, `A build target with the name '${p['name']}' already exists`);
+        const build = this.requireTag(p['build_tag']);
+        const dest = this.requireTag(p['dest_tag']);
+        this.targets.set(p['name'], { id: this.nextId.target++, name: p['name'], build_tag: build.name, dest_tag: dest.name });
+        return null;
+      },
+    },
+    editBuildTarget: {
+      perm: 'target',
+      params: ['buildTargetInfo', 'name', 'build_tag', 'dest_tag'],
+      run: (p) => {
+        const target = this.requireTarget(p['buildTargetInfo']);
+        if (typeof p['name'] !== 'string') throw fault(KOJI_FAULTS.ParameterError, 'name must be a string');
+        if (p['name'] !== target.name && this.targets.has(p['name'])) throw fault(KOJI_FAULTS.GenericError, `A build target with the name '${p['name']}' already exists`);
+        const build = this.requireTag(p['build_tag']);
+        const dest = this.requireTag(p['dest_tag']);
+        this.targets.delete(target.name);
+        this.targets.set(p['name'], { id: target.id, name: p['name'], build_tag: build.name, dest_tag: dest.name });
+        return null;
+      },
+    },
+    deleteBuildTarget: {
+      perm: 'target',
+      params: ['buildTargetInfo'],
+      run: (p) => {
+        this.targets.delete(this.requireTarget(p['buildTargetInfo']).name);
         return null;
       },
     },
@@ -468,6 +722,7 @@ export class KojiHub {
       run: (p) => this.methods['listTagged']!.run({ tag: p['tag'], package: p['package'], latest: true }),
     },
     tagBuild: {
+      perm: 'tag',
       params: ['tag', 'build', 'force?', 'fromtag?'],
       run: (p) => {
         const fromTag = p['fromtag'] === undefined || p['fromtag'] === null ? undefined : this.requireTag(p['fromtag']);
@@ -475,10 +730,12 @@ export class KojiHub {
       },
     },
     moveBuild: {
+      perm: 'tag',
       params: ['tag1', 'tag2', 'build', 'force?'],
       run: (p) => this.tagBuildTask(this.requireTag(p['tag2']), this.requireBuild(p['build']), p['force'] === true, this.requireTag(p['tag1'])),
     },
     untagBuild: {
+      perm: 'tag',
       params: ['tag', 'build', 'strict?', 'force?'],
       run: (p) => {
         const tag = this.requireTag(p['tag']);
@@ -490,6 +747,7 @@ export class KojiHub {
       },
     },
     distRepo: {
+      perm: 'dist-repo',
       // kojihub distRepo(tag, keys, **task_opts): a task that writes the tag's repository of builds signed with `keys`.
       params: ['tag', 'keys', 'event?', 'arch?', 'comp?', 'delta?', 'inherit?', 'latest?', 'multilib?', 'split_debuginfo?', 'skip_missing_signatures?', 'volume?', 'zck?', 'zck_dict_dir?', 'write_signed_rpms?'],
       run: (p) => {
@@ -515,6 +773,7 @@ export class KojiHub {
       },
     },
     buildImageOz: {
+      perm: 'image',
       params: ['name', 'version', 'arches', 'target', 'inst_tree', 'opts?', 'priority?'],
       run: (p) => {
         const arches = p['arches'];
@@ -530,9 +789,9 @@ export class KojiHub {
     getBuildTarget: {
       params: ['info', 'event?', 'strict?'],
       run: (p) => {
-        const target = typeof p['info'] === 'string' ? this.targets.get(p['info']) : [...this.targets.values()].find((t) => t.id === p['info']);
+        const target = this.findTarget(p['info']);
         if (!target && p['strict']) throw fault(KOJI_FAULTS.GenericError, `No such build target: ${JSON.stringify(p['info'])}`);
-        return target ? { id: target.id, name: target.name, build_tag_name: target.build_tag, dest_tag_name: target.dest_tag, build_tag: this.tagByName(target.build_tag).id, dest_tag: this.tagByName(target.dest_tag).id } : null;
+        return target ? this.targetInfo(target) : null;
       },
     },
     listArchives: {
@@ -580,6 +839,7 @@ export class KojiHub {
       },
     },
     cancelTask: {
+      perm: 'login',
       params: ['task_id', 'recurse?'],
       run: (p) => {
         const task = this.requireTask(p['task_id']);
@@ -592,8 +852,8 @@ export class KojiHub {
     },
   };
 
-  /** Runs one call; faults come back as XmlRpcFaultError. */
-  call(method: string, params: readonly XmlRpcValue[]): XmlRpcValue {
+  /** Runs one call as `caller` (the sandbox itself by default); faults come back as XmlRpcFaultError. */
+  call(method: string, params: readonly XmlRpcValue[], caller: KojiCaller = INTERNAL): XmlRpcValue {
     if (method === 'multiCall' || method === 'system.multicall') {
       const calls = params[0];
       if (!Array.isArray(calls)) throw fault(KOJI_FAULTS.ParameterError, 'multiCall takes a list of calls');
@@ -601,7 +861,7 @@ export class KojiHub {
         try {
           const call = c as { methodName?: XmlRpcValue; params?: XmlRpcValue };
           if (typeof call.methodName !== 'string' || !Array.isArray(call.params)) throw fault(KOJI_FAULTS.ParameterError, 'each call needs methodName and params');
-          return [this.call(call.methodName, call.params)];
+          return [this.call(call.methodName, call.params, caller)];
         } catch (err) {
           const f = err instanceof XmlRpcFaultError ? err : fault(1, (err as Error).message);
           return { faultCode: f.faultCode, faultString: f.faultString };
@@ -610,6 +870,7 @@ export class KojiHub {
     }
     const entry = this.methods[method];
     if (!entry) throw fault(KOJI_FAULTS.GenericError, `Invalid method: ${method}`);
+    this.authorize(method, caller);
     const { args, kwargs } = splitKojiKwargs(params);
     return entry.run(bind(method, entry.params, args, kwargs));
   }
@@ -622,7 +883,15 @@ export class KojiHub {
     let xml: string;
     try {
       const call = decodeMethodCall(await req.body());
-      xml = encodeMethodResponse(this.call(call.method, call.params));
+      // `<hub>/ssllogin` is where the client certificate is checked; only sslLogin is answered there.
+      if (req.path === '/ssllogin') {
+        if (call.method !== 'sslLogin') throw fault(KOJI_FAULTS.GenericError, `${call.method} is not a login method`);
+        xml = encodeMethodResponse(this.sslLogin(req.tls ?? null));
+      } else if (call.method === 'sslLogin') {
+        xml = encodeMethodResponse(this.sslLogin(null));
+      } else {
+        xml = encodeMethodResponse(this.call(call.method, call.params, this.remoteCaller(req)));
+      }
     } catch (err) {
       if (err instanceof XmlRpcFaultError) xml = encodeFault(err);
       else if (err instanceof XmlRpcParseError) xml = encodeFault({ faultCode: KOJI_FAULTS.ParameterError, faultString: err.message });

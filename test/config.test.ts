@@ -110,8 +110,17 @@ describe('configuration', () => {
       PDC_URL: 'https://pdc.fedoraproject.org/rest_api/v1',
       DATAGREPPER_URL: 'https://apps.fedoraproject.org/datagrepper',
       COMPOSE_BASE_URL: 'https://kojipkgs.fedoraproject.org/compose',
+      KOJI_CLIENT_CERT: '/etc/relengotron/koji/releng.pem',
+      KOJI_CLIENT_KEY: '/etc/relengotron/koji/releng.key',
+      BODHI_OIDC_TOKEN_URL: 'https://id.fedoraproject.org/openidc/Token',
+      BODHI_OIDC_CLIENT_ID: 'releng-o-tron',
+      BODHI_OIDC_CLIENT_SECRET_FILE: '/etc/relengotron/bodhi-client-secret',
     };
-    assert.equal(loadConfig(complete).profile, 'production');
+    const production = loadConfig(complete);
+    assert.equal(production.profile, 'production');
+    // Logins are paths: the login URL follows the hub, and nothing of the sandbox's is filled in.
+    assert.deepEqual(production.services.kojiAuth, { cert: '/etc/relengotron/koji/releng.pem', key: '/etc/relengotron/koji/releng.key' });
+    assert.equal(production.services.bodhiAuth?.clientSecretFile, '/etc/relengotron/bodhi-client-secret');
     const without = (key: keyof typeof complete) => Object.fromEntries(Object.entries(complete).filter(([k]) => k !== key));
     const refusal = (env: Record<string, string>) => {
       try {
@@ -125,14 +134,25 @@ describe('configuration', () => {
     assert.match(refusal(without('FEDMSG_VERIFY_SIGNATURES')), /^RELENGOTRON_PROFILE=production refuses to start:\n {2}bus\.verifySignatures must be true \(FEDMSG_VERIFY_SIGNATURES\)/);
     assert.match(refusal(without('FEDMSG_CA_CERTS')), /bus\.caCertificates must name the fedmsg CA's PEM file \(FEDMSG_CA_CERTS\)/);
     assert.match(refusal(without('BODHI_URL')), /^ {2}services\.bodhi must be set explicitly \(BODHI_URL\): its default is the local sandbox$/m);
+    const { KOJI_CLIENT_CERT: _cert, KOJI_CLIENT_KEY: _key, ...noKojiLogin } = complete;
+    assert.match(refusal(noKojiLogin), /^ {2}services\.kojiAuth must name the releng certificate and key/m);
+    assert.match(refusal(without('KOJI_CLIENT_CERT')), /^ {2}services\.kojiAuth\.cert: /m);
+    assert.match(refusal(without('BODHI_OIDC_CLIENT_SECRET_FILE')), /^ {2}services\.bodhiAuth\.clientSecretFile: /m);
     assert.match(refusal(without('RELENGOTRON_CONFIG')), /bus\.routingPolicy names no signer for bodhi\.composer\.start, which starts work/);
     assert.match(refusal({ ...complete, FEDMSG_ACCEPT_PREFIXES: 'org.fedoraproject.prod,org.fedoraproject.dev' }), /bus\.acceptPrefixes includes a dev environment/);
     assert.match(refusal({ ...complete, COMPOSE_BASE_URL: 'http://kojipkgs.fedoraproject.org/compose' }), /services\.composes must be an https URL \(COMPOSE_BASE_URL\)/);
     assert.match(refusal({ ...complete, RELENGOTRON_MAX_MESSAGE_AGE: 'off' }), /bus\.maxMessageAge must be a duration \(RELENGOTRON_MAX_MESSAGE_AGE\)/);
     // Past the inbox's memory an old message could not be told from a replay.
     assert.throws(() => loadConfig({ RELENGOTRON_MAX_MESSAGE_AGE: '120d' }), /bus\.maxMessageAge \(from RELENGOTRON_MAX_MESSAGE_AGE\): must not exceed bus\.inboxRetention/);
-    // Development (the default) asks for none of it.
-    assert.equal(loadConfig({}).profile, 'development');
+    // Development (the default) asks for none of it, and logs in to the sandbox as its releng account.
+    const development = loadConfig({ RELENGOTRON_DATA_DIR: '/srv/releng' });
+    assert.equal(development.profile, 'development');
+    assert.deepEqual(development.services.kojiAuth, {
+      cert: '/srv/releng/sandbox/auth/koji-releng-o-tron.crt', key: '/srv/releng/sandbox/auth/koji-releng-o-tron.key', serverCa: '/srv/releng/sandbox/auth/ca.crt', loginUrl: 'https://127.0.0.1:8901/kojihub/ssllogin',
+    });
+    assert.deepEqual(development.services.bodhiAuth, { tokenUrl: 'http://127.0.0.1:8900/oidc/token', clientId: 'releng-o-tron', clientSecretFile: '/srv/releng/sandbox/auth/bodhi-releng-o-tron.secret' });
+    // A Koji elsewhere gets no sandbox login.
+    assert.equal(loadConfig({ KOJI_HUB_URL: 'https://koji.example.org/kojihub' }).services.kojiAuth, undefined);
   });
 
   it('takes mTLS settings for the Temporal frontend, a certificate only with its key', () => {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { KojiClient } from '../activities/koji.js';
+import type { KojiClient } from '../activities/koji.js';
 import type { BusService } from '../bus/service.js';
 import { CI_MESSAGE_VERSION } from '../common/schemas/ci.js';
 import { workflowIds } from '../common/workflow-ids.js';
@@ -16,7 +16,7 @@ import type { GateBuildResult } from '../workflows/index.js';
 import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
-import { startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
+import { kojiAs, relengLogins, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
 const GATE_TAG = 'f29-updates-testing-pending';
@@ -77,8 +77,8 @@ async function gateResult(nvr: string): Promise<GateBuildResult> {
 describe('gating: buildsys.tag opens a gate, CI results decide it', () => {
   before(async () => {
     [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
-    koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
-    worker = await startRelengWorker(env, db.pool, { kojiHubUrl: sandbox.urls.kojiHub });
+    koji = kojiAs(sandbox);
+    worker = await startRelengWorker(env, db.pool, { kojiHubUrl: sandbox.urls.kojiHub, logins: relengLogins(sandbox) });
     spy = new BusSpy(worker.publishEndpoint);
     service = testBusService({ pool: db.pool, client: env.client, sandbox }, {
       backfill: { overlapMs: 60_000, checkpointIntervalMs: 500 },

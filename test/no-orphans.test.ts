@@ -80,6 +80,7 @@ async function isolatedEnv(extra: NodeJS.ProcessEnv = {}): Promise<NodeJS.Proces
     TEMPORAL_UI_PORT: String(await freePort()),
     RELENGOTRON_EMBEDDED_PG_PORT: String(await freePort()),
     SANDBOX_PORT: String(sandbox),
+    SANDBOX_TLS_PORT: String(await freePort()),
     SANDBOX_BUS_ENDPOINT: bus,
     FEDMSG_ENDPOINTS: bus,
     FEDMSG_PUBLISH_ENDPOINT: `tcp://127.0.0.1:${await freePort()}`,

@@ -16,7 +16,7 @@ import { ARTIFACT_KINDS, artifactKind } from '../common/artifacts/index.js';
 import { loadConfig } from '../common/config.js';
 import { decidePushTests, testsRequired } from '../common/push-policy.js';
 import { withTinyDisk } from './helpers/tiny-disk.js';
-import { startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
+import { bodhiLogin, kojiLogin, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
 
 let sandbox: TestSandbox;
 
@@ -27,7 +27,7 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
   after(async () => sandbox.stop());
 
   it("takes the release's tags and the updates requested for stable, with their builds", async () => {
-    const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP });
+    const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP, bodhiLogin: bodhiLogin(sandbox) });
     const batch = await bodhi.fetchPushBatch({ release: 'F29', request: 'stable' });
     assert.deepEqual(
       { candidate: batch.release.candidate_tag, testing: batch.release.testing_tag, stable: batch.release.stable_tag },
@@ -66,7 +66,7 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
   });
 
   it('Koji builds an image as a task with its files checksummed and served; a failed build fails with Koji\'s words', async () => {
-    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, http: TEST_HTTP, kojiPollIntervalMs: 50 });
+    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, http: TEST_HTTP, kojiPollIntervalMs: 50, kojiLogin: kojiLogin(sandbox) });
     const activity = new MockActivityEnvironment();
     const build = {
       name: 'Fedora-Container-Base', version: '29', release: '20261123.1', arches: ['x86_64'], formats: ['qcow2'], target: 'f29',
@@ -93,7 +93,7 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
   });
 
   it('a full push work dir is a clear, retryable error that names the directory', async (t) => {
-    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, http: TEST_HTTP, kojiPollIntervalMs: 50 });
+    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, http: TEST_HTTP, kojiPollIntervalMs: 50, kojiLogin: kojiLogin(sandbox) });
     const activity = new MockActivityEnvironment();
     const started = await koji.startImageBuild({
       name: 'Fedora-Disk-Full', version: '29', release: '1', arches: ['x86_64'], formats: ['qcow2'], target: 'f29',
@@ -119,7 +119,7 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
   });
 
   it('moves builds in one multicall, each failure with Koji\'s fault, and a second call finds them moved', async () => {
-    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, http: TEST_HTTP, kojiPollIntervalMs: 50 });
+    const koji = createKojiActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, http: TEST_HTTP, kojiPollIntervalMs: 50, kojiLogin: kojiLogin(sandbox) });
     const activity = new MockActivityEnvironment();
     const move = (nvrs: string[]): Promise<MoveBuildsResult> => activity.run((input: MoveBuildsInput) => koji.moveBuilds(input), { nvrs, fromTag: 'f29-updates-testing', toTag: 'f29-updates-pending' });
     const first = await move(['python-alembic-1.0.10-1.fc29', 'flrig-1.3.45-1.fc29', 'no-such-1-1.fc29']);
@@ -130,7 +130,7 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
   });
 
   it('tells Bodhi a push finished: the updates take their request as status and are unlocked', async () => {
-    const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP });
+    const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP, bodhiLogin: bodhiLogin(sandbox) });
     await bodhi.reportPushToBodhi({ release: 'F29', request: 'stable', state: 'success', updates: ['FEDORA-2019-a171291a47'] });
     const update = ((await (await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-a171291a47`)).json()) as { update: Record<string, unknown> }).update;
     assert.deepEqual([update['status'], update['request'], update['locked'], update['pushed']], ['stable', null, false, true]);

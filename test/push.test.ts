@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { KojiClient } from '../activities/koji.js';
 import { ostreeSignatureStatus } from '../activities/signing.js';
 import { manualTrigger, pushSettings, startPush } from '../client/start.js';
 import { routerFromConfig } from '../bus/router.js';
@@ -30,7 +29,7 @@ import { BusSpy, testBusService } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { makeSigningKey, stopGpgAgents } from './helpers/gpg.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
-import { startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
+import { bodhiPost, kojiAs, relengLogins, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startImageWorker, stopImageWorkers, testingConfig } from './helpers/image-workers.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
@@ -95,7 +94,7 @@ describe('push pipeline', () => {
     dashboard = await startDashboard({ pool: db.pool, listen: '127.0.0.1:0', pushComposeRoot: join(workDir, 'composes') });
     paths = { ostreeRepo: join(dataDir, 'ostree/repo'), workDir, composeRoot: join(workDir, 'composes'), composeUrl: `${dashboard.url}/pushes`, mirrorRoot: join(dataDir, 'mirror'), signingKey: key };
     worker = await startRelengWorker(env, db.pool, {
-      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, push: paths, composeTesting: testingConfig(),
+      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, push: paths, composeTesting: testingConfig(), logins: relengLogins(sandbox),
     });
     spy = new BusSpy(worker.publishEndpoint);
   });
@@ -109,7 +108,7 @@ describe('push pipeline', () => {
   });
 
   it('moves the batch in Koji (waiting for an operator while the tag is locked), recomposes only what PDC says changed, signs, syncs and announces', async () => {
-    const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
+    const koji = kojiAs(sandbox);
     const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
     assert.deepEqual(await tagsOf('earlyoom-1.3-2.fc29'), ['f29-updates-testing']);
     // Someone locked the stable tag: the moves fail with Koji's fault and the run waits for an operator.
@@ -217,7 +216,7 @@ describe('push pipeline', () => {
 
   it("end to end from Bodhi's push message: the kernel update's images are built by Koji, booted and tested, signed, synced, Bodhi told, announced", async () => {
     // A packager asks for stable (Bodhi's API); an image host is up.
-    const requested = await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-492d24f0ef/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
+    const requested = await bodhiPost(sandbox, '/updates/FEDORA-2019-492d24f0ef/request', { request: 'stable' }, 'packager');
     assert.equal(requested.status, 200);
     startImageWorker(env, 'libvirt', 2);
     const config = loadConfig({ RELENGOTRON_SIGNING_HOMEDIR: key.homedir, RELENGOTRON_SIGNING_KEY: key.keyId });
@@ -288,9 +287,9 @@ describe('push pipeline', () => {
 
   it('an unsatisfied test policy holds the push before anything is signed or synced; an operator may skip it, and the message says so', async () => {
     // The kernel update again, its builds back in updates-testing.
-    const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
+    const koji = kojiAs(sandbox);
     for (const nvr of ['kernel-5.1.7-200.fc29', 'kernel-headers-5.1.7-200.fc29']) await koji.call('moveBuild', ['f29-updates', 'f29-updates-testing', nvr]);
-    await fetch(`${sandbox.urls.bodhi}/updates/FEDORA-2019-492d24f0ef/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
+    await bodhiPost(sandbox, '/updates/FEDORA-2019-492d24f0ef/request', { request: 'stable' }, 'packager');
     startImageWorker(env, 'libvirt', 2);
     try {
       // Required: a VirtualBox test of the qcow2, which no rule schedules: Greenwave's "missing result".
@@ -346,14 +345,14 @@ describe('push pipeline', () => {
   });
 
   it('a push aborted after moving builds undoes each change on its own: builds moved back though Bodhi refuses the report, then a move back Koji refuses (compensation)', async () => {
-    const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
+    const koji = kojiAs(sandbox);
     const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
     // The batch back where a stable push finds it, and an OSTree repository path that cannot be one.
     const first = (await env.client.workflow.getHandle<typeof push>('push/F29-stable/20261123T120000Z').result()).updates;
     const batch = first.flatMap((u) => u.builds);
     // The first push finished in Bodhi; its updates are asked for stable again, their builds back in testing.
     for (const { alias } of first) {
-      const asked = await fetch(`${sandbox.urls.bodhi}/updates/${alias}/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request: 'stable' }) });
+      const asked = await bodhiPost(sandbox, `/updates/${alias}/request`, { request: 'stable' }, 'packager');
       assert.equal(asked.status, 200);
     }
     for (const nvr of batch) {
@@ -406,7 +405,7 @@ describe('push pipeline', () => {
   });
 
   it('a mirror tree compensation cannot check is left alone and reported; the mirror layout fault is final, not retried', async () => {
-    const koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
+    const koji = kojiAs(sandbox);
     const tagsOf = async (nvr: string) => ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
     const batch = (await env.client.workflow.getHandle<typeof push>('push/F29-stable/20261123T120000Z').result()).updates.flatMap((u) => u.builds);
     for (const nvr of batch) if ((await tagsOf(nvr)).includes('f29-updates')) await koji.call('moveBuild', ['f29-updates', 'f29-updates-testing', nvr]);

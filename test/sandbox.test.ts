@@ -1,34 +1,63 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { createBodhiActivities } from '../activities/bodhi.js';
+import { OidcTokenSource } from '../activities/oidc.js';
+import type { SandboxUser } from '../sandbox/auth.js';
 import { decodeMethodResponse, encodeMethodCall, withKojiKwargs, XmlRpcFaultError, type XmlRpcValue } from '../common/xmlrpc.js';
-import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
+import { bodhiLogin, kojiAs, newCompose, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
 
 let sandbox: TestSandbox;
 
-async function koji(method: string, args: XmlRpcValue[] = [], kwargs?: Record<string, XmlRpcValue>): Promise<XmlRpcValue> {
+/** A session of the releng account, made by the real sslLogin over TLS in before(). */
+let session: { id: number; key: string; callnum: number } | null = null;
+
+async function sslLogin(user: SandboxUser | 'rogue', url = sandbox.urls.kojiLogin): Promise<Record<string, XmlRpcValue>> {
+  const credentials = user === 'rogue' ? rogueCertificate() : { cert: readFileSync(sandbox.credentials.koji[user].cert), key: readFileSync(sandbox.credentials.koji[user].key) };
+  const dispatcher = new Agent({ connect: { ...credentials, ca: readFileSync(sandbox.credentials.ca) } });
+  const response = await request(url, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: encodeMethodCall('sslLogin', []), dispatcher });
+  return decodeMethodResponse(await response.body.text()) as Record<string, XmlRpcValue>;
+}
+
+/** A client certificate from a CA the hub does not know. */
+function rogueCertificate(): { cert: Buffer; key: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'relengotron-rogue-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '1', '-subj', '/CN=releng-o-tron'], { cwd: dir, stdio: 'ignore' });
+  return { cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) };
+}
+
+async function koji(method: string, args: XmlRpcValue[] = [], kwargs?: Record<string, XmlRpcValue>, as = session): Promise<XmlRpcValue> {
+  const headers: Record<string, string> = { 'content-type': 'text/xml' };
+  if (as) Object.assign(headers, { 'koji-session-id': String(as.id), 'koji-session-key': as.key, 'koji-callnum': String(++as.callnum) });
   const response = await request(sandbox.urls.kojiHub, {
     method: 'POST',
-    headers: { 'content-type': 'text/xml' },
+    headers,
     body: encodeMethodCall(method, withKojiKwargs(args, kwargs)),
   });
   assert.equal(response.statusCode, 200);
   return decodeMethodResponse(await response.body.text());
 }
 
-async function getJson(url: string, init?: { method?: 'POST' | 'PATCH'; body?: unknown }): Promise<{ status: number; body: any }> {
+let bodhiToken: OidcTokenSource;
+
+async function getJson(url: string, init?: { method?: 'POST' | 'PATCH'; body?: unknown; token?: string | null }): Promise<{ status: number; body: any }> {
+  const token = init?.method && init.token !== null ? (init.token ?? (await bodhiToken.token())) : null;
   const response = await request(url, {
     method: init?.method ?? 'GET',
-    headers: { accept: 'application/json', 'content-type': 'application/json' },
+    headers: { accept: 'application/json', 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: init?.body === undefined ? undefined : JSON.stringify(init.body),
   });
   return { status: response.statusCode, body: await response.body.json() };
 }
 
-async function kojiFault(method: string, args: XmlRpcValue[]): Promise<XmlRpcFaultError> {
+async function kojiFault(method: string, args: XmlRpcValue[], as = session): Promise<XmlRpcFaultError> {
   try {
-    await koji(method, args);
+    await koji(method, args, undefined, as);
   } catch (err) {
     if (err instanceof XmlRpcFaultError) return err;
     throw err;
@@ -39,6 +68,9 @@ async function kojiFault(method: string, args: XmlRpcValue[]): Promise<XmlRpcFau
 describe('sandbox', () => {
   before(async () => {
     sandbox = await startTestSandbox({ withBus: false, kojiTaskDelayMs: 50 });
+    const login = await sslLogin('releng-o-tron');
+    session = { id: login['session-id'] as number, key: login['session-key'] as string, callnum: 0 };
+    bodhiToken = new OidcTokenSource(bodhiLogin(sandbox), TEST_HTTP);
   });
   after(async () => sandbox.stop());
 
@@ -107,6 +139,38 @@ describe('sandbox', () => {
       const text = await response.body.text();
       assert.throws(() => decodeMethodResponse(text), (err: unknown) => err instanceof XmlRpcFaultError && err.faultCode === 1019);
     });
+    it('keeps tag inheritance, build targets and tag snapshots as the hub does, with its faults', async () => {
+      await koji('createTag', ['f99'], { arches: 'x86_64 aarch64', extra: { mock: 'yes' } });
+      await koji('createTag', ['f99-override'], { parent: 'f99' });
+      await koji('createTag', ['f99-build']);
+      const f99 = (await koji('getTag', ['f99'])) as { id: number };
+      const override = (await koji('getTag', ['f99-override'])) as { id: number };
+      assert.deepEqual(((await koji('getInheritanceData', ['f99-override'])) as Record<string, XmlRpcValue>[]).map((l) => [l['name'], l['priority']]), [['f99', 0]]);
+      await koji('setInheritanceData', ['f99-build', [{ parent_id: override.id, priority: 0 }, { parent_id: f99.id, priority: 10, pkg_filter: '' }]]);
+      assert.deepEqual(((await koji('getInheritanceData', ['f99-build'])) as Record<string, XmlRpcValue>[]).map((l) => l['name']), ['f99-override', 'f99']);
+      assert.match((await kojiFault('setInheritanceData', ['f99-build', [{ parent_id: override.id, priority: 10 }]])).faultString, /^Inheritance priorities must be unique \(pri 10: /);
+      await koji('setInheritanceData', ['f99-build', [{ parent_id: override.id, 'delete link': true }]]);
+      assert.deepEqual(((await koji('getInheritanceData', ['f99-build'])) as Record<string, XmlRpcValue>[]).map((l) => l['name']), ['f99']);
+
+      await koji('createBuildTarget', ['f99-candidate', 'f99-build', 'f99']);
+      assert.equal(((await koji('getBuildTarget', ['f99-candidate'])) as Record<string, XmlRpcValue>)['dest_tag_name'], 'f99');
+      assert.equal((await kojiFault('createBuildTarget', ['f99-candidate', 'f99-build', 'f99'])).faultString, "A build target with the name 'f99-candidate' already exists");
+      await koji('editBuildTarget', ['f99-candidate', 'f99-next', 'f99-build', 'f99-override']);
+      assert.equal(await koji('getBuildTarget', ['f99-candidate']), null);
+      assert.equal(((await koji('getBuildTargets', ['f99-next'])) as Record<string, XmlRpcValue>[])[0]!['dest_tag_name'], 'f99-override');
+      assert.match((await kojiFault('deleteTag', ['f99-build'])).faultString, /used by build target\(s\) f99-next/);
+      await koji('deleteBuildTarget', ['f99-next']);
+      await koji('deleteTag', ['f99-build']);
+      assert.equal(await koji('getTag', ['f99-build']), null);
+
+      // A snapshot takes the latest build of each package and the config, not the inheritance.
+      await koji('snapshotTag', ['f29-updates-testing', 'f99-snapshot']);
+      const copied = (await koji('listTagged', ['f99-snapshot'])) as unknown[];
+      assert.equal(copied.length, ((await koji('listTagged', ['f29-updates-testing'], { latest: true })) as unknown[]).length);
+      assert.equal((await kojiFault('snapshotTag', ['f29-updates-testing', 'f99-snapshot'])).faultString, 'Target tag f99-snapshot already exists');
+      await koji('editTag2', ['f99'], { extra: { 'mock.package_manager': 'dnf5' }, remove_extra: ['mock'] });
+      assert.deepEqual(((await koji('getTag', ['f99'])) as Record<string, XmlRpcValue>)['extra'], { 'mock.package_manager': 'dnf5' });
+    });
   });
 
   describe('Bodhi', () => {
@@ -148,6 +212,70 @@ describe('sandbox', () => {
       const open = await getJson(`${sandbox.urls.bodhi}/updates/?releases=F29&status=testing`);
       assert.equal(open.body.total, 0);
       assert.equal((await getJson(`${sandbox.urls.bodhi}/releases/F404`)).status, 404);
+    });
+  });
+
+  describe('authentication, as Koji and Bodhi do it', () => {
+    it('Koji: sslLogin takes only a certificate from the CA it trusts, over TLS, for a known user', async () => {
+      const login = await sslLogin('packager');
+      assert.equal(typeof login['session-id'], 'number');
+      assert.equal(login['header-auth'], true);
+      await assert.rejects(sslLogin('rogue'), (err: XmlRpcFaultError) => err.faultCode === 1002 && /^could not verify client: /.test(err.faultString));
+      // Over plain HTTP there is no client certificate to check.
+      await assert.rejects(sslLogin('packager', `${sandbox.urls.kojiHub}/ssllogin`), (err: XmlRpcFaultError) => err.faultCode === 1002 && err.faultString === 'could not verify client: NONE');
+    });
+
+    it('Koji: writes need a session and the permission; reads do not; callnums only grow', async () => {
+      const anonymous = await kojiFault('tagBuild', ['f29-updates-pending', 'earlyoom-1.3-2.fc29'], null);
+      assert.deepEqual([anonymous.faultCode, anonymous.faultString], [1004, 'tag permission required (user not logged in)']);
+      const login = await sslLogin('packager');
+      const packager = { id: login['session-id'] as number, key: login['session-key'] as string, callnum: 0 };
+      const refused = await kojiFault('createTag', ['f99-sneaky'], packager);
+      assert.deepEqual([refused.faultCode, refused.faultString], [1004, 'tag permission required (logged in as packager)']);
+      assert.equal(((await koji('getTag', ['f29'], undefined, null)) as Record<string, XmlRpcValue>)['name'], 'f29');
+      const forged = await kojiFault('getTag', ['f29'], { ...packager, key: 'guess' });
+      assert.deepEqual([forged.faultCode, forged.faultString], [1002, 'Invalid session or bad credentials']);
+      packager.callnum = 100;
+      await koji('getTag', ['f29'], undefined, packager);
+      const replayed = await kojiFault('getTag', ['f29'], { ...packager, callnum: 50 });
+      assert.equal(replayed.faultCode, 1008);
+      assert.match(replayed.faultString, /^101 > 51 \(session \d+\)$/);
+    });
+
+    it('Koji: a client whose session expired logs in again by itself', async () => {
+      const client = kojiAs(sandbox);
+      await client.call('editTag2', ['f29-override'], { locked: false });
+      const old = session!;
+      sandbox.koji.expireSessions();
+      await client.call('editTag2', ['f29-override'], { locked: false });
+      assert.equal(client.loginCount, 2);
+      // An expired session is refused with AuthExpired, not taken.
+      const expired = await kojiFault('getTag', ['f29'], old);
+      assert.deepEqual([expired.faultCode, expired.faultString], [1007, `session "${old.id}" has expired`]);
+      const login = await sslLogin('releng-o-tron');
+      session = { id: login['session-id'] as number, key: login['session-key'] as string, callnum: 0 };
+    });
+
+    it('Bodhi: writes need a live OIDC token; releases need the releng group; an expired token is fetched again', async () => {
+      const alias = 'FEDORA-2019-3082237808';
+      const anonymous = await getJson(`${sandbox.urls.bodhi}/updates/${alias}/request`, { method: 'POST', body: { request: 'testing' }, token: null });
+      assert.equal(anonymous.status, 401);
+      assert.match(anonymous.body.errors[0].description, /Authentication required/);
+      const packager = new OidcTokenSource(bodhiLogin(sandbox, 'packager'), TEST_HTTP);
+      const release = await getJson(`${sandbox.urls.bodhi}/releases/`, { method: 'POST', body: { name: 'F98', version: '98' }, token: await packager.token() });
+      assert.equal(release.status, 403);
+      assert.equal(release.body.errors[0].description, 'packager is not a member of releng');
+      // A wrong secret gets no token.
+      const dir = mkdtempSync(join(tmpdir(), 'relengotron-secret-'));
+      writeFileSync(join(dir, 'secret'), 'not-the-secret\n');
+      await assert.rejects(new OidcTokenSource({ ...bodhiLogin(sandbox), clientSecretFile: join(dir, 'secret') }, TEST_HTTP).token(), /OIDC login for releng-o-tron refused: HTTP 401 invalid_client/);
+      // The activities' client: a 401 on an expired token fetches one more, once.
+      const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP, bodhiLogin: bodhiLogin(sandbox) });
+      const issued = sandbox.oidc.issuedCount;
+      await bodhi.reportPushToBodhi({ release: 'F29', request: 'testing', state: 'failed', updates: [], errorMessage: 'auth test' });
+      sandbox.oidc.expireTokens();
+      await bodhi.reportPushToBodhi({ release: 'F29', request: 'testing', state: 'failed', updates: [], errorMessage: 'auth test' });
+      assert.equal(sandbox.oidc.issuedCount - issued, 2);
     });
   });
 

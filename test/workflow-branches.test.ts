@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { KojiClient } from '../activities/koji.js';
+import type { KojiClient } from '../activities/koji.js';
 import { manualTrigger, pushSettings, signalGate, startComposeDiscovery, startComposeTest, startPush } from '../client/start.js';
 import { loadConfig, type GatingLane } from '../common/config.js';
 import {
@@ -25,7 +25,7 @@ import { BusSpy } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 import { testingConfig } from './helpers/image-workers.js';
-import { newCompose, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
+import { kojiAs, newCompose, relengLogins, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;
@@ -76,12 +76,13 @@ async function openGate(nvr: string, laneOf: GatingLane, tagged: boolean) {
 describe('workflow branches, with short durations', () => {
   before(async () => {
     [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
-    koji = new KojiClient(sandbox.urls.kojiHub, TEST_HTTP);
+    koji = kojiAs(sandbox);
     worker = await startRelengWorker(env, db.pool, {
       kojiHubUrl: sandbox.urls.kojiHub,
       kojiTopUrl: sandbox.urls.kojiFiles,
       services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc },
       composeTesting: testingConfig({ waitForHost: '10s' }),
+      logins: relengLogins(sandbox),
     });
     spy = new BusSpy(worker.publishEndpoint);
   });

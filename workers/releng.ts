@@ -41,6 +41,8 @@ runMain(log, async () => {
         publisher,
         http: { timeoutMs: durationToMs(config.services.requestTimeout), maxBytes: config.services.maxResponseBytes },
         kojiHubUrl: config.services.kojiHub,
+        kojiLogin: config.services.kojiAuth ?? null,
+        bodhiLogin: config.services.bodhiAuth ?? null,
         kojiTopUrl: config.services.kojiFiles,
         kojiPollIntervalMs: durationToMs(config.gating.kojiPollInterval),
         composeTesting: config.composeTesting,

@@ -9,6 +9,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRelengActivities, type RelengActivityDeps } from '../../activities/index.js';
+import type { KojiLogin } from '../../activities/koji.js';
+import type { OidcLogin } from '../../activities/oidc.js';
 import { FedmsgPublisher } from '../../bus/publisher.js';
 import type { Signer } from '../../common/fedmsg-crypto.js';
 import { loadConfig, pushPaths, type ComposeTestingConfig } from '../../common/config.js';
@@ -59,6 +61,8 @@ export interface RelengWorkerOptions {
   /** The sandbox's services and the push's directories and key. */
   readonly services?: { readonly bodhiUrl: string; readonly pdcUrl: string };
   readonly push?: RelengActivityDeps['push'];
+  /** The releng account's logins (the sandbox's, from relengLogins); without them writes are refused. */
+  readonly logins?: { readonly koji: KojiLogin; readonly bodhi: OidcLogin };
 }
 
 /** The `releng` worker as workers/releng.ts builds it, on the test server and database. */
@@ -74,6 +78,8 @@ export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool
       publisher,
       http: TEST_HTTP,
       kojiHubUrl: options.kojiHubUrl ?? 'http://127.0.0.1:9/kojihub',
+      kojiLogin: options.logins?.koji ?? null,
+      bodhiLogin: options.logins?.bodhi ?? null,
       kojiTopUrl: options.kojiTopUrl ?? 'http://127.0.0.1:9/kojifiles',
       kojiPollIntervalMs: 100,
       composeTesting: options.composeTesting ?? loadConfig({}).composeTesting,
