@@ -4,9 +4,9 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
-import { BodhiReleaseSchema, BodhiReleasesPageSchema, BodhiUpdatesPageSchema, type BodhiRelease } from '../common/schemas/bodhi.js';
+import { BodhiReleaseRecordSchema, BodhiReleaseSchema, BodhiReleasesPageSchema, BodhiUpdatesPageSchema, type BodhiRelease } from '../common/schemas/bodhi.js';
 import { issueLines } from '../common/schemas/issues.js';
-import { activityCancellation, getJson, HTTP_UNAUTHORIZED, postJson } from './http.js';
+import { activityCancellation, getJson, HTTP_NOT_FOUND, HTTP_UNAUTHORIZED, postJson } from './http.js';
 import { OidcTokenSource, type OidcLogin } from './oidc.js';
 import type { HttpLimits } from '../common/http-body.js';
 
@@ -50,6 +50,12 @@ export interface BodhiActivities {
   reportPushToBodhi(input: PushReport): Promise<void>;
   /** Bodhi's release names by the numeric IDs its push messages carry; null for an unknown ID. */
   resolveBodhiReleases(ids: readonly number[]): Promise<Record<string, string | null>>;
+  /** Every release Bodhi has, all pages, as Bodhi returns them. */
+  listBodhiReleases(): Promise<Record<string, unknown>[]>;
+  /** One release as Bodhi returns it; null when Bodhi has none by that name. */
+  getBodhiRelease(name: string): Promise<Record<string, unknown> | null>;
+  /** `POST /releases/` (admin): creates a release, or edits the one named `edited`. */
+  saveBodhiRelease(fields: Readonly<Record<string, unknown>>, edited?: string): Promise<Record<string, unknown>>;
 }
 
 function parsed<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
@@ -95,6 +101,29 @@ export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonl
 
     async reportPushToBodhi(input: PushReport): Promise<void> {
       await post(`/composes/${encodeURIComponent(input.release)}/${input.request}`, { state: input.state, updates: input.updates, agent: 'releng-o-tron', ...(input.errorMessage ? { error_message: input.errorMessage } : {}) });
+    },
+
+    async listBodhiReleases() {
+      const releases: Record<string, unknown>[] = [];
+      for (let page = 1, pages = 1; page <= pages; page++) {
+        const body = parsed(BodhiReleasesPageSchema, await get(`/releases/?rows_per_page=100&page=${page}`), `releases (page ${page})`);
+        pages = body.pages;
+        releases.push(...body.releases);
+      }
+      return releases;
+    },
+
+    async getBodhiRelease(name: string) {
+      try {
+        return parsed(BodhiReleaseRecordSchema, await get(`/releases/${encodeURIComponent(name)}`), `release ${name}`);
+      } catch (err) {
+        if (err instanceof ApplicationFailure && err.type === HTTP_NOT_FOUND) return null;
+        throw err;
+      }
+    },
+
+    async saveBodhiRelease(fields, edited) {
+      return parsed(BodhiReleaseRecordSchema, await post('/releases/', { ...fields, ...(edited ? { edited } : {}) }), `saved release ${String(fields['name'])}`);
     },
 
     async resolveBodhiReleases(ids: readonly number[]): Promise<Record<string, string | null>> {

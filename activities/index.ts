@@ -19,6 +19,7 @@ import { createMirrorActivities, type MirrorActivities } from './mirror.js';
 import { createOstreeActivities, type OstreeActivities } from './ostree.js';
 import { createPdcActivities, type PdcActivities } from './pdc.js';
 import type { KojiLogin } from './koji.js';
+import { createReleaseActivities, type ReleaseActivities } from './release.js';
 import type { OidcLogin } from './oidc.js';
 import { createPushComposeActivities, type PushComposeActivities } from './push-compose.js';
 import { createYumRepoActivities, type YumRepoActivities } from './yum-repo.js';
@@ -59,16 +60,19 @@ export type RelengActivities = ComposeServerActivities &
   SigningActivities &
   MirrorActivities &
   PushComposeActivities &
-  YumRepoActivities;
+  YumRepoActivities &
+  ReleaseActivities;
 
 /** Everything on the `releng` task queue. */
 export function createRelengActivities(deps: RelengActivityDeps): RelengActivities {
+  const bodhi = createBodhiActivities(deps);
   return {
     ...createComposeServerActivities(deps),
     ...createResultsStoreActivities(deps),
     ...createKojiActivities(deps),
     ...createBusActivities(deps),
-    ...createBodhiActivities(deps),
+    ...bodhi,
+    ...createReleaseActivities({ kojiHubUrl: deps.kojiHubUrl, kojiLogin: deps.kojiLogin, http: deps.http, bodhi }),
     ...createPdcActivities(deps),
     ...createOstreeActivities({ repo: deps.push.ostreeRepo, workDir: deps.push.workDir }),
     ...createSigningActivities({ key: deps.push.signingKey }),

@@ -18,7 +18,10 @@ import { startDashboard } from '../dashboard/server.js';
 import { busTrouble, describeTrouble, parseSince, replayBus, retryMessage, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { decideRun, formatDecisionReply, formatTable, listRuns, summarize, waitingFor } from './runs.js';
-import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startPush } from './start.js';
+import { failureMessage, formatReleases, listReleases, planBranchNow } from './release.js';
+import { durationToMs } from '../common/duration.js';
+import { describeBranchPlan } from '../common/release-branch.js';
+import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startPush, startReleaseBranch } from './start.js';
 import type { OperatorDecision } from '../workflows/api/index.js';
 import { join } from 'node:path';
 
@@ -41,6 +44,11 @@ Usage:
                                    looked for under COMPOSE_BASE_URL
   relengotron push start --release F43 --request stable|testing [--id <push id>] [--wait]
                                    push a release's updates (push/<release>-<request>/<id>)
+  relengotron release list [--json]
+                                   Bodhi's releases with their state and tags
+  relengotron release branch --release F45 [--dry-run] [--json] [--wait]
+                                   branch the release rawhide builds (release-branch/F45);
+                                   --dry-run prints what would be created and changed
   relengotron compose discover <compose URL> [--id <compose id>] [--status FINISHED] [--wait]
   relengotron bus tail [--topic <prefix>] [--json] [--count N]
                                    print live bus traffic from the configured endpoints
@@ -207,6 +215,38 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);
         if (values.wait) process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
         return 0;
+      });
+    }
+    case 'release': {
+      const { values } = parseArgs({ args: rest, options: { release: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, wait: { type: 'boolean' } } });
+      if (sub === 'list') {
+        const rows = await listReleases(config);
+        process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatReleases(rows)}\n`);
+        return 0;
+      }
+      if (sub !== 'branch' || !values.release) throw new UsageError('release list [--json] | release branch --release F45 [--dry-run] [--json] [--wait]');
+      const release = values.release;
+      if (values['dry-run']) {
+        const planned = await planBranchNow(config, release);
+        if ('refused' in planned) {
+          process.stderr.write(`refused: ${planned.refused}\n`);
+          return 1;
+        }
+        process.stdout.write(values.json ? `${JSON.stringify(planned.plan, null, 2)}\n` : `${describeBranchPlan(planned.plan)}\n(dry run: nothing was changed)\n`);
+        return 0;
+      }
+      return withClient(config, async (client) => {
+        const input = { release, operatorReminderMs: durationToMs(config.push.operatorReminder) };
+        const { handle, started } = await startReleaseBranch(client, input, manualTrigger('release.branch'));
+        process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);
+        if (!values.wait) return 0;
+        try {
+          process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
+          return 0;
+        } catch (err) {
+          process.stderr.write(`${handle.workflowId} failed: ${failureMessage(err)}\n`);
+          return 1;
+        }
       });
     }
     case 'push': {

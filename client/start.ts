@@ -10,7 +10,7 @@ import { workflowIds } from '../common/workflow-ids.js';
 import type { SignalDefinition } from '@temporalio/common';
 import type { Config } from '../common/config.js';
 import { durationToMs } from '../common/duration.js';
-import { bodhiPush, composeTest, discoverCompose, gateBuild, push, type BodhiPushInput, type ComposeTestInput, type GateBuildInput, type PushInput, type PushSettings } from '../workflows/index.js';
+import { bodhiPush, composeTest, discoverCompose, gateBuild, push, releaseBranch, type ReleaseBranchInput, type BodhiPushInput, type ComposeTestInput, type GateBuildInput, type PushInput, type PushSettings } from '../workflows/index.js';
 import type { DiscoverComposeInput } from '../workflows/index.js';
 
 /** What caused a run: a bus message, or a person (msgId `manual`). */
@@ -162,6 +162,21 @@ export function startPush(client: Client, input: PushInput, trigger: Trigger): P
       `Takes the updates Bodhi has requested for ${input.request} in ${input.release}, moves their builds in Koji, asks PDC ` +
       `which artifacts contain them and composes, signs (${input.sign ? 'gpg' : 'no key configured: unsigned'}) and syncs those ` +
       `in child runs, then publishes \`releng-o-tron.push.complete\`.`,
+  });
+}
+
+/** Branching a release from rawhide (`release-branch/F45`); once per release, again only after a failed run. */
+export function startReleaseBranch(client: Client, input: ReleaseBranchInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof releaseBranch>>> {
+  return startForEvent(client, releaseBranch, {
+    workflowId: workflowIds.releaseBranch(input.release),
+    args: [input],
+    trigger,
+    attributes: [{ key: SEARCH_ATTRIBUTES.release, value: input.release }],
+    summary: `Branch ${input.release} from rawhide`,
+    details:
+      `Plans from Koji and Bodhi, then snapshots rawhide for the next release, creates the tags, inheritance and targets in Koji, ` +
+      `edits ${input.release} and creates the next release in Bodhi, and publishes \`releng-o-tron.release.branched\`. ` +
+      'A failed step waits for an operator; an abort undoes what was done.',
   });
 }
 

@@ -19,6 +19,8 @@ export const workflowIds = {
   imageTest: (composeId: string, fileName: string, provider: string): string => `image-test/${part(composeId)}/${part(fileName)}@${part(provider)}`,
   /** One Bodhi push (a `bodhi.composer.start`), parent of its releases' pushes: `bodhi-push/20190627T000005Z`. */
   bodhiPush: (pushId: string): string => `bodhi-push/${part(pushId)}`,
+  /** Branching a release from rawhide: `release-branch/F45`. */
+  releaseBranch: (release: string): string => `release-branch/${part(release)}`,
   /** One push of a release's updates: `push/F29-stable/20261123T120000Z`. */
   push: (release: string, request: string, pushId: string): string => `push/${part(release)}-${part(request)}/${part(pushId)}`,
   /** One artifact of a push: `push/F29-stable/20261123T120000Z/cloud-qcow2/Fedora-Cloud-Base.x86_64`. */

@@ -33,8 +33,8 @@ export class BodhiServer {
   /** Composes an outside composer reported on, by `<release>/<request>`. */
   private readonly reported = new Map<string, { state: string; error_message: string | null; state_date: string }>();
   private readonly listeners: ((message: BodhiMessage) => void)[] = [];
-  /** Set while the composer's account may not report composes: Bodhi's 403, with this reason. */
-  private composeDenial: string | null = null;
+  /** Collections whose writes Bodhi refuses for now (a revoked permission): Bodhi's 403, with the reason. */
+  private readonly denials = new Map<string, string>();
   /** Who holds a bearer token; null: writes are not checked (Bodhi without authentication). */
   private identity: OidcProvider | null = null;
 
@@ -52,9 +52,10 @@ export class BodhiServer {
     if (group && !holder.groups.includes(group)) throw new HttpError(403, `${holder.clientId} is not a member of ${group}`);
   }
 
-  /** Takes (or, with null, gives back) the composer account's permission to report composes. */
-  denyComposeReports(reason: string | null): void {
-    this.composeDenial = reason;
+  /** Takes (or, with null, gives back) the permission to write a collection (`composes`, `releases`, `updates`). */
+  denyWrites(collection: 'composes' | 'releases' | 'updates', reason: string | null): void {
+    if (reason === null) this.denials.delete(collection);
+    else this.denials.set(collection, reason);
   }
 
   onMessage(listener: (message: BodhiMessage) => void): void {
@@ -158,7 +159,11 @@ export class BodhiServer {
     const parts = req.path.split('/').filter(Boolean);
     const [collection, id, action] = parts;
     // Every write is someone's; releases and compose results are releng's alone.
-    if (req.method !== 'GET') this.authorize(req, collection === 'releases' || collection === 'composes' ? 'releng' : null);
+    if (req.method !== 'GET') {
+      this.authorize(req, collection === 'releases' || collection === 'composes' ? 'releng' : null);
+      const denial = this.denials.get(collection ?? '');
+      if (denial) throw new HttpError(403, denial);
+    }
     if (req.method === 'GET' && collection === 'releases' && !id) {
       const states = req.query.getAll('state');
       const name = req.query.get('name');
@@ -214,7 +219,6 @@ export class BodhiServer {
     }
     if (req.method === 'GET' && collection === 'composes' && !id) return sendJson(res, 200, { composes: this.composes() });
     if (req.method === 'POST' && collection === 'composes' && id && action) {
-      if (this.composeDenial) throw new HttpError(403, this.composeDenial);
       return sendJson(res, 200, this.finishCompose(id, action, (await readJson(req)) as Record<string, unknown>));
     }
     if (req.method === 'GET' && collection === 'composes' && id && action) {

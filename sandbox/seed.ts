@@ -10,6 +10,7 @@ import type { BodhiRelease, BodhiUpdate } from './bodhi.js';
 import type { KojiSeed } from './koji.js';
 import type { PdcServer, PdcBuildImage, PdcCompose, PdcRelease, PdcReleaseComponent } from './pdc.js';
 import type { StoredMessage } from './datagrepper.js';
+import { bodhiRelease } from '../common/release-branch.js';
 
 export const FIXTURES_DIR = fileURLToPath(new URL('../../sandbox/fixtures/', import.meta.url));
 export const FIXTURE_COMPOSES_DIR = `${FIXTURES_DIR}composes`;
@@ -42,6 +43,11 @@ const F29_TAGS = [
   'f29-quarantine',
 ];
 
+/** The release rawhide builds now, in the sandbox. */
+export const RAWHIDE = 45;
+const RAWHIDE_TAGS = ['', '-build', '-override', '-updates-candidate', '-signing-pending', '-updates-testing-pending'].map((s) => `f${RAWHIDE}${s}`);
+const RAWHIDE_BUILDS = ['bash-5.2.37-1.fc45', 'bash-5.3.0-1.fc45', 'glibc-2.41-3.fc45', 'systemd-257.3-1.fc45', 'kernel-6.17.0-0.rc1.fc45'];
+
 export function buildSeed(): SandboxSeed {
   const message = readFixture<{ msg: { update: BodhiUpdate & { compose: { update_summary: { alias: string; title: string }[] } } } }>(
     'messages/bodhi.update.complete.testing.bodhi4.json',
@@ -72,15 +78,33 @@ export function buildSeed(): SandboxSeed {
 
   const tag = readFixture<{ msg: { name: string; version: string; release: string; owner: string; tag: string } }>('messages/buildsys.tag.json').msg;
   const koji: KojiSeed = {
-    tags: [...F29_TAGS.map((name) => ({ name, arches: name === 'f29-build' ? 'armv7hl i686 x86_64 aarch64 ppc64le s390x' : null })), { name: tag.tag }],
+    tags: [
+      ...F29_TAGS.map((name) => ({ name, arches: name === 'f29-build' ? 'armv7hl i686 x86_64 aarch64 ppc64le s390x' : null })),
+      { name: tag.tag },
+      ...RAWHIDE_TAGS.map((name) => ({ name, arches: name === `f${RAWHIDE}-build` ? 'aarch64 ppc64le s390x x86_64' : null })),
+    ],
     builds: [
       ...updates.flatMap((u) =>
         u.builds.map((b) => ({ nvr: b.nvr, owner: String((u['user'] as { name?: string } | undefined)?.name ?? 'packager'), tags: ['f29-updates-testing'] })),
       ),
       { nvr: `${tag.name}-${tag.version}-${tag.release}`, owner: tag.owner, tags: [tag.tag] },
+      // Rawhide's content, with an older and a newer build of one package (a snapshot takes the latest only).
+      ...RAWHIDE_BUILDS.map((nvr) => ({ nvr, owner: 'packager', tags: [`f${RAWHIDE}`] })),
     ],
-    // Fedora's targets: f29 builds in f29-build and lands in f29-updates-candidate (image builds too).
-    targets: [{ name: 'f29', build_tag: 'f29-build', dest_tag: 'f29-updates-candidate' }],
+    // Fedora's targets: f29 builds in f29-build and lands in f29-updates-candidate (image builds too);
+    // rawhide (f45) builds in f45-build and lands in f45-updates-candidate, then gating moves it to f45.
+    targets: [
+      { name: 'f29', build_tag: 'f29-build', dest_tag: 'f29-updates-candidate' },
+      { name: 'rawhide', build_tag: `f${RAWHIDE}-build`, dest_tag: `f${RAWHIDE}-updates-candidate` },
+      { name: `f${RAWHIDE}`, build_tag: `f${RAWHIDE}-build`, dest_tag: `f${RAWHIDE}-updates-candidate` },
+    ],
+    inheritance: [
+      { child: `f${RAWHIDE}-override`, parent: `f${RAWHIDE}`, priority: 0 },
+      { child: `f${RAWHIDE}-build`, parent: `f${RAWHIDE}-override`, priority: 0 },
+      { child: `f${RAWHIDE}-updates-candidate`, parent: `f${RAWHIDE}`, priority: 0 },
+      { child: `f${RAWHIDE}-signing-pending`, parent: `f${RAWHIDE}`, priority: 0 },
+      { child: `f${RAWHIDE}-updates-testing-pending`, parent: `f${RAWHIDE}`, priority: 0 },
+    ],
   };
 
   const pdcReleases: PdcRelease[] = [28, 29].map((version) => ({
@@ -104,7 +128,7 @@ export function buildSeed(): SandboxSeed {
   const raw = readFixture<{ raw_messages: StoredMessage[] }>('datagrepper/raw-response.2017-09-05.json');
   return {
     koji,
-    bodhi: { releases: [release], updates },
+    bodhi: { releases: [release, { ...bodhiRelease(RAWHIDE, false), id: 500 }], updates },
     pdc: {
       releases: pdcReleases, components, buildImages, composes, srpmOf: { 'kernel-core': 'kernel', 'kernel-headers': 'kernel' },
       // What the F29 IoT OSTree includes (PDC keeps no OSTree records; releng-o-tron reads this relationship).

@@ -368,7 +368,7 @@ describe('push pipeline', () => {
       for (const nvr of batch) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], `${nvr} was moved before the failure`);
 
       // Meanwhile Bodhi stopped taking the composer account's reports.
-      sandbox.bodhi.denyComposeReports('releng-o-tron does not have permission to report composes');
+      sandbox.bodhi.denyWrites('composes', 'releng-o-tron does not have permission to report composes');
       const aborted = await decide(handle.workflowId, 'abort', '--reason', 'the OSTree host is broken');
       assert.equal(aborted.code, 0, aborted.stderr);
       assert.match(aborted.stdout, /^abort accepted by push\/F29-stable\/compensate-1: it answers "composing ostree\/fedora-iot.x86_64"/);
@@ -378,7 +378,7 @@ describe('push pipeline', () => {
       assert.ok(report.undone.includes('earlyoom-1.3-2.fc29 moved back to f29-updates-testing'), report.undone.join('; '));
       assert.equal(report.notUndone.length, 1, report.notUndone.join('; '));
       assert.match(report.notUndone[0]!, /^telling Bodhi the push failed: .*403.*releng-o-tron does not have permission to report composes/);
-      sandbox.bodhi.denyComposeReports(null);
+      sandbox.bodhi.denyWrites('composes', null);
       const status = await handle.query(pushStatusQuery);
       assert.equal(status.stage, 'failed');
       assert.deepEqual(status.compensation, report);

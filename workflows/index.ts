@@ -8,3 +8,4 @@ export * from './discover-compose.js';
 export * from './gate-build.js';
 export * from './image-test.js';
 export * from './push.js';
+export * from './release-branch.js';

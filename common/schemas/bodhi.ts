@@ -62,6 +62,9 @@ export const BodhiReleaseSchema = z.looseObject({
 });
 export type BodhiRelease = z.infer<typeof BodhiReleaseSchema>;
 
+/** Any release record, whatever its state (branching and listing read every field as Bodhi gives it). */
+export const BodhiReleaseRecordSchema = z.looseObject({ name: z.string().min(1).max(10), branch: z.string().nullable().optional(), state: z.string().optional() });
+
 /** An update in `GET /updates/`: what a push needs of it. */
 export const BodhiUpdateSchema = z.looseObject({
   alias: z.string().min(1),

@@ -77,7 +77,31 @@ export const PushWaitingMessageSchema = z.object({
 });
 export type PushWaitingMessage = z.infer<typeof PushWaitingMessageSchema>;
 
+/** `releng-o-tron.release.branched`: a release branched from rawhide, and what was made for it. */
+export const ReleaseBranchedMessageSchema = z.object({
+  release: z.string().regex(/^F\d+$/),
+  rawhide: z.string().regex(/^F\d+$/),
+  workflow_id: z.string().min(1),
+  koji: z.object({ tags: z.array(z.string()), targets: z.array(z.string()), snapshot: z.object({ src: z.string(), dst: z.string(), builds: z.number().int().nonnegative() }) }),
+  bodhi: z.object({ edited: z.string(), created: z.string() }),
+  skipped: z.array(z.string()),
+});
+export type ReleaseBranchedMessage = z.infer<typeof ReleaseBranchedMessageSchema>;
+
+/** `releng-o-tron.release.waiting`: a reminder that a branch waits for an operator's decision. */
+export const ReleaseWaitingMessageSchema = z.object({
+  release: z.string().min(1),
+  workflow_id: z.string().min(1),
+  step: z.string().min(1),
+  error: z.string(),
+  since: z.string().min(1),
+  reminders: z.number().int().positive(),
+  decide: z.string().min(1),
+});
+
 const PROJECT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  [`${PROJECT_TOPIC}.release.branched`]: ReleaseBranchedMessageSchema,
+  [`${PROJECT_TOPIC}.release.waiting`]: ReleaseWaitingMessageSchema,
   [`${PROJECT_TOPIC}.push.waiting`]: PushWaitingMessageSchema,
   [`${PROJECT_TOPIC}.push.complete`]: PushCompleteMessageSchema,
   [`${PROJECT_TOPIC}.gating.passed`]: GatingVerdictMessageSchema,

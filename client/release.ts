@@ -1,0 +1,60 @@
+/** The release lifecycle from the CLI: Bodhi's releases listed, a branch planned in-process (dry run) or started. */
+import { ApplicationFailure } from '@temporalio/common';
+import { createBodhiActivities } from '../activities/bodhi.js';
+import { createReleaseActivities } from '../activities/release.js';
+import type { Config } from '../common/config.js';
+import { durationToMs } from '../common/duration.js';
+import type { BranchPlan } from '../common/release-branch.js';
+
+function clients(config: Config) {
+  const http = { timeoutMs: durationToMs(config.services.requestTimeout), maxBytes: config.services.maxResponseBytes };
+  const bodhi = createBodhiActivities({ bodhiUrl: config.services.bodhi, http, bodhiLogin: config.services.bodhiAuth ?? null });
+  const release = createReleaseActivities({ kojiHubUrl: config.services.kojiHub, kojiLogin: config.services.kojiAuth ?? null, http, bodhi });
+  return { bodhi, release };
+}
+
+export interface ReleaseRow {
+  readonly name: string;
+  readonly state: string;
+  readonly branch: string;
+  readonly stable_tag: string;
+  readonly testing_tag: string;
+  readonly candidate_tag: string;
+  readonly composed_by_bodhi: boolean | null;
+}
+
+const field = (r: Record<string, unknown>, key: string) => (typeof r[key] === 'string' ? (r[key]) : '');
+
+export async function listReleases(config: Config): Promise<ReleaseRow[]> {
+  const releases = await clients(config).bodhi.listBodhiReleases();
+  return releases
+    .map((r) => ({
+      name: field(r, 'name'), state: field(r, 'state'), branch: field(r, 'branch'), stable_tag: field(r, 'stable_tag'), testing_tag: field(r, 'testing_tag'),
+      candidate_tag: field(r, 'candidate_tag'), composed_by_bodhi: typeof r['composed_by_bodhi'] === 'boolean' ? r['composed_by_bodhi'] : null,
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+export function formatReleases(rows: readonly ReleaseRow[]): string {
+  const header = ['RELEASE', 'STATE', 'BRANCH', 'STABLE TAG', 'TESTING TAG', 'CANDIDATE TAG', 'COMPOSED BY BODHI'];
+  const cells = rows.map((r) => [r.name, r.state, r.branch, r.stable_tag, r.testing_tag, r.candidate_tag, r.composed_by_bodhi === null ? '' : r.composed_by_bodhi ? 'yes' : 'no']);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  return [header, ...cells].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** The branch's plan, read from Koji and Bodhi now, changing nothing; a refusal comes back as its reason. */
+export async function planBranchNow(config: Config, release: string): Promise<{ plan: BranchPlan } | { refused: string }> {
+  try {
+    return { plan: await clients(config).release.planReleaseBranch({ release }) };
+  } catch (err) {
+    if (err instanceof ApplicationFailure && err.type === 'BranchRefused') return { refused: err.message };
+    throw err;
+  }
+}
+
+/** A run's failure in the words of its innermost cause (a refusal, an abort with its reason). */
+export function failureMessage(err: unknown): string {
+  let node: unknown = err;
+  while (node instanceof Error && node.cause instanceof Error) node = node.cause;
+  return node instanceof Error ? node.message : String(err);
+}

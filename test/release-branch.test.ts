@@ -1,0 +1,211 @@
+/**
+ * Branching a release from rawhide through the real CLI and workflow, against the sandbox's Koji
+ * and Bodhi with their logins enforced: the plan (and its dry run), the refusals, a failed Bodhi
+ * step aborted by an operator that leaves Koji as it was, then the branch itself, checked
+ * through the same APIs (getTag, getInheritanceData, getBuildTarget, GET /releases/).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { KojiClient } from '../activities/koji.js';
+import { createBodhiActivities } from '../activities/bodhi.js';
+import { createReleaseActivities, BRANCH_STEPS } from '../activities/release.js';
+import { workflowIds } from '../common/workflow-ids.js';
+import type { XmlRpcValue } from '../common/xmlrpc.js';
+import { sandboxLoginEnv } from '../sandbox/auth.js';
+import { releaseBranchStatusQuery, type CompensationReport } from '../workflows/api/index.js';
+import { BusSpy } from './helpers/bus.js';
+import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { bodhiLogin, kojiAs, kojiLogin, relengLogins, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
+import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
+
+let env: TestWorkflowEnvironment;
+let db: TestDatabase;
+let sandbox: TestSandbox;
+let worker: RunningWorker;
+let spy: BusSpy;
+let koji: KojiClient;
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cliEnv = {
+    ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn',
+    KOJI_HUB_URL: sandbox.urls.kojiHub, BODHI_URL: sandbox.urls.bodhi, ...sandboxLoginEnv(sandbox.credentials, sandbox.urls),
+  };
+  return run(process.execPath, [CLI, ...args], { env: cliEnv }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
+  );
+}
+
+async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => null);
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const struct = (v: XmlRpcValue) => v as Record<string, string | number>;
+const tagExists = async (name: string) => (await koji.call('getTag', [name])) !== null;
+const parents = async (name: string) => ((await koji.call('getInheritanceData', [name])) as Record<string, string | number>[]).map((l) => `${l['name']}:${l['priority']}`);
+const target = async (name: string) => {
+  const t = await koji.call('getBuildTarget', [name]);
+  return t ? `${struct(t)['build_tag_name']} -> ${struct(t)['dest_tag_name']}` : null;
+};
+const bodhiRelease = async (name: string) => {
+  const response = await fetch(`${sandbox.urls.bodhi}/releases/${name}`);
+  return response.status === 404 ? null : ((await response.json()) as Record<string, unknown>);
+};
+
+/** Koji's and Bodhi's side of rawhide F45 before any branch. */
+async function rawhideUntouched(): Promise<void> {
+  for (const name of ['f46', 'f46-build', 'f46-override', 'f45-updates', 'f45-updates-testing', 'f45-updates-pending']) assert.equal(await tagExists(name), false, name);
+  assert.deepEqual(await parents('f45-override'), ['f45:0']);
+  assert.deepEqual(await parents('f45-updates-candidate'), ['f45:0']);
+  assert.equal(await target('rawhide'), 'f45-build -> f45-updates-candidate');
+  assert.equal(await target('f45-candidate'), null);
+  assert.equal(await target('f46'), null);
+  assert.equal((await bodhiRelease('F45'))?.['branch'], 'rawhide');
+  assert.equal(await bodhiRelease('F46'), null);
+}
+
+describe('release branching from the CLI', () => {
+  before(async () => {
+    [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox({ withBus: false })]);
+    koji = kojiAs(sandbox);
+    worker = await startRelengWorker(env, db.pool, {
+      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, logins: relengLogins(sandbox),
+    });
+    spy = new BusSpy(worker.publishEndpoint);
+  });
+  after(async () => {
+    await spy.close();
+    await worker.stop();
+    await Promise.all([env.teardown(), db.drop(), sandbox.stop()]);
+  });
+
+  it('lists Bodhi\'s releases with their state and tags', async () => {
+    const listed = await cli('release', 'list');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^RELEASE +STATE +BRANCH +STABLE TAG/);
+    assert.match(listed.stdout, /^F29 +current +f29 +f29-updates +f29-updates-testing +f29-updates-candidate +yes$/m);
+    assert.match(listed.stdout, /^F45 +pending +rawhide +f45 +f45-updates-testing +f45-updates-candidate +no$/m);
+    const json = JSON.parse((await cli('release', 'list', '--json')).stdout) as { name: string }[];
+    assert.deepEqual(json.map((r) => r.name), ['F29', 'F45']);
+  });
+
+  it('refuses what cannot be branched, with the reason', async () => {
+    const unknown = await cli('release', 'branch', '--release', 'F44', '--dry-run');
+    assert.deepEqual([unknown.code, unknown.stderr], [1, 'refused: Bodhi knows no release F44\n']);
+    const stable = await cli('release', 'branch', '--release', 'F29', '--dry-run');
+    assert.equal(stable.code, 1);
+    assert.match(stable.stderr, /^refused: F29 is not rawhide: its branch is f29 \(already branched: f29-updates, f29-updates-testing, f29-updates-pending exist\)\n$/);
+    const nonsense = await cli('release', 'branch', '--release', 'rawhide', '--dry-run');
+    assert.match(nonsense.stderr, /^refused: rawhide is not a Fedora release name/);
+  });
+
+  it('a dry run prints exactly what will be created and changed, and changes nothing', async () => {
+    const dry = await cli('release', 'branch', '--release', 'F45', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    const lines = dry.stdout.trim().split('\n');
+    assert.equal(lines[0], 'Branch F45 from rawhide; rawhide moves to 46.');
+    for (const line of [
+      '  snapshot f45 -> f46 (latest builds only: 4)',
+      '  create tag f46-build inheriting f46-override [aarch64 ppc64le s390x x86_64]',
+      '  create tag f45-updates inheriting f45',
+      '  inheritance of f45-override: f45 (0) -> f45-updates (0)',
+      '  create target f45-candidate: f45-build -> f45-updates-candidate',
+      '  create target f46: f46-build -> f46-updates-candidate',
+      '  edit target rawhide: f45-build -> f45-updates-candidate => f46-build -> f46-updates-candidate',
+      '  releng-o-tron.release.branched',
+      '(dry run: nothing was changed)',
+    ]) assert.ok(lines.includes(line), `${line}\n---\n${dry.stdout}`);
+    assert.match(dry.stdout, /^ {2}edit release F45: branch "rawhide" -> "f45", stable_tag "f45" -> "f45-updates", composed_by_bodhi false -> true/m);
+    assert.match(dry.stdout, /^ {2}create release F46 \(rawhide\): long_name="Fedora 46", version="46", branch="rawhide"/m);
+    const plan = JSON.parse((await cli('release', 'branch', '--release', 'F45', '--dry-run', '--json')).stdout) as { createTags: unknown[] };
+    assert.equal(plan.createTags.length, 8);
+    await rawhideUntouched();
+  });
+
+  it('a branch whose Bodhi step fails waits for an operator; abort undoes every Koji change, newest first', async () => {
+    sandbox.bodhi.denyWrites('releases', 'releng-o-tron is not allowed to change releases');
+    try {
+      const started = await cli('release', 'branch', '--release', 'F45');
+      assert.equal(started.stdout, 'started: release-branch/F45\n');
+      const handle = env.client.workflow.getHandle(workflowIds.releaseBranch('F45'));
+      const waiting = await until(async () => (await handle.query(releaseBranchStatusQuery)).awaitingOperator[0]);
+      assert.equal(waiting.step, 'editing and creating the releases in Bodhi');
+      assert.match(waiting.error, /403.*releng-o-tron is not allowed to change releases/);
+      // Koji has been branched by then.
+      assert.equal(await target('rawhide'), 'f46-build -> f46-updates-candidate');
+      assert.equal(await tagExists('f45-updates'), true);
+      const aborted = await cli('runs', 'decide', handle.workflowId, 'abort', '--reason', 'Bodhi refuses; try next week');
+      assert.equal(aborted.code, 0, aborted.stderr);
+      await assert.rejects(handle.result(), (err: Error & { cause?: { details?: unknown[]; type?: string } }) => {
+        assert.equal(err.cause?.type, 'AbortedByOperator');
+        const report = err.cause?.details?.[0] as CompensationReport;
+        assert.equal(report.failure, 'aborted by an operator at editing and creating the releases in Bodhi: Bodhi refuses; try next week');
+        assert.deepEqual(report.notUndone, []);
+        // Newest first: targets, then inheritance, then the tags (children before parents, the snapshot last).
+        assert.deepEqual(report.undone.slice(0, 3), ['target rawhide back to f45-build -> f45-updates-candidate', 'deleted target f45-candidate', 'deleted target f46']);
+        assert.equal(report.undone.at(-1), 'deleted tag f46');
+        return true;
+      });
+      await rawhideUntouched();
+    } finally {
+      sandbox.bodhi.denyWrites('releases', null);
+    }
+  });
+
+  it('branches F45: exactly the tag tree, inheritance, targets and Bodhi releases of the plan, announced; a second run is refused and every step is a no-op again', async () => {
+    const branched = await cli('release', 'branch', '--release', 'F45', '--wait');
+    assert.equal(branched.code, 0, branched.stderr);
+    const message = JSON.parse(branched.stdout.slice(branched.stdout.indexOf('{')));
+    assert.equal(message.rawhide, 'F46');
+    // Koji: the new rawhide has rawhide's latest builds, and its own tags and targets.
+    const f46 = ((await koji.call('listTagged', ['f46'])) as Record<string, string>[]).map((b) => b['nvr']!).sort();
+    assert.deepEqual(f46, ['bash-5.3.0-1.fc45', 'glibc-2.41-3.fc45', 'kernel-6.17.0-0.rc1.fc45', 'systemd-257.3-1.fc45']);
+    assert.deepEqual(await parents('f46-build'), ['f46-override:0']);
+    assert.deepEqual(await parents('f46-override'), ['f46:0']);
+    assert.equal(struct((await koji.call('getTag', ['f46-build'])))['arches'], 'aarch64 ppc64le s390x x86_64');
+    assert.equal(await target('rawhide'), 'f46-build -> f46-updates-candidate');
+    assert.equal(await target('f46'), 'f46-build -> f46-updates-candidate');
+    // The branched release: updates tags, swapped inheritance, its candidate target.
+    assert.deepEqual(await parents('f45-updates'), ['f45:0']);
+    assert.deepEqual(await parents('f45-updates-testing'), ['f45-updates:0']);
+    assert.deepEqual(await parents('f45-override'), ['f45-updates:0']);
+    assert.deepEqual(await parents('f45-updates-candidate'), ['f45-updates:0']);
+    assert.equal(await target('f45-candidate'), 'f45-build -> f45-updates-candidate');
+    assert.equal(await target('f45'), 'f45-build -> f45-updates-candidate');
+    // Bodhi: F45 branched and composed by Bodhi, F46 is rawhide.
+    const f45 = (await bodhiRelease('F45'))!;
+    assert.deepEqual([f45['branch'], f45['stable_tag'], f45['composed_by_bodhi'], f45['create_automatic_updates'], f45['testing_repository']], ['f45', 'f45-updates', true, false, 'updates-testing']);
+    const f46Release = (await bodhiRelease('F46'))!;
+    for (const [key, value] of Object.entries({
+      name: 'F46', long_name: 'Fedora 46', version: '46', branch: 'rawhide', id_prefix: 'FEDORA', dist_tag: 'f46', stable_tag: 'f46', testing_tag: 'f46-updates-testing',
+      candidate_tag: 'f46-updates-candidate', pending_signing_tag: 'f46-signing-pending', pending_testing_tag: 'f46-updates-testing-pending', pending_stable_tag: 'f46-updates-pending',
+      override_tag: 'f46-override', state: 'pending', composed_by_bodhi: false, create_automatic_updates: true, package_manager: 'dnf',
+    })) assert.equal(f46Release[key], value, key);
+    const told = await spy.waitFor('releng-o-tron.release.branched');
+    assert.deepEqual(told.envelope.msg['bodhi'], { edited: 'F45', created: 'F46' });
+
+    // Branched already: refused with what exists.
+    const again = await cli('release', 'branch', '--release', 'F45', '--dry-run');
+    assert.match(again.stderr, /^refused: F45 is not rawhide: its branch is f45 \(already branched: Bodhi has F46, f45-updates, /);
+    // Every step finds its work done (what a retry after a crash does).
+    const { plan } = await env.client.workflow.getHandle(workflowIds.releaseBranch('F45')).query(releaseBranchStatusQuery);
+    const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP, bodhiLogin: bodhiLogin(sandbox) });
+    const release = createReleaseActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiLogin: kojiLogin(sandbox), http: TEST_HTTP, bodhi });
+    for (const step of BRANCH_STEPS) assert.deepEqual(await release.applyBranchStep({ plan: plan!, step }), { changed: [] }, step);
+    // And the rawhide listing now says so.
+    assert.match((await cli('release', 'list')).stdout, /^F46 +pending +rawhide +f46 /m);
+  });
+});
