@@ -33,11 +33,15 @@ export function getJson(url: string, options: GetJsonOptions): Promise<unknown> 
 }
 
 /** POST a JSON body; the answer's JSON. */
+export function patchJson(url: string, body: unknown, options: GetJsonOptions): Promise<unknown> {
+  return jsonRequest('PATCH', url, body, options);
+}
+
 export function postJson(url: string, body: unknown, options: GetJsonOptions): Promise<unknown> {
   return jsonRequest('POST', url, body, options);
 }
 
-async function jsonRequest(method: 'GET' | 'POST', url: string, body: unknown, options: GetJsonOptions): Promise<unknown> {
+async function jsonRequest(method: 'GET' | 'POST' | 'PATCH', url: string, body: unknown, options: GetJsonOptions): Promise<unknown> {
   let response;
   try {
     response = await request(url, {

@@ -66,14 +66,18 @@ export type RelengActivities = ComposeServerActivities &
 /** Everything on the `releng` task queue. */
 export function createRelengActivities(deps: RelengActivityDeps): RelengActivities {
   const bodhi = createBodhiActivities(deps);
+  const pdc = createPdcActivities(deps);
   return {
     ...createComposeServerActivities(deps),
     ...createResultsStoreActivities(deps),
     ...createKojiActivities(deps),
     ...createBusActivities(deps),
     ...bodhi,
-    ...createReleaseActivities({ kojiHubUrl: deps.kojiHubUrl, kojiLogin: deps.kojiLogin, http: deps.http, bodhi }),
-    ...createPdcActivities(deps),
+    ...createReleaseActivities({
+      kojiHubUrl: deps.kojiHubUrl, kojiLogin: deps.kojiLogin, http: deps.http, bodhi, pdc,
+      paths: { mirrorRoot: deps.push.mirrorRoot, archiveRoot: deps.push.archiveRoot, ostreeRepo: deps.push.ostreeRepo },
+    }),
+    ...pdc,
     ...createOstreeActivities({ repo: deps.push.ostreeRepo, workDir: deps.push.workDir }),
     ...createSigningActivities({ key: deps.push.signingKey }),
     ...createMirrorActivities({ mirrorRoot: deps.push.mirrorRoot }),

@@ -19,8 +19,24 @@ import {
 import { readCapped, ResponseTooLargeError, type HttpLimits } from '../common/http-body.js';
 import { activityCancellation, responseTooLarge } from './http.js';
 
-/** Koji fault codes a retry can get past (koji/__init__.py): ServerOffline, RetryError. */
-const RETRYABLE_FAULTS = new Set([1014, 1009]);
+/**
+ * Koji fault codes a retry can get past (koji/__init__.py): ServerOffline. Not RetryError (1009):
+ * it says the hub already took a call with that callnum, so the change may well be made.
+ */
+const RETRYABLE_FAULTS = new Set([1014]);
+
+/** What Koji's faults and odd answers may put into a failure (and so into histories and bus messages). */
+const MAX_TEXT = 500;
+const cut = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
+
+/** TLS refusals (a certificate that does not verify, a key that does not fit): no retry changes them. */
+function tlsRefusal(err: unknown): string | null {
+  for (let node: unknown = err; node instanceof Error; node = node.cause) {
+    const code = (node as NodeJS.ErrnoException).code ?? '';
+    if (/^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/.test(code)) return `${code}: ${node.message}`;
+  }
+  return null;
+}
 export const KOJI_FAULT = 'KojiFault';
 export const KOJI_TASK_FAILED = 'KojiTaskFailed';
 
@@ -44,11 +60,15 @@ interface KojiSession {
 
 /** Fault codes that mean "log in again" (koji/__init__.py): AuthError for an unknown session, AuthExpired. */
 const SESSION_LOST_FAULTS = new Set([1002, 1007]);
+/** Fault codes after which a session's callnum cannot be trusted (SequenceError, RetryError): it is dropped. */
+const SESSION_SPOILT_FAULTS = new Set([1008, 1009]);
 
 export class KojiClient {
   /** Sessions not in use. Each call takes one for itself, so callnums on a session only grow (the hub refuses a lower one). */
   private readonly idle: KojiSession[] = [];
   private loginAgent: Agent | null = null;
+  /** For hub calls: the configured server CA, when the hub's certificate is not a public one. */
+  private hubAgent: Agent | null = null;
   private logins = 0;
 
   constructor(
@@ -73,6 +93,7 @@ export class KojiClient {
       return await this.send(this.hubUrl, method, args, kwargs, session);
     } catch (err) {
       const code = kojiFaultCode(err);
+      if (code !== null && SESSION_SPOILT_FAULTS.has(code)) session = null;
       if (code === null || !SESSION_LOST_FAULTS.has(code)) throw err;
       // The hub forgot or expired the session: one new login, one more try.
       session = null;
@@ -99,6 +120,8 @@ export class KojiClient {
     let text: string;
     let status: number;
     // Koji >= 1.30 takes the session in headers (kojihub auth.Session); the callnum grows with every call.
+    if (!dispatcher && this.login?.serverCa) this.hubAgent ??= new Agent({ connect: { ca: readCredential(this.login.serverCa, 'server CA') } });
+    const agent = dispatcher ?? this.hubAgent;
     const sessionHeaders: Record<string, string> = session ? { 'koji-session-id': String(session.id), 'koji-session-key': session.key, 'koji-callnum': String(++session.callnum) } : {};
     try {
       const response = await request(url, {
@@ -108,13 +131,15 @@ export class KojiClient {
         headersTimeout: this.http.timeoutMs,
         bodyTimeout: this.http.timeoutMs,
         signal: activityCancellation(),
-        ...(dispatcher ? { dispatcher } : {}),
+        ...(agent ? { dispatcher: agent } : {}),
       });
       status = response.statusCode;
       text = (await readCapped(response, this.http.maxBytes, `Koji ${method}`)).toString('utf8');
     } catch (err) {
       if (err instanceof ResponseTooLargeError) throw responseTooLarge(err);
-      throw ApplicationFailure.retryable(`Koji ${method}: hub unreachable: ${(err as Error).message}`, 'KojiUnreachable');
+      const refused = tlsRefusal(err);
+      if (refused) throw ApplicationFailure.nonRetryable(`Koji ${method}: TLS refused: ${cut(refused)}`, 'KojiTlsRefused');
+      throw ApplicationFailure.retryable(`Koji ${method}: hub unreachable: ${cut((err as Error).message)}`, 'KojiUnreachable');
     }
     if (status !== 200) {
       const retry = status >= 500 || status === 429;
@@ -125,10 +150,10 @@ export class KojiClient {
     } catch (err) {
       if (err instanceof XmlRpcFaultError) {
         throw ApplicationFailure.create({
-          message: `Koji ${method}: ${err.faultString} (fault ${err.faultCode})`,
+          message: `Koji ${method}: ${cut(err.faultString)} (fault ${err.faultCode})`,
           type: KOJI_FAULT,
           nonRetryable: !RETRYABLE_FAULTS.has(err.faultCode),
-          details: [{ faultCode: err.faultCode, faultString: err.faultString }],
+          details: [{ faultCode: err.faultCode, faultString: cut(err.faultString) }],
         });
       }
       if (err instanceof XmlRpcParseError) throw ApplicationFailure.nonRetryable(`Koji ${method}: unreadable response: ${err.message}`, 'KojiBadResponse');
@@ -265,13 +290,13 @@ function struct(value: XmlRpcValue): Record<string, XmlRpcValue> {
   if (value && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date) && !(value instanceof Uint8Array)) {
     return value;
   }
-  throw ApplicationFailure.nonRetryable(`Koji returned ${JSON.stringify(value)} where a struct was expected`, 'KojiBadResponse');
+  throw ApplicationFailure.nonRetryable(`Koji returned ${cut(JSON.stringify(value) ?? 'undefined')} where a struct was expected`, 'KojiBadResponse');
 }
 
 /** A field Koji documents as a string. */
 function text(value: XmlRpcValue | undefined, field: string): string {
   if (typeof value === 'string') return value;
-  throw ApplicationFailure.nonRetryable(`Koji returned ${JSON.stringify(value)} for ${field}, not a string`, 'KojiBadResponse');
+  throw ApplicationFailure.nonRetryable(`Koji returned ${cut(JSON.stringify(value) ?? 'undefined')} for ${field}, not a string`, 'KojiBadResponse');
 }
 
 type MultiCallResult = { ok: true; value: XmlRpcValue } | { ok: false; reason: string };

@@ -117,3 +117,38 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
     },
   };
 }
+
+/**
+ * Moves a tree to another root the safe way (EOL's archive): rsync with `--delay-updates` into the
+ * destination, a checksum comparison that must find no difference, and only then the source
+ * removed. Run again after a crash it finishes the job; a source already gone with the
+ * destination in place is done. Paths are relative to their roots and may not climb out.
+ */
+export async function moveTree(from: { readonly root: string; readonly path: string }, to: { readonly root: string; readonly path: string }, signal?: AbortSignal): Promise<{ readonly moved: boolean }> {
+  for (const p of [from.path, to.path]) {
+    if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(p) || p.split('/').some((part) => part === '..' || part === '.')) throw new SyncError(`${p} is not a tree path under a mirror root`);
+  }
+  const source = join(from.root, from.path);
+  const dest = join(to.root, to.path);
+  if (!existsSync(source)) {
+    if (existsSync(dest)) return { moved: false };
+    throw new SyncError(`neither ${source} nor ${dest} exists`);
+  }
+  await mkdir(dest, { recursive: true });
+  const rsync = (args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn('rsync', args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', (e) => reject(new SyncError(`rsync: ${e.message}`)));
+      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new SyncError(`rsync ${args[0]} ended with exit ${code}: ${err.trim().split('\n').slice(-2).join(' ')}`))));
+    });
+  await rsync(['-rlptDH', '--delay-updates', '--partial-dir=.rsync-partial', `${source}/`, `${dest}/`]);
+  // Verified by content: a dry run with checksums must have nothing left to change.
+  const differences = (await rsync(['-rlptDHnc', '--delete', '--itemize-changes', `${source}/`, `${dest}/`])).trim();
+  if (differences) throw new SyncError(`the copy of ${source} in ${dest} differs, the source is kept: ${differences.split('\n').slice(0, 3).join('; ')}`);
+  await rm(source, { recursive: true, force: true });
+  return { moved: true };
+}

@@ -175,3 +175,21 @@ export function createOstreeActivities(deps: { readonly repo: string; readonly w
     }),
   };
 }
+
+/** The repository's refs under a prefix (`fedora/45/`), each with how many commits it has beyond its last. */
+export async function refsUnder(repo: string, prefix: string): Promise<{ ref: string; olderCommits: number }[]> {
+  if (!existsSync(join(repo, 'config'))) return [];
+  const refs = (await ostree(['refs', `--repo=${repo}`])).split('\n').filter((r) => r.startsWith(prefix));
+  const out: { ref: string; olderCommits: number }[] = [];
+  for (const ref of refs) {
+    const log = await ostree(['log', `--repo=${repo}`, ref]).catch(() => '');
+    out.push({ ref, olderCommits: Math.max(0, (log.match(/^commit [0-9a-f]{64}$/gm) ?? []).length - 1) });
+  }
+  return out;
+}
+
+/** Fedora's pruning of an EOL release's ref: only its last commit is kept (depth 0), then the summary is regenerated. */
+export async function pruneToLastCommit(repo: string, ref: string): Promise<void> {
+  await ostree(['prune', `--repo=${repo}`, `--only-branch=${ref}`, '--depth=0', '--refs-only', '--commit-only']);
+  await ostree(['summary', '-u', `--repo=${repo}`]);
+}

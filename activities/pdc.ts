@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { ARTIFACT_KINDS, type ArtifactKind } from '../common/artifacts/index.js';
 import { issueLines } from '../common/schemas/issues.js';
-import { activityCancellation, getJson } from './http.js';
+import { activityCancellation, getJson, HTTP_NOT_FOUND, patchJson } from './http.js';
 import type { HttpLimits } from '../common/http-body.js';
 
 const PdcPageSchema = z.object({ count: z.number(), next: z.string().nullable(), results: z.array(z.unknown()) });
@@ -73,6 +73,10 @@ export interface PdcActivities {
   lookupImpact(input: ImpactInput): Promise<ImpactReport>;
   /** The key a release's packages are signed with (PDC `releases/<id>/` sigkey). */
   releaseSigkey(pdcRelease: string): Promise<string>;
+  /** Whether PDC has the release active; null when PDC has no such release. */
+  pdcReleaseActive(pdcRelease: string): Promise<boolean | null>;
+  /** `PATCH releases/<id>/ {active}`. */
+  setPdcReleaseActive(pdcRelease: string, active: boolean): Promise<void>;
 }
 
 const PdcReleaseSchema = z.looseObject({ release_id: z.string(), sigkey: z.string().regex(/^[0-9a-f]{8}$/, 'expected an 8-hex-digit key ID') });
@@ -101,6 +105,22 @@ export function createPdcActivities(deps: { readonly pdcUrl: string; readonly ht
       const release = PdcReleaseSchema.safeParse(await getJson(url, { ...deps.http, signal: activityCancellation() }));
       if (!release.success) throw ApplicationFailure.nonRetryable(`PDC ${url}: ${issueLines(release.error).join('; ')}`, PDC_RESPONSE_INVALID);
       return release.data.sigkey;
+    },
+
+    async pdcReleaseActive(pdcRelease) {
+      const url = `${base}/releases/${encodeURIComponent(pdcRelease)}/`;
+      try {
+        const release = z.looseObject({ active: z.boolean() }).safeParse(await getJson(url, { ...deps.http, signal: activityCancellation() }));
+        if (!release.success) throw ApplicationFailure.nonRetryable(`PDC ${url}: ${issueLines(release.error).join('; ')}`, PDC_RESPONSE_INVALID);
+        return release.data.active;
+      } catch (err) {
+        if (err instanceof ApplicationFailure && err.type === HTTP_NOT_FOUND) return null;
+        throw err;
+      }
+    },
+
+    async setPdcReleaseActive(pdcRelease, active) {
+      await patchJson(`${base}/releases/${encodeURIComponent(pdcRelease)}/`, { active }, { ...deps.http, signal: activityCancellation() });
     },
 
     async lookupImpact(input: ImpactInput): Promise<ImpactReport> {

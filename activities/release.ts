@@ -10,7 +10,9 @@ import type { HttpLimits } from '../common/http-body.js';
 import {
   branchInterest,
   BranchRefused,
+  bodhiRelease,
   planBranch,
+  releaseVersion,
   type BodhiReleaseFields,
   type BranchPlan,
   type BranchState,
@@ -18,8 +20,14 @@ import {
   type TargetSpec,
 } from '../common/release-branch.js';
 import type { XmlRpcValue } from '../common/xmlrpc.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { EolRefused, mirrorTreesOf, ostreeRefPrefix, planEol, releaseTags, type EolPlan, type EolState } from '../common/release-eol.js';
 import type { BodhiActivities } from './bodhi.js';
 import { KojiClient, type KojiLogin } from './koji.js';
+import { moveTree } from './mirror.js';
+import { pruneToLastCommit, refsUnder } from './ostree.js';
+import type { PdcActivities } from './pdc.js';
 
 export type BranchStep = 'koji-tags' | 'koji-inheritance' | 'koji-targets' | 'bodhi';
 export const BRANCH_STEPS: readonly BranchStep[] = ['koji-tags', 'koji-inheritance', 'koji-targets', 'bodhi'];
@@ -34,7 +42,14 @@ export interface UndoOutcome {
   readonly notUndone: readonly string[];
 }
 
+export type EolStep = 'koji-targets' | 'koji-lock' | 'bodhi' | 'pdc' | 'mirror' | 'ostree';
+export const EOL_STEPS: readonly EolStep[] = ['koji-targets', 'koji-lock', 'bodhi', 'pdc', 'mirror', 'ostree'];
+
 export interface ReleaseActivities {
+  /** Reads Koji, Bodhi, PDC, the mirror and the OSTree repository and plans the end of life; refused (final) for an unknown, rawhide or already archived release. */
+  planReleaseEol(input: { readonly release: string }): Promise<EolPlan>;
+  applyEolStep(input: { readonly plan: EolPlan; readonly step: EolStep }): Promise<StepOutcome>;
+  undoEolStep(input: { readonly plan: EolPlan; readonly step: EolStep }): Promise<UndoOutcome>;
   /** Reads Koji and Bodhi and plans the branch; a branch that cannot be made fails with BranchRefused (final). */
   planReleaseBranch(input: { readonly release: string }): Promise<BranchPlan>;
   applyBranchStep(input: { readonly plan: BranchPlan; readonly step: BranchStep }): Promise<StepOutcome>;
@@ -46,9 +61,13 @@ export interface ReleaseActivityDeps {
   readonly kojiLogin: KojiLogin | null;
   readonly http: HttpLimits;
   readonly bodhi: Pick<BodhiActivities, 'getBodhiRelease' | 'saveBodhiRelease'>;
+  readonly pdc: Pick<PdcActivities, 'pdcReleaseActive' | 'setPdcReleaseActive'>;
+  /** The master mirror, its archive, and the OSTree repository end of life prunes. */
+  readonly paths: { readonly mirrorRoot: string; readonly archiveRoot: string; readonly ostreeRepo: string };
 }
 
 export const BRANCH_REFUSED = 'BranchRefused';
+export const EOL_REFUSED = 'EolRefused';
 
 /** A field Koji returns as a string (a tag or target name). */
 const str = (v: XmlRpcValue | undefined): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
@@ -156,9 +175,21 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
 
   const undo: Record<BranchStep, (plan: BranchPlan, out: { undone: string[]; notUndone: string[] }) => Promise<void>> = {
     async 'koji-tags'(plan, out) {
+      // What the snapshot copied is in its source; anything else in the new rawhide tag came after.
+      const source = await koji.call('listTagged', [plan.snapshot.src]);
+      const snapshotted = new Set((Array.isArray(source) ? source : []).filter(isStruct).map((b) => str(b['nvr'])));
       // Children before parents, the snapshot last: Koji keeps no dangling inheritance.
       for (const t of [...plan.createTags].reverse().map((c) => c.name).concat(plan.snapshot.dst)) {
         if (!(await tag(t))) continue;
+        // Koji's deleteTag also drops targets using the tag, and its builds go with it: a tag in use,
+        // or holding builds the branch did not put there, stays for a person to look at.
+        const users = ((await koji.call('getBuildTargets', [])) as XmlRpcValue[]).filter(isStruct).filter((x) => x['build_tag_name'] === t || x['dest_tag_name'] === t);
+        const tagged = await koji.call('listTagged', [t]);
+        const foreign = (Array.isArray(tagged) ? tagged : []).filter(isStruct).map((b) => str(b['nvr'])).filter((nvr) => t !== plan.snapshot.dst || !snapshotted.has(nvr));
+        if (users.length > 0 || foreign.length > 0) {
+          out.notUndone.push(`tag ${t} kept: ${users.length ? `used by target(s) ${users.map((u) => str(u['name'])).join(', ')}` : ''}${users.length && foreign.length ? '; ' : ''}${foreign.length ? `holds ${foreign.length} build(s) made since the branch (${foreign.slice(0, 3).join(', ')})` : ''}`);
+          continue;
+        }
         await koji.call('deleteTag', [t]);
         out.undone.push(`deleted tag ${t}`);
       }
@@ -197,7 +228,124 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
     },
   };
 
+  const signal = () => {
+    try {
+      return Context.current().cancellationSignal;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const applyEol: Record<EolStep, (plan: EolPlan) => Promise<string[]>> = {
+    async 'koji-targets'(plan) {
+      const changed: string[] = [];
+      for (const t of plan.deleteTargets) {
+        if (!(await target(t.name))) continue;
+        await koji.call('deleteBuildTarget', [t.name]);
+        changed.push(`deleted target ${t.name}`);
+      }
+      return changed;
+    },
+    async 'koji-lock'(plan) {
+      const changed: string[] = [];
+      for (const name of plan.lockTags) {
+        const info = await koji.call('getTag', [name]);
+        if (!info || !isStruct(info) || info['locked'] === true) continue;
+        await koji.call('editTag2', [name], { locked: true });
+        changed.push(`locked tag ${name}`);
+      }
+      return changed;
+    },
+    async bodhi(plan) {
+      const release = await deps.bodhi.getBodhiRelease(plan.release);
+      if (!release || release['state'] === 'archived') return [];
+      await deps.bodhi.saveBodhiRelease({ name: plan.release, state: 'archived' }, plan.release);
+      return [`Bodhi release ${plan.release} archived`];
+    },
+    async pdc(plan) {
+      if (!plan.pdc || (await deps.pdc.pdcReleaseActive(plan.pdc.releaseId)) !== true) return [];
+      await deps.pdc.setPdcReleaseActive(plan.pdc.releaseId, false);
+      return [`PDC release ${plan.pdc.releaseId} inactive`];
+    },
+    async mirror(plan) {
+      const changed: string[] = [];
+      for (const a of plan.archive) {
+        beat(a.from);
+        const { moved } = await moveTree({ root: deps.paths.mirrorRoot, path: a.from }, { root: deps.paths.archiveRoot, path: a.to }, signal());
+        if (moved) changed.push(`moved ${a.from} to the archive's ${a.to}`);
+      }
+      return changed;
+    },
+    async ostree(plan) {
+      const changed: string[] = [];
+      const refs = new Map((await refsUnder(deps.paths.ostreeRepo, ostreeRefPrefix(plan.version))).map((r) => [r.ref, r.olderCommits]));
+      for (const ref of plan.ostreeRefs) {
+        if (!refs.get(ref)) continue;
+        await pruneToLastCommit(deps.paths.ostreeRepo, ref);
+        changed.push(`${ref} pruned to its last commit (${refs.get(ref)} older removed)`);
+      }
+      return changed;
+    },
+  };
+
+  const undoEol: Record<EolStep, (plan: EolPlan, out: { undone: string[]; notUndone: string[] }) => Promise<void>> = {
+    async 'koji-targets'(plan, out) {
+      for (const t of plan.deleteTargets) {
+        if (await target(t.name)) continue;
+        await koji.call('createBuildTarget', [t.name, t.build_tag, t.dest_tag]);
+        out.undone.push(`target ${t.name} recreated`);
+      }
+    },
+    async 'koji-lock'(plan, out) {
+      for (const name of plan.lockTags) {
+        const info = await koji.call('getTag', [name]);
+        if (!info || !isStruct(info) || info['locked'] !== true) continue;
+        await koji.call('editTag2', [name], { locked: false });
+        out.undone.push(`tag ${name} unlocked`);
+      }
+    },
+    async bodhi(plan, out) {
+      const release = await deps.bodhi.getBodhiRelease(plan.release);
+      if (!release || release['state'] !== 'archived') return;
+      await deps.bodhi.saveBodhiRelease({ name: plan.release, state: plan.bodhi.stateBefore }, plan.release);
+      out.undone.push(`Bodhi release ${plan.release} back to ${plan.bodhi.stateBefore}`);
+      // Bodhi made the open updates obsolete when it archived the release; un-archiving does not bring them back.
+      out.notUndone.push(`updates Bodhi made obsolete when ${plan.release} was archived stay obsolete`);
+    },
+    async pdc(plan, out) {
+      if (!plan.pdc || (await deps.pdc.pdcReleaseActive(plan.pdc.releaseId)) !== false) return;
+      await deps.pdc.setPdcReleaseActive(plan.pdc.releaseId, true);
+      out.undone.push(`PDC release ${plan.pdc.releaseId} active again`);
+    },
+    async mirror(plan, out) {
+      for (const a of [...plan.archive].reverse()) {
+        const { moved } = await moveTree({ root: deps.paths.archiveRoot, path: a.to }, { root: deps.paths.mirrorRoot, path: a.from }, signal()).catch(() => ({ moved: false }));
+        if (moved) out.undone.push(`moved the archive's ${a.to} back to ${a.from}`);
+      }
+    },
+    ostree(plan, out) {
+      if (plan.ostreeRefs.length > 0) out.notUndone.push(`pruned OSTree commits of ${plan.ostreeRefs.join(', ')} cannot be restored`);
+      return Promise.resolve();
+    },
+  };
+
   return {
+    async planReleaseEol({ release }) {
+      try {
+        return planEol(await readEolState(release));
+      } catch (err) {
+        if (err instanceof EolRefused || err instanceof BranchRefused) throw ApplicationFailure.nonRetryable(err.message, EOL_REFUSED);
+        throw err;
+      }
+    },
+    async applyEolStep({ plan, step }) {
+      return { changed: await applyEol[step](plan) };
+    },
+    async undoEolStep({ plan, step }) {
+      const out = { undone: [] as string[], notUndone: [] as string[] };
+      await undoEol[step](plan, out);
+      return out;
+    },
     async planReleaseBranch({ release }) {
       try {
         return planBranch(await readState(release));
@@ -216,6 +364,31 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
     },
   };
 
+  async function readEolState(release: string): Promise<EolState> {
+    const version = releaseVersion(release);
+    const names = releaseTags(version);
+    const tags: { name: string; locked: boolean }[] = [];
+    for (const name of names) {
+      const info = await koji.call('getTag', [name]);
+      if (info && isStruct(info)) tags.push({ name, locked: info['locked'] === true });
+    }
+    const all = await koji.call('getBuildTargets', []);
+    const targets = (Array.isArray(all) ? all : [])
+      .filter(isStruct)
+      .map((t) => ({ name: str(t['name']), build_tag: str(t['build_tag_name']), dest_tag: str(t['dest_tag_name']) }))
+      .filter((t) => names.includes(t.build_tag) || names.includes(t.dest_tag));
+    const active = await deps.pdc.pdcReleaseActive(`fedora-${version}`);
+    return {
+      release,
+      bodhi: await deps.bodhi.getBodhiRelease(release),
+      targets,
+      tags,
+      pdc: active === null ? null : { releaseId: `fedora-${version}`, active },
+      mirrorTrees: mirrorTreesOf(version).map((t) => t.from).filter((p) => existsSync(join(deps.paths.mirrorRoot, p))),
+      ostreeRefs: await refsUnder(deps.paths.ostreeRepo, ostreeRefPrefix(version)),
+    };
+  }
+
   async function readState(release: string): Promise<BranchState> {
     const interest = branchInterest(release);
     const tags: Record<string, BranchState['tags'][string]> = {};
@@ -230,12 +403,23 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
     const latest = tags[rawhideTag] ? await koji.call('listTagged', [rawhideTag], { latest: true }) : [];
     return {
       release,
-      bodhi: { asked: asked, next: next },
+      bodhi: { asked: asked && releaseFields(asked), next: next && releaseFields(next) },
       tags,
       targets,
       rawhideBuilds: Array.isArray(latest) ? latest.length : 0,
     };
   }
+}
+
+/** Only the fields branching sets, as strings, booleans or null: a plan (and the history it lives in) never carries the rest of Bodhi's record. */
+function releaseFields(record: Record<string, unknown>): Partial<BodhiReleaseFields> {
+  const fields: Record<string, string | boolean | null> = {};
+  for (const key of Object.keys(bodhiRelease(0, false))) {
+    const value = record[key];
+    if (typeof value === 'string') fields[key] = value.slice(0, 200);
+    else if (typeof value === 'boolean' || value === null) fields[key] = value;
+  }
+  return fields;
 }
 
 /** Whether Bodhi's record has every field of `fields` as given. */

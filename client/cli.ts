@@ -18,10 +18,11 @@ import { startDashboard } from '../dashboard/server.js';
 import { busTrouble, describeTrouble, parseSince, replayBus, retryMessage, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { decideRun, formatDecisionReply, formatTable, listRuns, summarize, waitingFor } from './runs.js';
-import { failureMessage, formatReleases, listReleases, planBranchNow } from './release.js';
+import { failureMessage, formatReleases, listReleases, planBranchNow, planEolNow } from './release.js';
+import { describeEolPlan } from '../common/release-eol.js';
 import { durationToMs } from '../common/duration.js';
 import { describeBranchPlan } from '../common/release-branch.js';
-import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startPush, startReleaseBranch } from './start.js';
+import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startPush, startReleaseBranch, startReleaseEol } from './start.js';
 import type { OperatorDecision } from '../workflows/api/index.js';
 import { join } from 'node:path';
 
@@ -49,6 +50,9 @@ Usage:
   relengotron release branch --release F45 [--dry-run] [--json] [--wait]
                                    branch the release rawhide builds (release-branch/F45);
                                    --dry-run prints what would be created and changed
+  relengotron release eol --release F43 [--dry-run] [--json] [--wait]
+                                   end of life (release-eol/F43): targets, tags, Bodhi, PDC,
+                                   mirror archive, OSTree refs
   relengotron compose discover <compose URL> [--id <compose id>] [--status FINISHED] [--wait]
   relengotron bus tail [--topic <prefix>] [--json] [--count N]
                                    print live bus traffic from the configured endpoints
@@ -224,20 +228,27 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
         process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatReleases(rows)}\n`);
         return 0;
       }
-      if (sub !== 'branch' || !values.release) throw new UsageError('release list [--json] | release branch --release F45 [--dry-run] [--json] [--wait]');
+      if ((sub !== 'branch' && sub !== 'eol') || !values.release) throw new UsageError('release list [--json] | release branch|eol --release F45 [--dry-run] [--json] [--wait]');
       const release = values.release;
+      // Checked before anything starts: the name becomes a workflow ID and Koji tag names.
+      if (!/^F[1-9]\d{0,3}$/.test(release)) {
+        process.stderr.write(`refused: ${release.slice(0, 40)} is not a Fedora release name (F45, F46, ...)\n`);
+        return 1;
+      }
       if (values['dry-run']) {
-        const planned = await planBranchNow(config, release);
+        const planned = sub === 'branch' ? await planBranchNow(config, release) : await planEolNow(config, release);
         if ('refused' in planned) {
           process.stderr.write(`refused: ${planned.refused}\n`);
           return 1;
         }
-        process.stdout.write(values.json ? `${JSON.stringify(planned.plan, null, 2)}\n` : `${describeBranchPlan(planned.plan)}\n(dry run: nothing was changed)\n`);
+        const words = 'snapshot' in planned.plan ? describeBranchPlan(planned.plan) : describeEolPlan(planned.plan);
+        process.stdout.write(values.json ? `${JSON.stringify(planned.plan, null, 2)}\n` : `${words}\n(dry run: nothing was changed)\n`);
         return 0;
       }
       return withClient(config, async (client) => {
         const input = { release, operatorReminderMs: durationToMs(config.push.operatorReminder) };
-        const { handle, started } = await startReleaseBranch(client, input, manualTrigger('release.branch'));
+        const { handle, started } =
+          sub === 'branch' ? await startReleaseBranch(client, input, manualTrigger('release.branch')) : await startReleaseEol(client, input, manualTrigger('release.eol'));
         process.stdout.write(`${started ? 'started' : 'already exists'}: ${handle.workflowId}\n`);
         if (!values.wait) return 0;
         try {

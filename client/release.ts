@@ -1,15 +1,22 @@
 /** The release lifecycle from the CLI: Bodhi's releases listed, a branch planned in-process (dry run) or started. */
 import { ApplicationFailure } from '@temporalio/common';
 import { createBodhiActivities } from '../activities/bodhi.js';
-import { createReleaseActivities } from '../activities/release.js';
-import type { Config } from '../common/config.js';
+import { BRANCH_REFUSED, createReleaseActivities, EOL_REFUSED } from '../activities/release.js';
+import type { EolPlan } from '../common/release-eol.js';
+import { pushPaths, type Config } from '../common/config.js';
+import { createPdcActivities } from '../activities/pdc.js';
 import { durationToMs } from '../common/duration.js';
 import type { BranchPlan } from '../common/release-branch.js';
 
 function clients(config: Config) {
   const http = { timeoutMs: durationToMs(config.services.requestTimeout), maxBytes: config.services.maxResponseBytes };
   const bodhi = createBodhiActivities({ bodhiUrl: config.services.bodhi, http, bodhiLogin: config.services.bodhiAuth ?? null });
-  const release = createReleaseActivities({ kojiHubUrl: config.services.kojiHub, kojiLogin: config.services.kojiAuth ?? null, http, bodhi });
+  const pdc = createPdcActivities({ pdcUrl: config.services.pdc, http });
+  const paths = pushPaths(config);
+  const release = createReleaseActivities({
+    kojiHubUrl: config.services.kojiHub, kojiLogin: config.services.kojiAuth ?? null, http, bodhi, pdc,
+    paths: { mirrorRoot: paths.mirrorRoot, archiveRoot: paths.archiveRoot, ostreeRepo: paths.ostreeRepo },
+  });
   return { bodhi, release };
 }
 
@@ -42,15 +49,21 @@ export function formatReleases(rows: readonly ReleaseRow[]): string {
   return [header, ...cells].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
-/** The branch's plan, read from Koji and Bodhi now, changing nothing; a refusal comes back as its reason. */
-export async function planBranchNow(config: Config, release: string): Promise<{ plan: BranchPlan } | { refused: string }> {
+/** A plan read from the services now, changing nothing; a refusal comes back as its reason. */
+async function planNow<T>(plan: () => Promise<T>, refusal: string): Promise<{ plan: T } | { refused: string }> {
   try {
-    return { plan: await clients(config).release.planReleaseBranch({ release }) };
+    return { plan: await plan() };
   } catch (err) {
-    if (err instanceof ApplicationFailure && err.type === 'BranchRefused') return { refused: err.message };
+    if (err instanceof ApplicationFailure && err.type === refusal) return { refused: err.message };
     throw err;
   }
 }
+
+export const planBranchNow = (config: Config, release: string): Promise<{ plan: BranchPlan } | { refused: string }> =>
+  planNow(() => clients(config).release.planReleaseBranch({ release }), BRANCH_REFUSED);
+
+export const planEolNow = (config: Config, release: string): Promise<{ plan: EolPlan } | { refused: string }> =>
+  planNow(() => clients(config).release.planReleaseEol({ release }), EOL_REFUSED);
 
 /** A run's failure in the words of its innermost cause (a refusal, an abort with its reason). */
 export function failureMessage(err: unknown): string {

@@ -10,7 +10,7 @@ import { workflowIds } from '../common/workflow-ids.js';
 import type { SignalDefinition } from '@temporalio/common';
 import type { Config } from '../common/config.js';
 import { durationToMs } from '../common/duration.js';
-import { bodhiPush, composeTest, discoverCompose, gateBuild, push, releaseBranch, type ReleaseBranchInput, type BodhiPushInput, type ComposeTestInput, type GateBuildInput, type PushInput, type PushSettings } from '../workflows/index.js';
+import { bodhiPush, composeTest, discoverCompose, gateBuild, push, releaseBranch, releaseEol, type ReleaseBranchInput, type ReleaseEolInput, type BodhiPushInput, type ComposeTestInput, type GateBuildInput, type PushInput, type PushSettings } from '../workflows/index.js';
 import type { DiscoverComposeInput } from '../workflows/index.js';
 
 /** What caused a run: a bus message, or a person (msgId `manual`). */
@@ -177,6 +177,20 @@ export function startReleaseBranch(client: Client, input: ReleaseBranchInput, tr
       `Plans from Koji and Bodhi, then snapshots rawhide for the next release, creates the tags, inheritance and targets in Koji, ` +
       `edits ${input.release} and creates the next release in Bodhi, and publishes \`releng-o-tron.release.branched\`. ` +
       'A failed step waits for an operator; an abort undoes what was done.',
+  });
+}
+
+/** A release's end of life (`release-eol/F43`); once per release, again only after a failed run. */
+export function startReleaseEol(client: Client, input: ReleaseEolInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof releaseEol>>> {
+  return startForEvent(client, releaseEol, {
+    workflowId: workflowIds.releaseEol(input.release),
+    args: [input],
+    trigger,
+    attributes: [{ key: SEARCH_ATTRIBUTES.release, value: input.release }],
+    summary: `End of life of ${input.release}`,
+    details:
+      `Deletes ${input.release}'s build targets and locks its tags in Koji, archives it in Bodhi, marks it inactive in PDC, moves its mirror trees ` +
+      'to the archive and prunes its OSTree refs to their last commit, then publishes `releng-o-tron.release.eol`. A failed step waits for an operator; an abort undoes what can be.',
   });
 }
 

@@ -257,6 +257,8 @@ export const ConfigSchema = z.strictObject({
       ostreeRef: z.string().min(1).default('fedora/{version}/{arch}/{name}'),
       /** The master mirror tree rsync writes into. Default: under dataDir. */
       mirrorRoot: z.string().min(1).optional(),
+      /** Where end of life moves a release's mirror trees (Fedora's /pub/archive/fedora/linux). Default: under dataDir. */
+      archiveRoot: z.string().min(1).optional(),
       /** Scratch space for composed trees. Default: under dataDir. */
       workDir: z.string().min(1).optional(),
       /** A push waiting for an operator reminds on the bus this often. */
@@ -364,6 +366,8 @@ export interface PushPaths {
   readonly composeRoot: string;
   readonly composeUrl: string;
   readonly mirrorRoot: string;
+  /** The archive tree end of life moves releases into. */
+  readonly archiveRoot: string;
   readonly signingKey: PushConfig['signing'];
 }
 
@@ -376,6 +380,7 @@ export function pushPaths(config: Pick<Config, 'push' | 'dataDir' | 'dashboard'>
     composeRoot: join(workDir, 'composes'),
     composeUrl: config.push.composeUrl ?? `${config.dashboard.url.replace(/\/+$/, '')}/pushes`,
     mirrorRoot: config.push.mirrorRoot ?? join(config.dataDir, 'mirror'),
+    archiveRoot: config.push.archiveRoot ?? join(config.dataDir, 'archive'),
     signingKey: config.push.signing,
   };
 }
@@ -439,6 +444,7 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_QEMU: { path: ['workers', 'qemu'], kind: 'string' },
   RELENGOTRON_OSTREE_REPO: { path: ['push', 'ostreeRepo'], kind: 'string' },
   RELENGOTRON_MIRROR_ROOT: { path: ['push', 'mirrorRoot'], kind: 'string' },
+  RELENGOTRON_ARCHIVE_ROOT: { path: ['push', 'archiveRoot'], kind: 'string' },
   RELENGOTRON_SIGNING_HOMEDIR: { path: ['push', 'signing', 'homedir'], kind: 'string' },
   RELENGOTRON_SIGNING_KEY: { path: ['push', 'signing', 'keyId'], kind: 'string' },
   RELENGOTRON_SIGNING_PASSPHRASE_FILE: { path: ['push', 'signing', 'passphraseFile'], kind: 'string' },
@@ -638,6 +644,9 @@ function productionGaps(config: Config, tree: Tree): string[] {
     if (isSet(tree, ['services', key]) && !config.services[key].startsWith('https://')) gaps.push(`services.${key} must be an https URL${variableFor(['services', key])}: ${config.services[key]}`);
   }
   for (const base of config.bus.acceptComposeLocations) if (!base.startsWith('https://')) gaps.push(`bus.acceptComposeLocations must be https URLs: ${base}`);
+  // Credentials travel to these: never in the clear.
+  if (config.services.bodhiAuth && !config.services.bodhiAuth.tokenUrl.startsWith('https://')) gaps.push(`services.bodhiAuth.tokenUrl must be an https URL${variableFor(['services', 'bodhiAuth', 'tokenUrl'])}: the client secret is sent there`);
+  if (config.services.kojiAuth?.loginUrl && !config.services.kojiAuth.loginUrl.startsWith('https://')) gaps.push(`services.kojiAuth.loginUrl must be an https URL${variableFor(['services', 'kojiAuth', 'loginUrl'])}: the client certificate is presented there`);
   if (config.bus.maxMessageAge === 'off') gaps.push(`bus.maxMessageAge must be a duration${variableFor(['bus', 'maxMessageAge'])}: with it off, a replayed old signed message starts work again`);
   if (config.bus.acceptPrefixes.some((p) => p.endsWith('.dev'))) gaps.push(`bus.acceptPrefixes includes a dev environment (${config.bus.acceptPrefixes.join(', ')}): only a sandbox accepts those`);
   return gaps;

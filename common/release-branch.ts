@@ -90,7 +90,7 @@ const BRANCHED_SUFFIXES = ['-updates', '-updates-testing', '-updates-pending'] a
 
 /** `F45` → 45. */
 export function releaseVersion(name: string): number {
-  const m = /^F(\d{1,4})$/.exec(name);
+  const m = /^F([1-9]\d{0,3})$/.exec(name);
   if (!m) throw new BranchRefused(`${name} is not a Fedora release name (F45, F46, ...)`);
   return Number(m[1]);
 }

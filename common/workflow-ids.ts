@@ -21,6 +21,8 @@ export const workflowIds = {
   bodhiPush: (pushId: string): string => `bodhi-push/${part(pushId)}`,
   /** Branching a release from rawhide: `release-branch/F45`. */
   releaseBranch: (release: string): string => `release-branch/${part(release)}`,
+  /** A release's end of life: `release-eol/F43`. */
+  releaseEol: (release: string): string => `release-eol/${part(release)}`,
   /** One push of a release's updates: `push/F29-stable/20261123T120000Z`. */
   push: (release: string, request: string, pushId: string): string => `push/${part(release)}-${part(request)}/${part(pushId)}`,
   /** One artifact of a push: `push/F29-stable/20261123T120000Z/cloud-qcow2/Fedora-Cloud-Base.x86_64`. */

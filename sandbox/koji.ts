@@ -483,6 +483,14 @@ export class KojiHub {
     for (const session of this.sessions.values()) session.expired = true;
   }
 
+  /** Writes left before the hub goes away (answers 503) once, as a hub restarting mid-operation; null: never. */
+  private writesBeforeOutage: number | null = null;
+
+  /** After `writes` more writes, the next request gets a 503 (once); then the hub answers again. */
+  goAwayAfterWrites(writes: number): void {
+    this.writesBeforeOutage = writes;
+  }
+
   /** Sessions opened so far (each sslLogin makes one). */
   get loginCount(): number {
     return this.nextSessionId - 1;
@@ -593,9 +601,8 @@ export class KojiHub {
       params: ['tagInfo'],
       run: (p) => {
         const tag = this.requireTag(p['tagInfo']);
-        const usedBy = [...this.targets.values()].filter((t) => t.build_tag === tag.name || t.dest_tag === tag.name);
-        // kojihub deleteTag also removes the targets pointing at it; here a branch's undo removes them first, so refuse instead of hiding it.
-        if (usedBy.length > 0) throw fault(KOJI_FAULTS.GenericError, `tag ${tag.name} is used by build target(s) ${usedBy.map((t) => t.name).join(', ')}`);
+        // As kojihub's deleteTag: the build targets that use the tag go with it.
+        for (const t of [...this.targets.values()]) if (t.build_tag === tag.name || t.dest_tag === tag.name) this.targets.delete(t.name);
         this.tags.delete(tag.id);
         this.tagged.delete(tag.id);
         this.inheritance.delete(tag.id);
@@ -883,6 +890,14 @@ export class KojiHub {
     let xml: string;
     try {
       const call = decodeMethodCall(await req.body());
+      if (this.writesBeforeOutage !== null && this.methods[call.method]?.perm) {
+        if (this.writesBeforeOutage === 0) {
+          this.writesBeforeOutage = null;
+          sendText(res, 503, 'Service Unavailable: the hub is restarting\n');
+          return;
+        }
+        this.writesBeforeOutage--;
+      }
       // `<hub>/ssllogin` is where the client certificate is checked; only sslLogin is answered there.
       if (req.path === '/ssllogin') {
         if (call.method !== 'sslLogin') throw fault(KOJI_FAULTS.GenericError, `${call.method} is not a login method`);

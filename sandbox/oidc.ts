@@ -57,8 +57,12 @@ export class OidcProvider {
     if (basic) {
       const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      id = decodeURIComponent(decoded.slice(0, colon));
-      secret = decodeURIComponent(decoded.slice(colon + 1));
+      try {
+        id = decodeURIComponent(decoded.slice(0, colon));
+        secret = decodeURIComponent(decoded.slice(colon + 1));
+      } catch {
+        throw new OidcError(400, 'invalid_request', 'the Basic credentials are not URL-encoded text');
+      }
     }
     const client = id ? this.clients.get(id) : undefined;
     const given = Buffer.from(secret ?? '');

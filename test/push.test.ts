@@ -92,7 +92,7 @@ describe('push pipeline', () => {
     const workDir = join(dataDir, 'work');
     // The dashboard serves the push composes to the image hosts, as in production.
     dashboard = await startDashboard({ pool: db.pool, listen: '127.0.0.1:0', pushComposeRoot: join(workDir, 'composes') });
-    paths = { ostreeRepo: join(dataDir, 'ostree/repo'), workDir, composeRoot: join(workDir, 'composes'), composeUrl: `${dashboard.url}/pushes`, mirrorRoot: join(dataDir, 'mirror'), signingKey: key };
+    paths = { ostreeRepo: join(dataDir, 'ostree/repo'), workDir, composeRoot: join(workDir, 'composes'), composeUrl: `${dashboard.url}/pushes`, mirrorRoot: join(dataDir, 'mirror'), archiveRoot: join(dataDir, 'archive'), signingKey: key };
     worker = await startRelengWorker(env, db.pool, {
       kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, push: paths, composeTesting: testingConfig(), logins: relengLogins(sandbox),
     });

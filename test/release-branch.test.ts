@@ -5,20 +5,28 @@
  * through the same APIs (getTag, getInheritanceData, getBuildTarget, GET /releases/).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { KojiClient } from '../activities/koji.js';
 import { createBodhiActivities } from '../activities/bodhi.js';
-import { createReleaseActivities, BRANCH_STEPS } from '../activities/release.js';
+import { createReleaseActivities, BRANCH_STEPS, EOL_STEPS } from '../activities/release.js';
+import { createPdcActivities } from '../activities/pdc.js';
+import type { PushPaths } from '../common/config.js';
+import type { BranchPlan } from '../common/release-branch.js';
+import type { EolPlan } from '../common/release-eol.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import type { XmlRpcValue } from '../common/xmlrpc.js';
 import { sandboxLoginEnv } from '../sandbox/auth.js';
-import { releaseBranchStatusQuery, type CompensationReport } from '../workflows/api/index.js';
+import { releaseSagaStatusQuery, type CompensationReport } from '../workflows/api/index.js';
 import { BusSpy } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
+import { saveHistoryIfRecording } from './helpers/histories.js';
 import { bodhiLogin, kojiAs, kojiLogin, relengLogins, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
@@ -31,11 +39,17 @@ let sandbox: TestSandbox;
 let worker: RunningWorker;
 let spy: BusSpy;
 let koji: KojiClient;
+const dataDir = mkdtempSync(join(tmpdir(), 'relengotron-release-'));
+const paths: PushPaths = {
+  ostreeRepo: join(dataDir, 'ostree/repo'), workDir: join(dataDir, 'work'), composeRoot: join(dataDir, 'work/composes'), composeUrl: 'http://127.0.0.1:9/pushes',
+  mirrorRoot: join(dataDir, 'mirror'), archiveRoot: join(dataDir, 'archive'), signingKey: undefined,
+};
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const cliEnv = {
     ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn',
-    KOJI_HUB_URL: sandbox.urls.kojiHub, BODHI_URL: sandbox.urls.bodhi, ...sandboxLoginEnv(sandbox.credentials, sandbox.urls),
+    KOJI_HUB_URL: sandbox.urls.kojiHub, BODHI_URL: sandbox.urls.bodhi, PDC_URL: sandbox.urls.pdc, ...sandboxLoginEnv(sandbox.credentials, sandbox.urls),
+    RELENGOTRON_MIRROR_ROOT: paths.mirrorRoot, RELENGOTRON_ARCHIVE_ROOT: paths.archiveRoot, RELENGOTRON_OSTREE_REPO: paths.ostreeRepo,
   };
   return run(process.execPath, [CLI, ...args], { env: cliEnv }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
@@ -77,12 +91,21 @@ async function rawhideUntouched(): Promise<void> {
   assert.equal(await bodhiRelease('F46'), null);
 }
 
+/** The release activities as the worker has them, for calling a step again by hand. */
+function releaseActivities() {
+  const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP, bodhiLogin: bodhiLogin(sandbox) });
+  const pdc = createPdcActivities({ pdcUrl: sandbox.urls.pdc, http: TEST_HTTP });
+  return createReleaseActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiLogin: kojiLogin(sandbox), http: TEST_HTTP, bodhi, pdc, paths });
+}
+
+const ostree = (...args: string[]) => execFileSync('ostree', [`--repo=${paths.ostreeRepo}`, ...args], { encoding: 'utf8' }).trim();
+
 describe('release branching from the CLI', () => {
   before(async () => {
     [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox({ withBus: false })]);
     koji = kojiAs(sandbox);
     worker = await startRelengWorker(env, db.pool, {
-      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, logins: relengLogins(sandbox),
+      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, logins: relengLogins(sandbox), push: paths,
     });
     spy = new BusSpy(worker.publishEndpoint);
   });
@@ -110,6 +133,7 @@ describe('release branching from the CLI', () => {
     assert.match(stable.stderr, /^refused: F29 is not rawhide: its branch is f29 \(already branched: f29-updates, f29-updates-testing, f29-updates-pending exist\)\n$/);
     const nonsense = await cli('release', 'branch', '--release', 'rawhide', '--dry-run');
     assert.match(nonsense.stderr, /^refused: rawhide is not a Fedora release name/);
+    assert.match((await cli('release', 'branch', '--release', 'F45/../x')).stderr, /^refused: F45\/..\/x is not a Fedora release name/);
   });
 
   it('a dry run prints exactly what will be created and changed, and changes nothing', async () => {
@@ -141,7 +165,7 @@ describe('release branching from the CLI', () => {
       const started = await cli('release', 'branch', '--release', 'F45');
       assert.equal(started.stdout, 'started: release-branch/F45\n');
       const handle = env.client.workflow.getHandle(workflowIds.releaseBranch('F45'));
-      const waiting = await until(async () => (await handle.query(releaseBranchStatusQuery)).awaitingOperator[0]);
+      const waiting = await until(async () => (await handle.query(releaseSagaStatusQuery)).awaitingOperator[0]);
       assert.equal(waiting.step, 'editing and creating the releases in Bodhi');
       assert.match(waiting.error, /403.*releng-o-tron is not allowed to change releases/);
       // Koji has been branched by then.
@@ -160,14 +184,24 @@ describe('release branching from the CLI', () => {
         return true;
       });
       await rawhideUntouched();
+      await saveHistoryIfRecording('release-branch-aborted', handle);
     } finally {
       sandbox.bodhi.denyWrites('releases', null);
     }
   });
 
   it('branches F45: exactly the tag tree, inheritance, targets and Bodhi releases of the plan, announced; a second run is refused and every step is a no-op again', async () => {
+    // The hub goes away half-way through creating the tags (as a crash would cut the step): the step is
+    // retried, finds what exists, and the end state is the same as without the outage.
+    sandbox.koji.goAwayAfterWrites(4);
     const branched = await cli('release', 'branch', '--release', 'F45', '--wait');
     assert.equal(branched.code, 0, branched.stderr);
+    const history = await env.client.workflow.getHandle(workflowIds.releaseBranch('F45')).fetchHistory();
+    const tagStep = history.events!.find((e) => e.activityTaskStartedEventAttributes && e.activityTaskStartedEventAttributes.attempt && e.activityTaskStartedEventAttributes.attempt > 1);
+    assert.ok(tagStep, 'a step was retried after the outage');
+    const { steps } = await env.client.workflow.getHandle(workflowIds.releaseBranch('F45')).query(releaseSagaStatusQuery);
+    assert.equal(steps[0]!.step, 'koji-tags');
+    assert.ok(!steps[0]!.changed.includes('snapshot f45 -> f46'), `the retry found the snapshot made: ${steps[0]!.changed.join('; ')}`);
     const message = JSON.parse(branched.stdout.slice(branched.stdout.indexOf('{')));
     assert.equal(message.rawhide, 'F46');
     // Koji: the new rawhide has rawhide's latest builds, and its own tags and targets.
@@ -201,11 +235,68 @@ describe('release branching from the CLI', () => {
     const again = await cli('release', 'branch', '--release', 'F45', '--dry-run');
     assert.match(again.stderr, /^refused: F45 is not rawhide: its branch is f45 \(already branched: Bodhi has F46, f45-updates, /);
     // Every step finds its work done (what a retry after a crash does).
-    const { plan } = await env.client.workflow.getHandle(workflowIds.releaseBranch('F45')).query(releaseBranchStatusQuery);
-    const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP, bodhiLogin: bodhiLogin(sandbox) });
-    const release = createReleaseActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiLogin: kojiLogin(sandbox), http: TEST_HTTP, bodhi });
-    for (const step of BRANCH_STEPS) assert.deepEqual(await release.applyBranchStep({ plan: plan!, step }), { changed: [] }, step);
+    const { plan } = await env.client.workflow.getHandle(workflowIds.releaseBranch('F45')).query(releaseSagaStatusQuery);
+    await saveHistoryIfRecording('release-branch', env.client.workflow.getHandle(workflowIds.releaseBranch('F45')));
+    for (const step of BRANCH_STEPS) assert.deepEqual(await releaseActivities().applyBranchStep({ plan: plan as BranchPlan, step }), { changed: [] }, step);
     // And the rawhide listing now says so.
     assert.match((await cli('release', 'list')).stdout, /^F46 +pending +rawhide +f46 /m);
+  });
+
+  it('end of life of F29: targets gone, tags locked, Bodhi archived, PDC inactive, mirror trees in the archive, OSTree refs at their last commit', async () => {
+    // F29 on the master mirror (a published updates tree with its `latest`, updates-testing, the release's images) and in the OSTree repository.
+    const tree = (path: string, file: string) => {
+      mkdirSync(join(paths.mirrorRoot, path), { recursive: true });
+      writeFileSync(join(paths.mirrorRoot, path, file), `${path}/${file}\n`);
+    };
+    tree('updates/29/Everything/20190627T000005Z/x86_64', 'repomd.xml');
+    symlinkSync('20190627T000005Z', join(paths.mirrorRoot, 'updates/29/Everything/latest'));
+    tree('updates/testing/29/Everything/20190626T000001Z', 'repomd.xml');
+    tree('29/Cloud/x86_64/images/20190606.0', 'Fedora-Cloud-Base-29-20190606.0.x86_64.qcow2');
+    mkdirSync(paths.ostreeRepo, { recursive: true });
+    ostree('init', '--mode=archive');
+    for (const n of [1, 2, 3]) {
+      const dir = mkdtempSync(join(tmpdir(), 'relengotron-tree-'));
+      writeFileSync(join(dir, 'version'), `29.${n}\n`);
+      ostree('commit', '--branch=fedora/29/x86_64/iot', `--tree=dir=${dir}`, `--subject=29.${n}`);
+    }
+
+    const dry = await cli('release', 'eol', '--release', 'F29', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    for (const line of [
+      'End of life of F29.',
+      '  delete target f29 (f29-build -> f29-updates-candidate)',
+      '  lock tag f29-updates-testing',
+      '  release F29: state current -> archived (its open updates become obsolete)',
+      '  release fedora-29: active true -> false',
+      "  move updates/29 -> archive updates/29 (rsync --delay-updates; the old tree stays until the archive verifies)",
+      '  move 29 -> archive releases/29 (rsync --delay-updates; the old tree stays until the archive verifies)',
+      '  prune fedora/29/x86_64/iot to its last commit',
+      '  releng-o-tron.release.eol',
+    ]) assert.ok(dry.stdout.split('\n').includes(line), `${line}\n---\n${dry.stdout}`);
+    assert.equal(await target('f29'), 'f29-build -> f29-updates-candidate', 'a dry run changes nothing');
+
+    const done = await cli('release', 'eol', '--release', 'F29', '--wait');
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(await target('f29'), null);
+    for (const name of ['f29', 'f29-updates', 'f29-updates-testing', 'f29-build']) assert.equal(struct((await koji.call('getTag', [name])))['locked'], true as unknown as string, name);
+    assert.equal((await bodhiRelease('F29'))?.['state'], 'archived');
+    assert.equal(((await (await fetch(`${sandbox.urls.pdc}/releases/fedora-29/`)).json()) as { active: boolean }).active, false);
+    assert.equal(existsSync(join(paths.mirrorRoot, 'updates/29')), false);
+    assert.equal(readFileSync(join(paths.archiveRoot, 'updates/29/Everything/20190627T000005Z/x86_64/repomd.xml'), 'utf8'), 'updates/29/Everything/20190627T000005Z/x86_64/repomd.xml\n');
+    assert.equal(readFileSync(join(paths.archiveRoot, 'releases/29/Cloud/x86_64/images/20190606.0/Fedora-Cloud-Base-29-20190606.0.x86_64.qcow2'), 'utf8').length > 0, true);
+    assert.equal(existsSync(join(paths.archiveRoot, 'updates/testing/29/Everything/20190626T000001Z/repomd.xml')), true);
+    assert.equal((ostree('log', 'fedora/29/x86_64/iot').match(/^commit /gm) ?? []).length, 1);
+    assert.match(ostree('log', 'fedora/29/x86_64/iot'), /29\.3/);
+    const told = await spy.waitFor('releng-o-tron.release.eol');
+    assert.deepEqual(told.envelope.msg['ostree_refs'], ['fedora/29/x86_64/iot']);
+
+    const again = await cli('release', 'eol', '--release', 'F29', '--dry-run');
+    assert.match(again.stderr, /^refused: F29 is already at end of life: archived in Bodhi, no build targets, every tag locked/);
+    const rawhide = await cli('release', 'eol', '--release', 'F46', '--dry-run');
+    assert.match(rawhide.stderr, /^refused: F46 is rawhide: branch it before it can reach end of life/);
+    // Every step finds its work done.
+    const { plan } = await env.client.workflow.getHandle(workflowIds.releaseEol('F29')).query(releaseSagaStatusQuery);
+    await saveHistoryIfRecording('release-eol', env.client.workflow.getHandle(workflowIds.releaseEol('F29')));
+    for (const step of EOL_STEPS) assert.deepEqual(await releaseActivities().applyEolStep({ plan: plan as EolPlan, step }), { changed: [] }, step);
   });
 });

@@ -9,3 +9,4 @@ export * from './gate-build.js';
 export * from './image-test.js';
 export * from './push.js';
 export * from './release-branch.js';
+export * from './release-eol.js';

@@ -10,6 +10,7 @@ import {
   ApplicationFailure,
   condition,
   isCancellation,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -24,6 +25,7 @@ import {
   type OperatorDecision,
 } from './api/operator.js';
 import type { Waiting } from './api/waiting.js';
+import { PATCHES } from './patches.js';
 
 export type GateOutcome<T> = { readonly kind: 'done'; readonly value: T } | { readonly kind: 'skipped'; readonly reason: string };
 
@@ -38,6 +40,9 @@ export interface OperatorGateOptions {
 }
 
 const ACTIONS = new Set(['retry', 'skip', 'abort']);
+/** A reason goes into the run's status, its failure and bus messages: a sentence, not a document. */
+const MAX_REASON = 1000;
+const MAX_STEP = 300;
 
 export class OperatorGate {
   private readonly waitingSteps = new Map<number, AwaitingOperator>();
@@ -53,7 +58,13 @@ export class OperatorGate {
         'With "step" it answers that step only; without, every step waiting. Refused when nothing waits or the step does not.',
     });
     setHandler(legacyOperatorDecisionSignal, (decision) => {
-      if (this.matching(decision).length > 0) this.accept(decision);
+      // A signal cannot be refused: one that does not fit is dropped (a throw here would fail the workflow task on every replay).
+      try {
+        this.validate(decision);
+      } catch {
+        return;
+      }
+      this.accept(decision);
     }, { description: 'The decision as a signal, from clients before the operatorDecision update; prefer the update.' });
   }
 
@@ -85,14 +96,20 @@ export class OperatorGate {
     return [...this.waitingSteps].filter(([id, w]) => !this.decisions.has(id) && (!decision.step || decision.step === w.step)).map(([id]) => id);
   }
 
-  /** Throws, refusing the update, when the decision does not fit what waits. */
+  /** Throws, refusing the update, when the decision is malformed or does not fit what waits. */
   private validate(decision: OperatorDecision): void {
-    if (typeof decision !== 'object' || decision === null || !ACTIONS.has(decision.action)) {
-      throw new Error(`a decision is {"action": "retry"|"skip"|"abort"}, with a "reason" for skip and abort`);
+    const given: unknown = decision;
+    if (typeof given !== 'object' || given === null || Array.isArray(given) || !ACTIONS.has((given as { action?: unknown }).action as string)) {
+      throw new Error('a decision is {"action": "retry"|"skip"|"abort"}, with a "reason" for skip and abort');
     }
-    if (decision.action !== 'retry' && !(typeof decision.reason === 'string' && decision.reason.trim())) {
+    const extra = Object.keys(given).filter((k) => !['action', 'reason', 'step'].includes(k));
+    if (extra.length > 0) throw new Error(`a decision has no ${extra.slice(0, 3).map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}`);
+    const { reason, step } = given as { reason?: unknown; step?: unknown };
+    if (step !== undefined && !(typeof step === 'string' && step.length > 0 && step.length <= MAX_STEP)) throw new Error(`"step" names a waiting step (1 to ${MAX_STEP} characters)`);
+    if (decision.action !== 'retry' && !(typeof reason === 'string' && reason.trim())) {
       throw new Error(`${decision.action} needs a reason`);
     }
+    if (reason !== undefined && !(typeof reason === 'string' && reason.length <= MAX_REASON)) throw new Error(`the reason is text of at most ${MAX_REASON} characters`);
     if (this.waitingSteps.size === 0) throw new Error(`nothing waits for an operator: the run is ${this.options.situation()}`);
     if (this.matching(decision).length === 0) {
       throw new Error(
@@ -130,7 +147,9 @@ export class OperatorGate {
       while (!(await condition(() => this.decisions.has(id), this.options.reminderEveryMs))) {
         const current = { step, error, since, reminders: ++reminders };
         this.waitingSteps.set(id, current);
-        await this.options.remind(current);
+        // A reminder that cannot go out (the bus publisher retries) must not hold up a decision.
+        if (patched(PATCHES.remindersDoNotHoldDecisions)) void this.options.remind(current).catch(() => undefined);
+        else await this.options.remind(current);
       }
       return this.decisions.get(id)!;
     } finally {

@@ -12,4 +12,9 @@ export const PATCHES = {
    * what it waits for) instead of waiting forever for a workflow task no host polls.
    */
   imageTestOnRelengQueue: 'image-test-on-releng-queue',
+  /**
+   * 2026-12: a run waiting for an operator sends its reminder without waiting for it, so a
+   * decision is acted on even while the bus publisher is failing and retrying.
+   */
+  remindersDoNotHoldDecisions: 'reminders-do-not-hold-decisions',
 } as const;

@@ -1,28 +1,21 @@
 /**
- * Branching a release from rawhide (Fedora's mass-branching SOP), as a saga:
+ * Branching a release from rawhide (Fedora's mass-branching SOP), as a saga (workflows/release-saga.ts):
  *
- * 1. plan      - read Koji and Bodhi, decide every change (refused: unknown, not rawhide, already branched)
- * 2. koji-tags - snapshot rawhide's content for the new rawhide, create the tags
+ * 1. plan             - read Koji and Bodhi, decide every change (refused: unknown, not rawhide, left over)
+ * 2. koji-tags        - snapshot rawhide's content for the new rawhide, create the tags
  * 3. koji-inheritance - the branched release's override and candidate tags inherit its updates tag
- * 4. koji-targets - `fN-candidate` and `fN+1` created, `rawhide` re-pointed at N+1
- * 5. bodhi     - FN edited into a branched release, FN+1 created for rawhide
- * 6. announce  - `releng-o-tron.release.branched`
+ * 4. koji-targets     - `fN-candidate` and `fN+1` created, `rawhide` re-pointed at N+1
+ * 5. bodhi            - FN edited into a branched release, FN+1 created for rawhide
+ * 6. announce         - `releng-o-tron.release.branched`
  *
- * Every step is idempotent (a retry or a new run finds what exists). A step that still fails
- * after its retries waits for an operator (retry, skip, abort); abort undoes what the steps did,
- * newest first, each undo guarded and reported.
+ * Every step is idempotent (a retry or a new run finds what exists).
  */
-import { CancellationScope, isCancellation, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { BranchStep } from '../activities/release.js';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { RelengActivities } from '../activities/index.js';
+import type { BranchStep } from '../activities/release.js';
 import type { BranchPlan } from '../common/release-branch.js';
-import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC, type ReleaseBranchedMessage } from '../common/schemas/outgoing.js';
-import { BRANCH_FAILED, releaseBranchStatusQuery, type BranchStage, type ReleaseBranchStatus } from './api/release-branch.js';
-import { waitingForQuery } from './api/waiting.js';
-import { publish } from './messages.js';
-import { failureText, OperatorGate } from './operator-gate.js';
-import { compensatedFailure, UndoLog } from './undo.js';
+import { runReleaseSaga } from './release-saga.js';
 
 const { planReleaseBranch } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '5 minutes',
@@ -45,68 +38,24 @@ export interface ReleaseBranchInput {
   readonly operatorReminderMs: number;
 }
 
-const STEP_WORDS: Readonly<Record<BranchStep, string>> = {
-  'koji-tags': 'snapshotting rawhide and creating the tags in Koji',
-  'koji-inheritance': 'setting tag inheritance in Koji',
-  'koji-targets': 'creating and re-pointing build targets in Koji',
-  bodhi: 'editing and creating the releases in Bodhi',
-};
-const STEPS = Object.keys(STEP_WORDS) as BranchStep[];
+const STEPS: readonly { step: BranchStep; words: string }[] = [
+  { step: 'koji-tags', words: 'snapshotting rawhide and creating the tags in Koji' },
+  { step: 'koji-inheritance', words: 'setting tag inheritance in Koji' },
+  { step: 'koji-targets', words: 'creating and re-pointing build targets in Koji' },
+  { step: 'bodhi', words: 'editing and creating the releases in Bodhi' },
+];
 
-export async function releaseBranch(input: ReleaseBranchInput): Promise<ReleaseBranchedMessage> {
-  const { workflowId } = workflowInfo();
-  let status: ReleaseBranchStatus = { release: input.release, stage: 'planning', plan: null, steps: [], skipped: [], awaitingOperator: [], compensation: null };
-  const decide = `relengotron runs decide ${workflowId} retry|skip|abort --reason "..."`;
-  const gate = new OperatorGate({
-    reminderEveryMs: input.operatorReminderMs,
-    decideCommand: decide,
-    situation: () => `at stage ${status.stage}`,
-    remind: (waiting) => publish({ topic: `${PROJECT_TOPIC}.release.waiting`, body: { release: input.release, workflow_id: workflowId, ...waiting, decide } }).then(() => undefined),
+export function releaseBranch(input: ReleaseBranchInput): Promise<ReleaseBranchedMessage> {
+  return runReleaseSaga<BranchPlan, BranchStep, ReleaseBranchedMessage>({
+    release: input.release,
+    operatorReminderMs: input.operatorReminderMs,
+    plan: () => planReleaseBranch({ release: input.release }),
+    steps: STEPS,
+    apply: (plan, step) => applyBranchStep({ plan, step }),
+    undo: (plan, step) => undoBranchStep({ plan, step }),
+    announce: (plan, skipped) => ({ topic: `${PROJECT_TOPIC}.release.branched`, body: branchedMessage(plan, workflowInfo().workflowId, skipped) }),
+    done: (plan) => `${plan.release} branched; rawhide is F${plan.next}`,
   });
-  setHandler(releaseBranchStatusQuery, () => ({ ...status, awaitingOperator: gate.waiting }), { description: 'Stage, the plan, what each step changed, what was skipped or undone.' });
-  setHandler(waitingForQuery, () => gate.waits, { description: 'A failed step waiting for an operator.' });
-  const enter = (stage: BranchStage, details: string) => {
-    status = { ...status, stage };
-    upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.stage, value: stage }]);
-    setCurrentDetails(`**${stage}**: ${details}`);
-  };
-
-  enter('planning', `reading Koji and Bodhi for ${input.release}`);
-  const plan = await planReleaseBranch({ release: input.release });
-  status = { ...status, plan };
-  const started: BranchStep[] = [];
-  try {
-    for (const step of STEPS) {
-      enter(step, STEP_WORDS[step]);
-      // Logged before it runs: a step that fails half-way is undone too.
-      started.push(step);
-      const outcome = await gate.run(STEP_WORDS[step], () => applyBranchStep({ plan, step }));
-      if (outcome.kind === 'done') status = { ...status, steps: [...status.steps, { step, changed: outcome.value.changed }] };
-      else status = { ...status, skipped: [...status.skipped, `${step}: ${outcome.reason}`] };
-    }
-    enter('announce', 'publishing releng-o-tron.release.branched');
-    const message = branchedMessage(plan, workflowId, status.skipped);
-    await publish({ topic: `${PROJECT_TOPIC}.release.branched`, body: message });
-    enter('done', `${plan.release} branched; rawhide is F${plan.next}`);
-    return message;
-  } catch (err) {
-    const report = await CancellationScope.nonCancellable(async () => {
-      enter('compensating', `${failureText(err)}; undoing ${started.join(', ')}`);
-      const undo = new UndoLog();
-      for (const step of [...started].reverse()) {
-        await undo.step(`undoing ${step}`, async () => {
-          const done = await undoBranchStep({ plan, step });
-          undo.undone.push(...done.undone);
-          undo.notUndone.push(...done.notUndone);
-        });
-      }
-      const report = undo.report(failureText(err));
-      status = { ...status, compensation: report };
-      enter('failed', `${report.failure}\n\nUndone: ${report.undone.join('; ') || 'nothing'}.${report.notUndone.length ? `\n\n**NOT undone**: ${report.notUndone.join('; ')}` : ''}`);
-      return report;
-    });
-    throw isCancellation(err) ? err : compensatedFailure(err, report, BRANCH_FAILED);
-  }
 }
 
 function branchedMessage(plan: BranchPlan, workflowId: string, skipped: readonly string[]): ReleaseBranchedMessage {

@@ -88,6 +88,19 @@ export const ReleaseBranchedMessageSchema = z.object({
 });
 export type ReleaseBranchedMessage = z.infer<typeof ReleaseBranchedMessageSchema>;
 
+/** `releng-o-tron.release.eol`: a release at end of life, and what was done. */
+export const ReleaseEolMessageSchema = z.object({
+  release: z.string().regex(/^F\d+$/),
+  workflow_id: z.string().min(1),
+  koji: z.object({ deleted_targets: z.array(z.string()), locked_tags: z.array(z.string()) }),
+  bodhi: z.literal('archived'),
+  pdc: z.string().nullable(),
+  archived_trees: z.array(z.object({ from: z.string(), to: z.string() })),
+  ostree_refs: z.array(z.string()),
+  skipped: z.array(z.string()),
+});
+export type ReleaseEolMessage = z.infer<typeof ReleaseEolMessageSchema>;
+
 /** `releng-o-tron.release.waiting`: a reminder that a branch waits for an operator's decision. */
 export const ReleaseWaitingMessageSchema = z.object({
   release: z.string().min(1),
@@ -102,6 +115,7 @@ export const ReleaseWaitingMessageSchema = z.object({
 const PROJECT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   [`${PROJECT_TOPIC}.release.branched`]: ReleaseBranchedMessageSchema,
   [`${PROJECT_TOPIC}.release.waiting`]: ReleaseWaitingMessageSchema,
+  [`${PROJECT_TOPIC}.release.eol`]: ReleaseEolMessageSchema,
   [`${PROJECT_TOPIC}.push.waiting`]: PushWaitingMessageSchema,
   [`${PROJECT_TOPIC}.push.complete`]: PushCompleteMessageSchema,
   [`${PROJECT_TOPIC}.gating.passed`]: GatingVerdictMessageSchema,

@@ -6,5 +6,5 @@ export * from './gate-build.js';
 export * from './image-test.js';
 export * from './operator.js';
 export * from './push.js';
-export * from './release-branch.js';
+export * from './release.js';
 export * from './waiting.js';
