@@ -29,6 +29,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 import { bodhiLogin, kojiAs, kojiLogin, relengLogins, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
+import { until } from './helpers/until.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
@@ -55,16 +56,6 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
   );
-}
-
-async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const struct = (v: XmlRpcValue) => v as Record<string, string | number>;

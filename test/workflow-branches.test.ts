@@ -27,6 +27,7 @@ import { saveHistoryIfRecording } from './helpers/histories.js';
 import { testingConfig } from './helpers/image-workers.js';
 import { kojiAs, newCompose, relengLogins, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
+import { until } from './helpers/until.js';
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
@@ -53,16 +54,6 @@ function lane(overrides: Partial<GatingLane> = {}): GatingLane {
 
 async function tagsOf(nvr: string): Promise<string[]> {
   return ((await koji.call('listTags', [], { build: nvr })) as { name: string }[]).map((t) => t.name).sort();
-}
-
-async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Opens a gate as the bus would, with a message for it. */

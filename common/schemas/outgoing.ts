@@ -63,17 +63,22 @@ export const PushCompleteMessageSchema = z.object({
 });
 export type PushCompleteMessage = z.infer<typeof PushCompleteMessageSchema>;
 
-/** `releng-o-tron.push.waiting`: a reminder that a push waits for an operator's decision. */
-export const PushWaitingMessageSchema = z.object({
-  push_id: z.string().min(1),
-  release: z.string().min(1),
-  request: z.enum(['testing', 'stable']),
+/** What every reminder of a run waiting for an operator says: the step, its failure, since when, how to answer. */
+const operatorWaitingFields = {
   workflow_id: z.string().min(1),
   step: z.string().min(1),
   error: z.string(),
   since: z.string().min(1),
   reminders: z.number().int().positive(),
   decide: z.string().min(1),
+};
+
+/** `releng-o-tron.push.waiting`: a reminder that a push waits for an operator's decision. */
+export const PushWaitingMessageSchema = z.object({
+  push_id: z.string().min(1),
+  release: z.string().min(1),
+  request: z.enum(['testing', 'stable']),
+  ...operatorWaitingFields,
 });
 export type PushWaitingMessage = z.infer<typeof PushWaitingMessageSchema>;
 
@@ -102,15 +107,7 @@ export const ReleaseEolMessageSchema = z.object({
 export type ReleaseEolMessage = z.infer<typeof ReleaseEolMessageSchema>;
 
 /** `releng-o-tron.release.waiting`: a reminder that a branch waits for an operator's decision. */
-export const ReleaseWaitingMessageSchema = z.object({
-  release: z.string().min(1),
-  workflow_id: z.string().min(1),
-  step: z.string().min(1),
-  error: z.string(),
-  since: z.string().min(1),
-  reminders: z.number().int().positive(),
-  decide: z.string().min(1),
-});
+export const ReleaseWaitingMessageSchema = z.object({ release: z.string().min(1), ...operatorWaitingFields });
 
 const PROJECT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   [`${PROJECT_TOPIC}.release.branched`]: ReleaseBranchedMessageSchema,
