@@ -193,3 +193,22 @@ export async function pruneToLastCommit(repo: string, ref: string): Promise<void
   await ostree(['prune', `--repo=${repo}`, `--only-branch=${ref}`, '--depth=0', '--refs-only', '--commit-only']);
   await ostree(['summary', '-u', `--repo=${repo}`]);
 }
+
+/** The refs under a prefix and the commit each points at (`fedora/rawhide/` for a branch). */
+export async function refCommitsUnder(repo: string, prefix: string): Promise<{ ref: string; commit: string }[]> {
+  if (!existsSync(join(repo, 'config'))) return [];
+  const refs = (await ostree(['refs', `--repo=${repo}`])).split('\n').filter((r) => r.startsWith(prefix));
+  const out: { ref: string; commit: string }[] = [];
+  for (const ref of refs) {
+    const commit = await refCommit(repo, ref);
+    if (commit) out.push({ ref, commit });
+  }
+  return out;
+}
+
+/** Points `ref` at `commit` (creating it), then regenerates the summary; null `commit` deletes the ref. */
+export async function setRef(repo: string, ref: string, commit: string | null): Promise<void> {
+  if (commit === null) await ostree(['refs', `--repo=${repo}`, '--delete', ref]);
+  else await ostree(['refs', `--repo=${repo}`, `--create=${ref}`, commit]);
+  await ostree(['summary', '-u', `--repo=${repo}`]);
+}

@@ -12,6 +12,7 @@ import {
   BranchRefused,
   bodhiRelease,
   planBranch,
+  RAWHIDE_OSTREE_PREFIX,
   releaseVersion,
   type BodhiReleaseFields,
   type BranchPlan,
@@ -26,11 +27,11 @@ import { EolRefused, mirrorTreesOf, ostreeRefPrefix, planEol, releaseTags, type 
 import type { BodhiActivities } from './bodhi.js';
 import { KojiClient, type KojiLogin } from './koji.js';
 import { moveTree } from './mirror.js';
-import { pruneToLastCommit, refsUnder } from './ostree.js';
+import { pruneToLastCommit, refCommit, refCommitsUnder, refsUnder, setRef } from './ostree.js';
 import type { PdcActivities } from './pdc.js';
 
-export type BranchStep = 'koji-tags' | 'koji-inheritance' | 'koji-targets' | 'bodhi';
-export const BRANCH_STEPS: readonly BranchStep[] = ['koji-tags', 'koji-inheritance', 'koji-targets', 'bodhi'];
+export type BranchStep = 'koji-tags' | 'koji-inheritance' | 'koji-targets' | 'ostree' | 'bodhi';
+export const BRANCH_STEPS: readonly BranchStep[] = ['koji-tags', 'koji-inheritance', 'koji-targets', 'ostree', 'bodhi'];
 
 export interface StepOutcome {
   /** What this attempt changed (nothing when an earlier attempt had done it all). */
@@ -157,6 +158,15 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
       }
       return changed;
     },
+    async ostree(plan) {
+      const changed: string[] = [];
+      for (const r of plan.ostree ?? []) {
+        if ((await refCommit(deps.paths.ostreeRepo, r.ref)) === r.commit) continue;
+        await setRef(deps.paths.ostreeRepo, r.ref, r.commit);
+        changed.push(`created ref ${r.ref} at ${r.commit.slice(0, 12)}`);
+      }
+      return changed;
+    },
     async bodhi(plan) {
       const changed: string[] = [];
       const created = await deps.bodhi.getBodhiRelease(plan.bodhi.create.name);
@@ -211,6 +221,19 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
         if (!(await target(t.name))) continue;
         await koji.call('deleteBuildTarget', [t.name]);
         out.undone.push(`deleted target ${t.name}`);
+      }
+    },
+    async ostree(plan, out) {
+      for (const r of plan.ostree ?? []) {
+        const now = await refCommit(deps.paths.ostreeRepo, r.ref);
+        if (now === null) continue;
+        // A ref that has moved on since (a commit made on the branch) is kept.
+        if (now !== r.commit) {
+          out.notUndone.push(`ref ${r.ref} kept: it has moved on to ${now.slice(0, 12)}`);
+          continue;
+        }
+        await setRef(deps.paths.ostreeRepo, r.ref, null);
+        out.undone.push(`deleted ref ${r.ref}`);
       }
     },
     async bodhi(plan, out) {
@@ -400,6 +423,8 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
     for (const name of interest.targets) targets[name] = await target(name);
     const [asked, next] = await Promise.all([deps.bodhi.getBodhiRelease(release), deps.bodhi.getBodhiRelease(interest.next)]);
     const rawhideTag = `f${release.slice(1)}`;
+    const rawhideRefs = await refCommitsUnder(deps.paths.ostreeRepo, RAWHIDE_OSTREE_PREFIX);
+    const existingRefs = (await refCommitsUnder(deps.paths.ostreeRepo, `fedora/${release.slice(1)}/`)).map((r) => r.ref);
     const latest = tags[rawhideTag] ? await koji.call('listTagged', [rawhideTag], { latest: true }) : [];
     return {
       release,
@@ -407,6 +432,7 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
       tags,
       targets,
       rawhideBuilds: Array.isArray(latest) ? latest.length : 0,
+      ostree: { rawhide: rawhideRefs, existing: existingRefs },
     };
   }
 }

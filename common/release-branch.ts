@@ -62,6 +62,8 @@ export interface BranchState {
   readonly targets: Readonly<Record<string, TargetSpec | null>>;
   /** Latest builds in rawhide's tag, for the plan's words. */
   readonly rawhideBuilds: number;
+  /** Rawhide's OSTree refs (`fedora/rawhide/<arch>/<variant>`) and their commits; the release's refs that exist already. */
+  readonly ostree?: { readonly rawhide: readonly { readonly ref: string; readonly commit: string }[]; readonly existing: readonly string[] };
 }
 
 export interface BranchPlan {
@@ -78,7 +80,12 @@ export interface BranchPlan {
     readonly edit: { readonly before: Partial<BodhiReleaseFields>; readonly after: BodhiReleaseFields };
     readonly create: BodhiReleaseFields;
   };
+  /** The branched release's OSTree refs, each made at rawhide's last commit of the same tree. */
+  readonly ostree?: readonly { readonly ref: string; readonly from: string; readonly commit: string }[];
 }
+
+/** Rawhide's OSTree refs live under this prefix; a branched release's under `fedora/<N>/`. */
+export const RAWHIDE_OSTREE_PREFIX = 'fedora/rawhide/';
 
 /** Why a branch cannot be made: said to the operator as is. */
 export class BranchRefused extends Error {
@@ -147,7 +154,10 @@ export function planBranch(state: BranchState): BranchPlan {
   if (asked.branch !== 'rawhide') {
     throw new BranchRefused(`${state.release} is not rawhide: its branch is ${asked.branch ?? 'unset'}${already.length > 0 ? ` (already branched: ${already.join(', ')} exist)` : ''}`);
   }
-  if (already.length > 0) throw new BranchRefused(`${state.release} is rawhide but half of a branch is left over (a run aborted without its undo?): ${already.join(', ')} exist`);
+  const existingRefs = state.ostree?.existing ?? [];
+  if (already.length + existingRefs.length > 0) {
+    throw new BranchRefused(`${state.release} is rawhide but half of a branch is left over (a run aborted without its undo?): ${[...already, ...existingRefs].join(', ')} exist`);
+  }
   const missing = RAWHIDE_SUFFIXES.map((s) => f(n, s)).filter((t) => !state.tags[t]);
   if (missing.length > 0) throw new BranchRefused(`rawhide's tags are not all in Koji: ${missing.join(', ')} missing`);
   const rawhide = state.targets['rawhide'];
@@ -181,6 +191,7 @@ export function planBranch(state: BranchState): BranchPlan {
     ],
     editTargets: [{ name: 'rawhide', before: rawhide, after: { build_tag: f(next, '-build'), dest_tag: f(next, '-updates-candidate') } }],
     bodhi: { edit: { before: asked, after: bodhiRelease(n, true) }, create: bodhiRelease(next, false) },
+    ostree: (state.ostree?.rawhide ?? []).map((r) => ({ ref: `fedora/${n}/${r.ref.slice(RAWHIDE_OSTREE_PREFIX.length)}`, from: r.ref, commit: r.commit })),
   };
 }
 
@@ -200,6 +211,8 @@ export function describeBranchPlan(plan: BranchPlan): string {
     'Bodhi:',
     `  edit release ${plan.release}: ${changed.map(([k, v]) => `${k} ${JSON.stringify(plan.bodhi.edit.before[k as keyof BodhiReleaseFields] ?? null)} -> ${JSON.stringify(v)}`).join(', ')}`,
     `  create release ${plan.bodhi.create.name} (rawhide): ${Object.entries(plan.bodhi.create).filter(([k]) => k !== 'name').map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`,
+    'OSTree:',
+    ...(plan.ostree?.length ? plan.ostree.map((r) => `  create ref ${r.ref} at ${r.from}'s last commit ${r.commit.slice(0, 12)}`) : ['  no rawhide trees']),
     'Bus:',
     '  releng-o-tron.release.branched',
   ].join('\n');

@@ -80,6 +80,7 @@ async function rawhideUntouched(): Promise<void> {
   assert.equal(await target('f46'), null);
   assert.equal((await bodhiRelease('F45'))?.['branch'], 'rawhide');
   assert.equal(await bodhiRelease('F46'), null);
+  assert.deepEqual(ostree('refs').split('\n').filter((r) => r.startsWith('fedora/45/')), []);
 }
 
 /** The release activities as the worker has them, for calling a step again by hand. */
@@ -99,6 +100,16 @@ describe('release branching from the CLI', () => {
       kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, logins: relengLogins(sandbox), push: paths,
     });
     spy = new BusSpy(worker.publishEndpoint);
+    // Rawhide's trees in the OSTree repository: branching makes the release's refs at their last commits.
+    mkdirSync(paths.ostreeRepo, { recursive: true });
+    ostree('init', '--mode=archive');
+    for (const arch of ['x86_64', 'aarch64']) {
+      for (const n of [1, 2]) {
+        const dir = mkdtempSync(join(tmpdir(), 'relengotron-tree-'));
+        writeFileSync(join(dir, 'version'), `rawhide.${n}\n`);
+        ostree('commit', `--branch=fedora/rawhide/${arch}/iot`, `--tree=dir=${dir}`, `--subject=rawhide.${n}`);
+      }
+    }
   });
   after(async () => {
     await spy.close();
@@ -142,6 +153,8 @@ describe('release branching from the CLI', () => {
       '  edit target rawhide: f45-build -> f45-updates-candidate => f46-build -> f46-updates-candidate',
       '  releng-o-tron.release.branched',
       '(dry run: nothing was changed)',
+      `  create ref fedora/45/x86_64/iot at fedora/rawhide/x86_64/iot's last commit ${ostree('rev-parse', 'fedora/rawhide/x86_64/iot').slice(0, 12)}`,
+      `  create ref fedora/45/aarch64/iot at fedora/rawhide/aarch64/iot's last commit ${ostree('rev-parse', 'fedora/rawhide/aarch64/iot').slice(0, 12)}`,
     ]) assert.ok(lines.includes(line), `${line}\n---\n${dry.stdout}`);
     assert.match(dry.stdout, /^ {2}edit release F45: branch "rawhide" -> "f45", stable_tag "f45" -> "f45-updates", composed_by_bodhi false -> true/m);
     assert.match(dry.stdout, /^ {2}create release F46 \(rawhide\): long_name="Fedora 46", version="46", branch="rawhide"/m);
@@ -170,7 +183,10 @@ describe('release branching from the CLI', () => {
         assert.equal(report.failure, 'aborted by an operator at editing and creating the releases in Bodhi: Bodhi refuses; try next week');
         assert.deepEqual(report.notUndone, []);
         // Newest first: targets, then inheritance, then the tags (children before parents, the snapshot last).
-        assert.deepEqual(report.undone.slice(0, 3), ['target rawhide back to f45-build -> f45-updates-candidate', 'deleted target f45-candidate', 'deleted target f46']);
+        assert.deepEqual(report.undone.slice(0, 5), [
+          'deleted ref fedora/45/aarch64/iot', 'deleted ref fedora/45/x86_64/iot',
+          'target rawhide back to f45-build -> f45-updates-candidate', 'deleted target f45-candidate', 'deleted target f46',
+        ]);
         assert.equal(report.undone.at(-1), 'deleted tag f46');
         return true;
       });
@@ -221,6 +237,9 @@ describe('release branching from the CLI', () => {
     })) assert.equal(f46Release[key], value, key);
     const told = await spy.waitFor('releng-o-tron.release.branched');
     assert.deepEqual(told.envelope.msg['bodhi'], { edited: 'F45', created: 'F46' });
+    // OSTree: the release's refs at rawhide's last commits, rawhide's own untouched.
+    for (const arch of ['x86_64', 'aarch64']) assert.equal(ostree('rev-parse', `fedora/45/${arch}/iot`), ostree('rev-parse', `fedora/rawhide/${arch}/iot`));
+    assert.deepEqual((told.envelope.msg['ostree_refs'] as string[]).sort(), ['fedora/45/aarch64/iot', 'fedora/45/x86_64/iot']);
 
     // Branched already: refused with what exists.
     const again = await cli('release', 'branch', '--release', 'F45', '--dry-run');
@@ -243,8 +262,6 @@ describe('release branching from the CLI', () => {
     symlinkSync('20190627T000005Z', join(paths.mirrorRoot, 'updates/29/Everything/latest'));
     tree('updates/testing/29/Everything/20190626T000001Z', 'repomd.xml');
     tree('29/Cloud/x86_64/images/20190606.0', 'Fedora-Cloud-Base-29-20190606.0.x86_64.qcow2');
-    mkdirSync(paths.ostreeRepo, { recursive: true });
-    ostree('init', '--mode=archive');
     for (const n of [1, 2, 3]) {
       const dir = mkdtempSync(join(tmpdir(), 'relengotron-tree-'));
       writeFileSync(join(dir, 'version'), `29.${n}\n`);

@@ -17,4 +17,6 @@ export const PATCHES = {
    * decision is acted on even while the bus publisher is failing and retrying.
    */
   remindersDoNotHoldDecisions: 'reminders-do-not-hold-decisions',
+  /** 2026-12: branching makes the release's OSTree refs at rawhide's last commits (a step before Bodhi's). */
+  branchOstreeRefs: 'branch-ostree-refs',
 } as const;

@@ -5,16 +5,18 @@
  * 2. koji-tags        - snapshot rawhide's content for the new rawhide, create the tags
  * 3. koji-inheritance - the branched release's override and candidate tags inherit its updates tag
  * 4. koji-targets     - `fN-candidate` and `fN+1` created, `rawhide` re-pointed at N+1
- * 5. bodhi            - FN edited into a branched release, FN+1 created for rawhide
- * 6. announce         - `releng-o-tron.release.branched`
+ * 5. ostree           - `fedora/N/<arch>/<variant>` refs made at rawhide's last commits, where trees exist
+ * 6. bodhi            - FN edited into a branched release, FN+1 created for rawhide
+ * 7. announce         - `releng-o-tron.release.branched`
  *
  * Every step is idempotent (a retry or a new run finds what exists).
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { RelengActivities } from '../activities/index.js';
 import type { BranchStep } from '../activities/release.js';
 import type { BranchPlan } from '../common/release-branch.js';
 import { PROJECT_TOPIC, type ReleaseBranchedMessage } from '../common/schemas/outgoing.js';
+import { PATCHES } from './patches.js';
 import { runReleaseSaga } from './release-saga.js';
 
 const { planReleaseBranch } = proxyActivities<RelengActivities>({
@@ -38,19 +40,22 @@ export interface ReleaseBranchInput {
   readonly operatorReminderMs: number;
 }
 
-const STEPS: readonly { step: BranchStep; words: string }[] = [
+const KOJI_STEPS: readonly { step: BranchStep; words: string }[] = [
   { step: 'koji-tags', words: 'snapshotting rawhide and creating the tags in Koji' },
   { step: 'koji-inheritance', words: 'setting tag inheritance in Koji' },
   { step: 'koji-targets', words: 'creating and re-pointing build targets in Koji' },
-  { step: 'bodhi', words: 'editing and creating the releases in Bodhi' },
 ];
+const OSTREE_STEP = { step: 'ostree', words: "creating the release's OSTree refs at rawhide's last commits" } as const;
+const BODHI_STEP = { step: 'bodhi', words: 'editing and creating the releases in Bodhi' } as const;
 
 export function releaseBranch(input: ReleaseBranchInput): Promise<ReleaseBranchedMessage> {
+  // Runs started before the OSTree step was added go on without it.
+  const steps = patched(PATCHES.branchOstreeRefs) ? [...KOJI_STEPS, OSTREE_STEP, BODHI_STEP] : [...KOJI_STEPS, BODHI_STEP];
   return runReleaseSaga<BranchPlan, BranchStep, ReleaseBranchedMessage>({
     release: input.release,
     operatorReminderMs: input.operatorReminderMs,
     plan: () => planReleaseBranch({ release: input.release }),
-    steps: STEPS,
+    steps,
     apply: (plan, step) => applyBranchStep({ plan, step }),
     undo: (plan, step) => undoBranchStep({ plan, step }),
     announce: (plan, skipped) => ({ topic: `${PROJECT_TOPIC}.release.branched`, body: branchedMessage(plan, workflowInfo().workflowId, skipped) }),
@@ -69,6 +74,7 @@ function branchedMessage(plan: BranchPlan, workflowId: string, skipped: readonly
       snapshot: plan.snapshot,
     },
     bodhi: { edited: plan.release, created: plan.bodhi.create.name },
+    ...(plan.ostree ? { ostree_refs: plan.ostree.map((r) => r.ref) } : {}),
     skipped: [...skipped],
   };
 }

@@ -89,6 +89,8 @@ export const ReleaseBranchedMessageSchema = z.object({
   workflow_id: z.string().min(1),
   koji: z.object({ tags: z.array(z.string()), targets: z.array(z.string()), snapshot: z.object({ src: z.string(), dst: z.string(), builds: z.number().int().nonnegative() }) }),
   bodhi: z.object({ edited: z.string(), created: z.string() }),
+  /** The release's OSTree refs, made at rawhide's last commits. */
+  ostree_refs: z.array(z.string()).optional(),
   skipped: z.array(z.string()),
 });
 export type ReleaseBranchedMessage = z.infer<typeof ReleaseBranchedMessageSchema>;
