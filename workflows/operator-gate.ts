@@ -40,6 +40,9 @@ export interface OperatorGateOptions {
 }
 
 const ACTIONS = new Set(['retry', 'skip', 'abort']);
+/** The failure type an operator decision is refused with (the update's validator; the run itself goes on). */
+export const DECISION_REFUSED = 'DecisionRefused';
+const refused = (message: string) => ApplicationFailure.nonRetryable(message, DECISION_REFUSED);
 /** A reason goes into the run's status, its failure and bus messages: a sentence, not a document. */
 const MAX_REASON = 1000;
 const MAX_STEP = 300;
@@ -100,19 +103,19 @@ export class OperatorGate {
   private validate(decision: OperatorDecision): void {
     const given: unknown = decision;
     if (typeof given !== 'object' || given === null || Array.isArray(given) || !ACTIONS.has((given as { action?: unknown }).action as string)) {
-      throw new Error('a decision is {"action": "retry"|"skip"|"abort"}, with a "reason" for skip and abort');
+      throw refused('a decision is {"action": "retry"|"skip"|"abort"}, with a "reason" for skip and abort');
     }
     const extra = Object.keys(given).filter((k) => !['action', 'reason', 'step'].includes(k));
-    if (extra.length > 0) throw new Error(`a decision has no ${extra.slice(0, 3).map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}`);
+    if (extra.length > 0) throw refused(`a decision has no ${extra.slice(0, 3).map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}`);
     const { reason, step } = given as { reason?: unknown; step?: unknown };
-    if (step !== undefined && !(typeof step === 'string' && step.length > 0 && step.length <= MAX_STEP)) throw new Error(`"step" names a waiting step (1 to ${MAX_STEP} characters)`);
+    if (step !== undefined && !(typeof step === 'string' && step.length > 0 && step.length <= MAX_STEP)) throw refused(`"step" names a waiting step (1 to ${MAX_STEP} characters)`);
     if (decision.action !== 'retry' && !(typeof reason === 'string' && reason.trim())) {
-      throw new Error(`${decision.action} needs a reason`);
+      throw refused(`${decision.action} needs a reason`);
     }
-    if (reason !== undefined && !(typeof reason === 'string' && reason.length <= MAX_REASON)) throw new Error(`the reason is text of at most ${MAX_REASON} characters`);
-    if (this.waitingSteps.size === 0) throw new Error(`nothing waits for an operator: the run is ${this.options.situation()}`);
+    if (reason !== undefined && !(typeof reason === 'string' && reason.length <= MAX_REASON)) throw refused(`the reason is text of at most ${MAX_REASON} characters`);
+    if (this.waitingSteps.size === 0) throw refused(`nothing waits for an operator: the run is ${this.options.situation()}`);
     if (this.matching(decision).length === 0) {
-      throw new Error(
+      throw refused(
         decision.step && !this.waiting.some((w) => w.step === decision.step)
           ? `no step "${decision.step}" waits; waiting: ${this.waiting.map((w) => `"${w.step}"`).join(', ')}`
           : 'every waiting step has a decision already, and resumes with it',
