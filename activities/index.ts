@@ -19,6 +19,7 @@ import { createMirrorActivities, type MirrorActivities } from './mirror.js';
 import { createOstreeActivities, type OstreeActivities } from './ostree.js';
 import { createPdcActivities, type PdcActivities } from './pdc.js';
 import type { KojiLogin } from './koji.js';
+import type { GatingLane } from '../common/config.js';
 import { createReleaseActivities, type ReleaseActivities } from './release.js';
 import type { OidcLogin } from './oidc.js';
 import { createPushComposeActivities, type PushComposeActivities } from './push-compose.js';
@@ -48,6 +49,8 @@ export interface RelengActivityDeps {
   readonly pdcUrl: string;
   /** Where pushes commit, compose, sync; and the key they sign with (paths only). */
   readonly push: PushPaths;
+  /** The config file's gating lanes (the release lifecycle lays its own over them). */
+  readonly gatingLanes: readonly GatingLane[];
 }
 
 export type RelengActivities = ComposeServerActivities &
@@ -76,6 +79,7 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
     ...createReleaseActivities({
       kojiHubUrl: deps.kojiHubUrl, kojiLogin: deps.kojiLogin, http: deps.http, bodhi, pdc,
       paths: { mirrorRoot: deps.push.mirrorRoot, archiveRoot: deps.push.archiveRoot, ostreeRepo: deps.push.ostreeRepo },
+      releaseConfig: { pool: deps.pool, lanes: deps.gatingLanes },
     }),
     ...pdc,
     ...createOstreeActivities({ repo: deps.push.ostreeRepo, workDir: deps.push.workDir }),

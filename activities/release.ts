@@ -29,9 +29,13 @@ import { KojiClient, type KojiLogin } from './koji.js';
 import { moveTree } from './mirror.js';
 import { pruneToLastCommit, refCommit, refCommitsUnder, refsUnder, setRef } from './ostree.js';
 import type { PdcActivities } from './pdc.js';
+import type { GatingLane } from '../common/config.js';
+import type { Pool } from '../common/db.js';
+import { branchConfig, effectiveLanes, eolConfig, loadReleaseConfig, type ReleaseConfigEntry } from '../common/release-config.js';
+import { releaseConfigBefore, restoreReleaseConfig, writeReleaseConfig } from './release-config.js';
 
-export type BranchStep = 'koji-tags' | 'koji-inheritance' | 'koji-targets' | 'ostree' | 'bodhi';
-export const BRANCH_STEPS: readonly BranchStep[] = ['koji-tags', 'koji-inheritance', 'koji-targets', 'ostree', 'bodhi'];
+export type BranchStep = 'koji-tags' | 'koji-inheritance' | 'koji-targets' | 'ostree' | 'bodhi' | 'config';
+export const BRANCH_STEPS: readonly BranchStep[] = ['koji-tags', 'koji-inheritance', 'koji-targets', 'ostree', 'bodhi', 'config'];
 
 export interface StepOutcome {
   /** What this attempt changed (nothing when an earlier attempt had done it all). */
@@ -43,8 +47,8 @@ export interface UndoOutcome {
   readonly notUndone: readonly string[];
 }
 
-export type EolStep = 'koji-targets' | 'koji-lock' | 'bodhi' | 'pdc' | 'mirror' | 'ostree';
-export const EOL_STEPS: readonly EolStep[] = ['koji-targets', 'koji-lock', 'bodhi', 'pdc', 'mirror', 'ostree'];
+export type EolStep = 'koji-targets' | 'koji-lock' | 'config' | 'bodhi' | 'pdc' | 'mirror' | 'ostree';
+export const EOL_STEPS: readonly EolStep[] = ['koji-targets', 'koji-lock', 'config', 'bodhi', 'pdc', 'mirror', 'ostree'];
 
 export interface ReleaseActivities {
   /** Reads Koji, Bodhi, PDC, the mirror and the OSTree repository and plans the end of life; refused (final) for an unknown, rawhide or already archived release. */
@@ -65,6 +69,12 @@ export interface ReleaseActivityDeps {
   readonly pdc: Pick<PdcActivities, 'pdcReleaseActive' | 'setPdcReleaseActive'>;
   /** The master mirror, its archive, and the OSTree repository end of life prunes. */
   readonly paths: { readonly mirrorRoot: string; readonly archiveRoot: string; readonly ostreeRepo: string };
+  /**
+   * Where configuration that follows the release is kept, and the config file's gating lanes it
+   * lies over. Without a database (the CLI's dry run with none configured) the plan's
+   * configuration comes from the config file alone.
+   */
+  readonly releaseConfig: { readonly pool: Pool | null; readonly lanes: readonly GatingLane[] };
 }
 
 export const BRANCH_REFUSED = 'BranchRefused';
@@ -167,6 +177,7 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
       }
       return changed;
     },
+    config: (plan) => applyConfig(plan),
     async bodhi(plan) {
       const changed: string[] = [];
       const created = await deps.bodhi.getBodhiRelease(plan.bodhi.create.name);
@@ -236,6 +247,7 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
         out.undone.push(`deleted ref ${r.ref}`);
       }
     },
+    config: (plan, out) => undoConfig(plan, out),
     async bodhi(plan, out) {
       const edited = await deps.bodhi.getBodhiRelease(plan.release);
       if (edited && !matches(edited, plan.bodhi.edit.before)) {
@@ -259,7 +271,29 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
     }
   };
 
+  const setBy = () => {
+    try {
+      return Context.current().info.workflowExecution?.workflowId ?? 'relengotron';
+    } catch {
+      return 'relengotron';
+    }
+  };
+  const { pool: configPool, lanes: configLanes } = deps.releaseConfig;
+  const needPool = (): Pool => {
+    if (!configPool) throw ApplicationFailure.nonRetryable('configuration that follows the release needs the database (DATABASE_URL)', 'ReleaseConfigUnavailable');
+    return configPool;
+  };
+  const applyConfig = async (plan: { config?: { entries: readonly ReleaseConfigEntry[] } }) =>
+    plan.config ? writeReleaseConfig(needPool(), plan.config.entries, setBy()) : [];
+  const undoConfig = async (plan: { config?: { entries: readonly ReleaseConfigEntry[]; before: readonly (ReleaseConfigEntry | null)[] } }, out: { undone: string[] }) => {
+    if (plan.config) out.undone.push(...(await restoreReleaseConfig(needPool(), plan.config.entries, plan.config.before, setBy())));
+  };
+  /** The entries a run will write, with the rows they replace. */
+  const configChange = async (entries: ReleaseConfigEntry[]) => ({ entries, before: configPool ? await releaseConfigBefore(configPool, entries) : entries.map(() => null) });
+  const lanesNow = async () => effectiveLanes(configLanes, configPool ? await loadReleaseConfig(configPool) : []);
+
   const applyEol: Record<EolStep, (plan: EolPlan) => Promise<string[]>> = {
+    config: (plan) => applyConfig(plan),
     async 'koji-targets'(plan) {
       const changed: string[] = [];
       for (const t of plan.deleteTargets) {
@@ -312,6 +346,7 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
   };
 
   const undoEol: Record<EolStep, (plan: EolPlan, out: { undone: string[]; notUndone: string[] }) => Promise<void>> = {
+    config: (plan, out) => undoConfig(plan, out),
     async 'koji-targets'(plan, out) {
       for (const t of plan.deleteTargets) {
         if (await target(t.name)) continue;
@@ -355,7 +390,8 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
   return {
     async planReleaseEol({ release }) {
       try {
-        return planEol(await readEolState(release));
+        const plan = planEol(await readEolState(release));
+        return { ...plan, config: await configChange(eolConfig(await lanesNow(), release, plan.version)) };
       } catch (err) {
         if (err instanceof EolRefused || err instanceof BranchRefused) throw ApplicationFailure.nonRetryable(err.message, EOL_REFUSED);
         throw err;
@@ -371,7 +407,8 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
     },
     async planReleaseBranch({ release }) {
       try {
-        return planBranch(await readState(release));
+        const plan = planBranch(await readState(release));
+        return { ...plan, config: await configChange(branchConfig(await lanesNow(), release, plan.version)) };
       } catch (err) {
         if (err instanceof BranchRefused) throw ApplicationFailure.nonRetryable(err.message, BRANCH_REFUSED);
         throw err;

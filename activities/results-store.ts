@@ -23,6 +23,7 @@ import { workflowIds } from '../common/workflow-ids.js';
 import { supersedeSignal } from '../workflows/api/compose-test.js';
 import type { ComposeMetadata } from './compose-server.js';
 import type { ImageUnderTest, PlanRunSettings } from './image-test.js';
+import { composeStreamStopped } from './release-config.js';
 
 export interface RecordComposeInput {
   readonly metadata: ComposeMetadata;
@@ -180,8 +181,13 @@ export interface SupersedeInput {
 export async function planComposeTest(pool: Pool, config: ComposeTestingConfig, dashboardUrl: string, input: PlanComposeTestInput): Promise<ComposeTestPlan> {
   const m = input.metadata;
   const stream = composeStream(m.composeId);
-  const selected = selectImages(m.images, config.rules);
-  const skipped = selected.filter((s) => !s.image.sha256).map((s) => ({ path: s.image.path, reason: 'images.json gives no sha256 to check the download against' }));
+  // An end of life stopped this release's compose stream: the compose is recorded, nothing is booted.
+  const stopped = await composeStreamStopped(pool, stream);
+  const selected = stopped ? [] : selectImages(m.images, config.rules);
+  const skipped = [
+    ...(stopped ? selectImages(m.images, config.rules).map((s) => ({ path: s.image.path, reason: stopped })) : []),
+    ...selected.filter((s) => !s.image.sha256).map((s) => ({ path: s.image.path, reason: 'images.json gives no sha256 to check the download against' })),
+  ];
   const testable = selected.filter((s) => s.image.sha256);
   const settingsFor = (type: string): PlanRunSettings => {
     const plan = config.plans[type]!;

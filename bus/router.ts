@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { pushSettings } from '../client/start.js';
-import type { Config } from '../common/config.js';
+import type { Config, GatingLane } from '../common/config.js';
 import { routeMatches, type Route } from '../common/routing.js';
 import { acceptedTopic, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
 import { issueLines } from '../common/schemas/issues.js';
@@ -94,7 +94,9 @@ export class Router {
 }
 
 /** The router a process builds from its configuration. */
-export function routerFromConfig(config: Pick<Config, 'bus' | 'gating' | 'push' | 'services'>): Router {
+export function routerFromConfig(config: Pick<Config, 'bus' | 'gating' | 'push' | 'services'>, lanes: { readonly lanes: readonly GatingLane[] } = config.gating): Router {
   const composeBases = [config.services.composes, ...config.bus.acceptComposeLocations];
-  return new Router(config.bus.routes, { lanes: config.gating.lanes, push: pushSettings(config), composeBases }, config.bus.acceptPrefixes);
+  // Read at each message: the lanes may follow the release lifecycle (common/release-config.ts LiveLanes).
+  const context = { get lanes() { return lanes.lanes; }, push: pushSettings(config), composeBases };
+  return new Router(config.bus.routes, context, config.bus.acceptPrefixes);
 }

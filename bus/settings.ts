@@ -4,7 +4,7 @@
  * is refused when re-driven too.
  */
 import { readFileSync } from 'node:fs';
-import type { Config } from '../common/config.js';
+import type { Config, GatingLane } from '../common/config.js';
 import { durationToMs } from '../common/duration.js';
 import type { VerifyOptions } from '../common/fedmsg-crypto.js';
 import type { DispatchOptions } from './listener.js';
@@ -18,9 +18,10 @@ export interface ListenerSettings {
   readonly maxAgeMs: number | undefined;
 }
 
-export function listenerSettings(config: Config): ListenerSettings {
+/** `lanes`: where the gating lanes come from (the live listener's follow the release lifecycle); the config file's by default. */
+export function listenerSettings(config: Config, lanes?: { readonly lanes: readonly GatingLane[] }): ListenerSettings {
   return {
-    router: routerFromConfig(config),
+    router: routerFromConfig(config, lanes),
     maxMessageBytes: config.bus.maxMessageBytes,
     verify: config.bus.verifySignatures
       ? { caCertificates: config.bus.caCertificates.map((file) => readFileSync(file, 'utf8')), routingPolicy: config.bus.routingPolicy }

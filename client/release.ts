@@ -4,6 +4,7 @@ import { createBodhiActivities } from '../activities/bodhi.js';
 import { BRANCH_REFUSED, createReleaseActivities, EOL_REFUSED } from '../activities/release.js';
 import type { EolPlan } from '../common/release-eol.js';
 import { pushPaths, type Config } from '../common/config.js';
+import { createPool } from '../common/db.js';
 import { createPdcActivities } from '../activities/pdc.js';
 import { durationToMs } from '../common/duration.js';
 import type { BranchPlan } from '../common/release-branch.js';
@@ -16,6 +17,8 @@ function clients(config: Config) {
   const release = createReleaseActivities({
     kojiHubUrl: config.services.kojiHub, kojiLogin: config.services.kojiAuth ?? null, http, bodhi, pdc,
     paths: { mirrorRoot: paths.mirrorRoot, archiveRoot: paths.archiveRoot, ostreeRepo: paths.ostreeRepo },
+    // The dry run reads what the lifecycle runs stored when a database is configured; otherwise the config file's lanes alone.
+    releaseConfig: { pool: config.database.url ? createPool(config.database.url, 1) : null, lanes: config.gating.lanes },
   });
   return { bodhi, release };
 }

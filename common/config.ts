@@ -42,7 +42,7 @@ const byteSize = z.union([
 ]);
 
 /** A Rawhide-style gate: builds tagged into gateTag wait for their tests, then move on or aside. */
-const GatingLaneSchema = z.strictObject({
+export const GatingLaneSchema = z.strictObject({
   /** Names the lane in run IDs and messages, e.g. f44. */
   name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a short name such as f44'),
   /** Builds tagged here are gated (Fedora: fN-updates-testing-pending). */
@@ -219,6 +219,8 @@ export const ConfigSchema = z.strictObject({
       ]),
       /** How often a running Koji task is looked at. */
       kojiPollInterval: duration.default('2s'),
+      /** How often the bus listener reads the lanes the release lifecycle changed (a branch, an end of life). */
+      laneRefresh: duration.default('10s'),
     })
     .prefault({}),
   composeTesting: z

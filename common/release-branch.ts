@@ -13,6 +13,8 @@
  *   and candidate tags inherit `fN-updates` instead of `fN`, and a `fN-candidate` target;
  * - Bodhi: FN is edited into a branched release composed by Bodhi, FN+1 is created for rawhide.
  */
+import type { ReleaseConfigEntry } from './release-config.js';
+
 export interface TagSpec {
   readonly name: string;
   /** The parent it is created with (priority 0), if any. */
@@ -82,6 +84,13 @@ export interface BranchPlan {
   };
   /** The branched release's OSTree refs, each made at rawhide's last commit of the same tree. */
   readonly ostree?: readonly { readonly ref: string; readonly from: string; readonly commit: string }[];
+  /** Configuration that follows the release (gating lanes), and the rows it replaces, for undo. */
+  readonly config?: ReleaseConfigChange;
+}
+
+export interface ReleaseConfigChange {
+  readonly entries: readonly ReleaseConfigEntry[];
+  readonly before: readonly (ReleaseConfigEntry | null)[];
 }
 
 /** Rawhide's OSTree refs live under this prefix; a branched release's under `fedora/<N>/`. */
@@ -213,6 +222,8 @@ export function describeBranchPlan(plan: BranchPlan): string {
     `  create release ${plan.bodhi.create.name} (rawhide): ${Object.entries(plan.bodhi.create).filter(([k]) => k !== 'name').map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`,
     'OSTree:',
     ...(plan.ostree?.length ? plan.ostree.map((r) => `  create ref ${r.ref} at ${r.from}'s last commit ${r.commit.slice(0, 12)}`) : ['  no rawhide trees']),
+    'Configuration:',
+    ...(plan.config?.entries.length ? plan.config.entries.map((e) => `  ${e.kind} ${e.name}: ${e.active ? `${e.value?.gateTag ?? ''} -> ${e.value?.releaseTag ?? ''}` : 'stopped'}`) : ['  no gating lane releases into this release']),
     'Bus:',
     '  releng-o-tron.release.branched',
   ].join('\n');

@@ -6,7 +6,7 @@
  * Bodhi's release archived, PDC's marked inactive; then the mirror trees moved to the archive
  * (the old tree kept until the archive verifies) and each OSTree ref pruned to its last commit.
  */
-import { releaseVersion } from './release-branch.js';
+import { releaseVersion, type ReleaseConfigChange } from './release-branch.js';
 
 export interface EolState {
   readonly release: string;
@@ -32,6 +32,8 @@ export interface EolPlan {
   /** Mirror path → archive path (both relative to their roots). */
   readonly archive: readonly { readonly from: string; readonly to: string }[];
   readonly ostreeRefs: readonly string[];
+  /** Its gating lanes and compose stream stopped, and the rows that replaces, for undo. */
+  readonly config?: ReleaseConfigChange;
 }
 
 export class EolRefused extends Error {
@@ -98,6 +100,8 @@ export function describeEolPlan(plan: EolPlan): string {
     ...(plan.archive.length ? plan.archive.map((a) => `  move ${a.from} -> archive ${a.to} (rsync --delay-updates; the old tree stays until the archive verifies)`) : ['  nothing to archive']),
     'OSTree:',
     ...(plan.ostreeRefs.length ? plan.ostreeRefs.map((r) => `  prune ${r} to its last commit`) : ['  no refs']),
+    'Configuration:',
+    ...(plan.config?.entries.length ? plan.config.entries.map((e) => `  ${e.kind} ${e.name}: stopped`) : ['  nothing']),
     'Bus:',
     '  releng-o-tron.release.eol',
   ].join('\n');

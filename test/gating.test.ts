@@ -13,7 +13,10 @@ import { CI_MESSAGE_VERSION } from '../common/schemas/ci.js';
 import { workflowIds } from '../common/workflow-ids.js';
 import { gateBuildStatusQuery } from '../workflows/api/index.js';
 import type { GateBuildResult } from '../workflows/index.js';
-import { BusSpy, testBusService } from './helpers/bus.js';
+import { BusSpy, deliveryTestEnv, testBusService } from './helpers/bus.js';
+import { routerFromConfig } from '../bus/router.js';
+import { loadConfig } from '../common/config.js';
+import { LiveLanes } from '../common/release-config.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 import { kojiAs, relengLogins, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
@@ -189,6 +192,40 @@ describe('gating: buildsys.tag opens a gate, CI results decide it', () => {
       { state: 'ignored', workflow_id: null, last_error: 'f29-updates-candidate is not a gate tag' },
       { state: 'ignored', workflow_id: null, last_error: 'no gating lane for vim-9.1-1.fc45' },
     ]);
+  });
+});
+
+describe('gating lanes follow the release lifecycle', () => {
+  before(async () => {
+    [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox()]);
+    koji = kojiAs(sandbox);
+  });
+  after(async () => {
+    await Promise.all([env.teardown(), db.drop(), sandbox.stop()]);
+  });
+
+  it("a lane an end of life stopped opens no gate in the listener, once it has read the release configuration", async () => {
+    const config = loadConfig(deliveryTestEnv(sandbox));
+    const lanes = await new LiveLanes(db.pool, config.gating.lanes).start(200);
+    const listening = testBusService({ pool: db.pool, client: env.client, sandbox }, { router: routerFromConfig(config, lanes) });
+    listening.start();
+    try {
+      assert.ok(await sandbox.bus!.waitForSubscribers(1, 10_000));
+      await new Promise((r) => setTimeout(r, 300));
+      // What `release eol --release F29` writes for the f29 lane.
+      await db.pool.query(`INSERT INTO release_config (kind, name, release, value, active, set_by) VALUES ('gating-lane', 'f29', 'F29', NULL, false, 'release-eol/F29')`);
+      await waitFor(() => Promise.resolve(!lanes.lanes.some((l) => l.name === 'f29')), 5_000);
+      sandbox.koji.importBuild('nano-8.3-1.fc29', 'packager');
+      await koji.call('tagBuild', [GATE_TAG, 'nano-8.3-1.fc29']);
+      const query = `SELECT state, last_error FROM bus_inbox WHERE envelope->'msg'->>'name' = 'nano'`;
+      await waitFor(async () => (await db.pool.query(query)).rowCount === 1);
+      assert.ok(await listening.listener.drained(10_000));
+      const { rows } = await db.pool.query<{ state: string; last_error: string }>(query);
+      assert.deepEqual(rows, [{ state: 'ignored', last_error: `${GATE_TAG} is not a gate tag` }]);
+    } finally {
+      lanes.stop();
+      await listening.stop();
+    }
   });
 });
 

@@ -17,7 +17,7 @@ import type { KojiClient } from '../activities/koji.js';
 import { createBodhiActivities } from '../activities/bodhi.js';
 import { createReleaseActivities, BRANCH_STEPS, EOL_STEPS } from '../activities/release.js';
 import { createPdcActivities } from '../activities/pdc.js';
-import type { PushPaths } from '../common/config.js';
+import { loadConfig, type PushPaths } from '../common/config.js';
 import type { BranchPlan } from '../common/release-branch.js';
 import type { EolPlan } from '../common/release-eol.js';
 import { workflowIds } from '../common/workflow-ids.js';
@@ -27,7 +27,9 @@ import { releaseSagaStatusQuery, type CompensationReport } from '../workflows/ap
 import { BusSpy } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
-import { bodhiLogin, kojiAs, kojiLogin, relengLogins, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
+import { bodhiLogin, kojiAs, kojiLogin, newCompose, relengLogins, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
+import { LiveLanes } from '../common/release-config.js';
+import { manualTrigger, startComposeTest } from '../client/start.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 import { until } from './helpers/until.js';
 
@@ -41,6 +43,11 @@ let worker: RunningWorker;
 let spy: BusSpy;
 let koji: KojiClient;
 const dataDir = mkdtempSync(join(tmpdir(), 'relengotron-release-'));
+/** The config file's lanes: the sandbox's f29 lane and a lane gating rawhide (f45) builds. */
+const LANES = [
+  ...loadConfig({}).gating.lanes,
+  { name: 'rawhide', gateTag: 'f45-updates-testing-pending', releaseTag: 'f45', quarantineTag: 'f45-quarantine', distTag: 'fc45', requiredTests: ['fedora-ci.koji-build.tier0.functional'], resultTimeout: '6h' },
+];
 const paths: PushPaths = {
   ostreeRepo: join(dataDir, 'ostree/repo'), workDir: join(dataDir, 'work'), composeRoot: join(dataDir, 'work/composes'), composeUrl: 'http://127.0.0.1:9/pushes',
   mirrorRoot: join(dataDir, 'mirror'), archiveRoot: join(dataDir, 'archive'), signingKey: undefined,
@@ -50,6 +57,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   const cliEnv = {
     ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn',
     KOJI_HUB_URL: sandbox.urls.kojiHub, BODHI_URL: sandbox.urls.bodhi, PDC_URL: sandbox.urls.pdc, ...sandboxLoginEnv(sandbox.credentials, sandbox.urls),
+    RELENGOTRON_GATING_LANES: JSON.stringify(LANES),
     RELENGOTRON_MIRROR_ROOT: paths.mirrorRoot, RELENGOTRON_ARCHIVE_ROOT: paths.archiveRoot, RELENGOTRON_OSTREE_REPO: paths.ostreeRepo,
   };
   return run(process.execPath, [CLI, ...args], { env: cliEnv }).then(
@@ -87,7 +95,7 @@ async function rawhideUntouched(): Promise<void> {
 function releaseActivities() {
   const bodhi = createBodhiActivities({ bodhiUrl: sandbox.urls.bodhi, http: TEST_HTTP, bodhiLogin: bodhiLogin(sandbox) });
   const pdc = createPdcActivities({ pdcUrl: sandbox.urls.pdc, http: TEST_HTTP });
-  return createReleaseActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiLogin: kojiLogin(sandbox), http: TEST_HTTP, bodhi, pdc, paths });
+  return createReleaseActivities({ kojiHubUrl: sandbox.urls.kojiHub, kojiLogin: kojiLogin(sandbox), http: TEST_HTTP, bodhi, pdc, paths, releaseConfig: { pool: db.pool, lanes: LANES } });
 }
 
 const ostree = (...args: string[]) => execFileSync('ostree', [`--repo=${paths.ostreeRepo}`, ...args], { encoding: 'utf8' }).trim();
@@ -97,7 +105,7 @@ describe('release branching from the CLI', () => {
     [env, db, sandbox] = await Promise.all([startTemporal(), createTestDatabase(), startTestSandbox({ withBus: false })]);
     koji = kojiAs(sandbox);
     worker = await startRelengWorker(env, db.pool, {
-      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, logins: relengLogins(sandbox), push: paths,
+      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, logins: relengLogins(sandbox), push: paths, gatingLanes: LANES,
     });
     spy = new BusSpy(worker.publishEndpoint);
     // Rawhide's trees in the OSTree repository: branching makes the release's refs at their last commits.
@@ -153,6 +161,7 @@ describe('release branching from the CLI', () => {
       '  edit target rawhide: f45-build -> f45-updates-candidate => f46-build -> f46-updates-candidate',
       '  releng-o-tron.release.branched',
       '(dry run: nothing was changed)',
+      '  gating-lane rawhide: f46-updates-testing-pending -> f46',
       `  create ref fedora/45/x86_64/iot at fedora/rawhide/x86_64/iot's last commit ${ostree('rev-parse', 'fedora/rawhide/x86_64/iot').slice(0, 12)}`,
       `  create ref fedora/45/aarch64/iot at fedora/rawhide/aarch64/iot's last commit ${ostree('rev-parse', 'fedora/rawhide/aarch64/iot').slice(0, 12)}`,
     ]) assert.ok(lines.includes(line), `${line}\n---\n${dry.stdout}`);
@@ -237,6 +246,10 @@ describe('release branching from the CLI', () => {
     })) assert.equal(f46Release[key], value, key);
     const told = await spy.waitFor('releng-o-tron.release.branched');
     assert.deepEqual(told.envelope.msg['bodhi'], { edited: 'F45', created: 'F46' });
+    // The rawhide lane gates the new rawhide now, as the listener sees it.
+    const live = await new LiveLanes(db.pool, LANES).start(60_000);
+    live.stop();
+    assert.deepEqual(live.lanes.find((l) => l.name === 'rawhide'), { ...LANES[1], gateTag: 'f46-updates-testing-pending', releaseTag: 'f46', quarantineTag: 'f46-quarantine', distTag: 'fc46' });
     // OSTree: the release's refs at rawhide's last commits, rawhide's own untouched.
     for (const arch of ['x86_64', 'aarch64']) assert.equal(ostree('rev-parse', `fedora/45/${arch}/iot`), ostree('rev-parse', `fedora/rawhide/${arch}/iot`));
     assert.deepEqual((told.envelope.msg['ostree_refs'] as string[]).sort(), ['fedora/45/aarch64/iot', 'fedora/45/x86_64/iot']);
@@ -280,6 +293,8 @@ describe('release branching from the CLI', () => {
       '  move 29 -> archive releases/29 (rsync --delay-updates; the old tree stays until the archive verifies)',
       '  prune fedora/29/x86_64/iot to its last commit',
       '  releng-o-tron.release.eol',
+      '  gating-lane f29: stopped',
+      '  compose-stream Fedora-29: stopped',
     ]) assert.ok(dry.stdout.split('\n').includes(line), `${line}\n---\n${dry.stdout}`);
     assert.equal(await target('f29'), 'f29-build -> f29-updates-candidate', 'a dry run changes nothing');
 
@@ -295,6 +310,13 @@ describe('release branching from the CLI', () => {
     assert.equal(existsSync(join(paths.archiveRoot, 'updates/testing/29/Everything/20190626T000001Z/repomd.xml')), true);
     assert.equal((ostree('log', 'fedora/29/x86_64/iot').match(/^commit /gm) ?? []).length, 1);
     assert.match(ostree('log', 'fedora/29/x86_64/iot'), /29\.3/);
+    // Its gating lane stops, as the listener sees it, and its composes are no longer tested.
+    const live = await new LiveLanes(db.pool, LANES).start(60_000);
+    live.stop();
+    assert.deepEqual(live.lanes.map((l) => l.name), ['rawhide']);
+    const late = newCompose(sandbox, { template: 'Fedora-Cloud-27-20180317.0', release: { short: 'Fedora', version: '29' }, type: 'production' });
+    const tested = await (await startComposeTest(env.client, { composeId: late.composeId, location: late.location, pungiStatus: 'FINISHED' }, manualTrigger('compose.test'))).handle.result();
+    assert.deepEqual([tested.status, tested.jobs.length], ['complete', 0]);
     const told = await spy.waitFor('releng-o-tron.release.eol');
     assert.deepEqual(told.envelope.msg['ostree_refs'], ['fedora/29/x86_64/iot']);
 

@@ -8,6 +8,7 @@ import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
 import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { requireDatabaseUrl, runMain, startProcess } from './process.js';
+import { LiveLanes } from '../common/release-config.js';
 
 const { config, log } = startProcess('bus-listener');
 
@@ -17,7 +18,11 @@ runMain(log, async () => {
   // Connection.lazy: the listener stores messages even while Temporal is unreachable.
   const connection = Connection.lazy(temporalConnectionOptions(config));
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const settings = listenerSettings(config);
+  // Gating lanes follow the release lifecycle (a branch moves rawhide's lane on, an end of life stops one).
+  const lanes = await new LiveLanes(pool, config.gating.lanes, (err) => log.warn({ err }, 'could not read the release configuration; keeping the last gating lanes')).start(
+    durationToMs(config.gating.laneRefresh),
+  );
+  const settings = listenerSettings(config, lanes);
   if (settings.verify && settings.verify.caCertificates.length === 0) {
     log.warn('signatures are checked but no CA is configured (FEDMSG_CA_CERTS): any self-signed sender passes the chain check');
   }
@@ -51,6 +56,7 @@ runMain(log, async () => {
   log.info('stopping');
   clearInterval(report);
   await metrics?.close();
+  lanes.stop();
   await service.stop();
   await connection.close();
   await pool.end();

@@ -51,6 +51,7 @@ runMain(log, async () => {
         bodhiUrl: config.services.bodhi,
         pdcUrl: config.services.pdc,
         push: paths,
+        gatingLanes: config.gating.lanes,
       }),
       maxConcurrentActivities: config.workers.releng.maxConcurrentActivities,
     });

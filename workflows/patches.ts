@@ -19,4 +19,6 @@ export const PATCHES = {
   remindersDoNotHoldDecisions: 'reminders-do-not-hold-decisions',
   /** 2026-12: branching makes the release's OSTree refs at rawhide's last commits (a step before Bodhi's). */
   branchOstreeRefs: 'branch-ostree-refs',
+  /** 2026-12: branching and end of life write the configuration that follows the release (gating lanes, compose streams). */
+  releaseConfigStep: 'release-config-step',
 } as const;

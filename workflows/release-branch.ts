@@ -7,7 +7,8 @@
  * 4. koji-targets     - `fN-candidate` and `fN+1` created, `rawhide` re-pointed at N+1
  * 5. ostree           - `fedora/N/<arch>/<variant>` refs made at rawhide's last commits, where trees exist
  * 6. bodhi            - FN edited into a branched release, FN+1 created for rawhide
- * 7. announce         - `releng-o-tron.release.branched`
+ * 7. config           - rawhide's gating lane moved on to N+1 (Bodhi gates FN from now on)
+ * 8. announce         - `releng-o-tron.release.branched`
  *
  * Every step is idempotent (a retry or a new run finds what exists).
  */
@@ -47,10 +48,12 @@ const KOJI_STEPS: readonly { step: BranchStep; words: string }[] = [
 ];
 const OSTREE_STEP = { step: 'ostree', words: "creating the release's OSTree refs at rawhide's last commits" } as const;
 const BODHI_STEP = { step: 'bodhi', words: 'editing and creating the releases in Bodhi' } as const;
+const CONFIG_STEP = { step: 'config', words: "moving rawhide's gating lane on to the new rawhide" } as const;
 
 export function releaseBranch(input: ReleaseBranchInput): Promise<ReleaseBranchedMessage> {
   // Runs started before the OSTree step was added go on without it.
   const steps = patched(PATCHES.branchOstreeRefs) ? [...KOJI_STEPS, OSTREE_STEP, BODHI_STEP] : [...KOJI_STEPS, BODHI_STEP];
+  if (patched(PATCHES.releaseConfigStep)) steps.push(CONFIG_STEP);
   return runReleaseSaga<BranchPlan, BranchStep, ReleaseBranchedMessage>({
     release: input.release,
     operatorReminderMs: input.operatorReminderMs,

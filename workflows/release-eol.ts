@@ -5,6 +5,7 @@
  *                   (refused: unknown, rawhide, already at end of life)
  * 2. koji-targets - the release's build targets deleted
  * 3. koji-lock    - its tags locked
+ *    config       - its gating lanes and compose stream stopped
  * 4. bodhi        - its Bodhi release archived (Bodhi obsoletes the open updates)
  * 5. pdc          - its PDC release inactive
  * 6. mirror       - its mirror trees moved to the archive (rsync --delay-updates, verified, then removed)
@@ -14,11 +15,12 @@
  * The reversible steps come first; aborting undoes them (pruned commits cannot come back, and
  * the report says so).
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { RelengActivities } from '../activities/index.js';
 import type { EolStep } from '../activities/release.js';
 import type { EolPlan } from '../common/release-eol.js';
 import { PROJECT_TOPIC, type ReleaseEolMessage } from '../common/schemas/outgoing.js';
+import { PATCHES } from './patches.js';
 import { runReleaseSaga } from './release-saga.js';
 
 const { planReleaseEol } = proxyActivities<RelengActivities>({
@@ -41,6 +43,7 @@ export interface ReleaseEolInput {
   readonly operatorReminderMs: number;
 }
 
+const CONFIG_STEP = { step: 'config', words: 'stopping its gating lanes and compose stream' } as const;
 const STEPS: readonly { step: EolStep; words: string }[] = [
   { step: 'koji-targets', words: 'deleting the build targets in Koji' },
   { step: 'koji-lock', words: 'locking the tags in Koji' },
@@ -51,11 +54,13 @@ const STEPS: readonly { step: EolStep; words: string }[] = [
 ];
 
 export function releaseEol(input: ReleaseEolInput): Promise<ReleaseEolMessage> {
+  // Runs started before the configuration step go on without it.
+  const steps = patched(PATCHES.releaseConfigStep) ? [...STEPS.slice(0, 2), CONFIG_STEP, ...STEPS.slice(2)] : STEPS;
   return runReleaseSaga<EolPlan, EolStep, ReleaseEolMessage>({
     release: input.release,
     operatorReminderMs: input.operatorReminderMs,
     plan: () => planReleaseEol({ release: input.release }),
-    steps: STEPS,
+    steps,
     apply: (plan, step) => applyEolStep({ plan, step }),
     undo: (plan, step) => undoEolStep({ plan, step }),
     announce: (plan, skipped) => ({

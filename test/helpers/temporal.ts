@@ -13,7 +13,7 @@ import type { KojiLogin } from '../../activities/koji.js';
 import type { OidcLogin } from '../../activities/oidc.js';
 import { FedmsgPublisher } from '../../bus/publisher.js';
 import type { Signer } from '../../common/fedmsg-crypto.js';
-import { loadConfig, pushPaths, type ComposeTestingConfig } from '../../common/config.js';
+import { loadConfig, pushPaths, type ComposeTestingConfig, type GatingLane } from '../../common/config.js';
 import type { Pool } from '../../common/db.js';
 import { TASK_QUEUES } from '../../common/task-queues.js';
 import { prepareNamespace } from '../../devstack/temporal-namespace.js';
@@ -61,6 +61,8 @@ export interface RelengWorkerOptions {
   /** The sandbox's services and the push's directories and key. */
   readonly services?: { readonly bodhiUrl: string; readonly pdcUrl: string };
   readonly push?: RelengActivityDeps['push'];
+  /** The gating lanes of the worker's config file; the default configuration's otherwise. */
+  readonly gatingLanes?: readonly GatingLane[];
   /** The releng account's logins (the sandbox's, from relengLogins); without them writes are refused. */
   readonly logins?: { readonly koji: KojiLogin; readonly bodhi: OidcLogin };
 }
@@ -87,6 +89,7 @@ export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool
       temporal: env.client,
       bodhiUrl: options.services?.bodhiUrl ?? 'http://127.0.0.1:9/bodhi',
       pdcUrl: options.services?.pdcUrl ?? 'http://127.0.0.1:9/pdc',
+      gatingLanes: options.gatingLanes ?? loadConfig({}).gating.lanes,
       push: options.push ?? pushPaths({ ...loadConfig({}), dataDir: mkdtempSync(join(tmpdir(), 'relengotron-data-')) }),
     }),
   });
