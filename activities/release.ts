@@ -95,9 +95,12 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
     }
   };
 
-  async function tag(name: string): Promise<{ id: number; arches: string | null } | null> {
+  async function tag(name: string): Promise<{ id: number; arches: string | null; perm: string | null; extra: Record<string, string | number | boolean> } | null> {
     const info = await koji.call('getTag', [name]);
-    return info && isStruct(info) ? { id: Number(info['id']), arches: typeof info['arches'] === 'string' ? info['arches'] : null } : null;
+    if (!info || !isStruct(info)) return null;
+    const extra = isStruct(info['extra'] ?? null) ? (info['extra'] as Record<string, XmlRpcValue>) : {};
+    const scalars = Object.fromEntries(Object.entries(extra).filter((e): e is [string, string | number | boolean] => ['string', 'number', 'boolean'].includes(typeof e[1])));
+    return { id: Number(info['id']), arches: typeof info['arches'] === 'string' ? info['arches'] : null, perm: typeof info['perm'] === 'string' ? info['perm'] : null, extra: scalars };
   }
 
   async function inheritance(name: string): Promise<InheritanceLink[]> {
@@ -139,9 +142,17 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
       }
       for (const t of plan.createTags) {
         beat(t.name);
-        if (await tag(t.name)) continue;
-        await koji.call('createTag', [t.name], { ...(t.parent ? { parent: t.parent } : {}), ...(t.arches ? { arches: t.arches } : {}) });
-        changed.push(`created tag ${t.name}`);
+        const existing = await tag(t.name);
+        if (!existing) {
+          await koji.call('createTag', [t.name], { ...(t.parent ? { parent: t.parent } : {}), ...(t.arches ? { arches: t.arches } : {}) });
+          changed.push(`created tag ${t.name}`);
+        }
+        // Permission and extra by editTag2, as Fedora's branching does; checked again so a retry does not repeat it.
+        const settled = existing && (t.perm ?? null) === existing.perm && Object.entries(t.extra ?? {}).every(([k, v]) => existing.extra[k] === v);
+        if ((t.perm || t.extra) && !settled) {
+          await koji.call('editTag2', [t.name], { ...(t.perm ? { perm: t.perm } : {}), ...(t.extra ? { extra: { ...t.extra } } : {}) });
+          changed.push(`set ${t.perm ? `perm ${t.perm}` : ''}${t.perm && t.extra ? ' and ' : ''}${t.extra ? 'extra' : ''} on ${t.name}`);
+        }
       }
       return changed;
     },
@@ -454,7 +465,7 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
     const tags: Record<string, BranchState['tags'][string]> = {};
     for (const name of interest.tags) {
       const info = await tag(name);
-      tags[name] = info ? { arches: info.arches, inheritance: await inheritance(name) } : null;
+      tags[name] = info ? { arches: info.arches, perm: info.perm, extra: info.extra, inheritance: await inheritance(name) } : null;
     }
     const targets: Record<string, TargetSpec | null> = {};
     for (const name of interest.targets) targets[name] = await target(name);

@@ -20,6 +20,18 @@ export interface TagSpec {
   /** The parent it is created with (priority 0), if any. */
   readonly parent: string | null;
   readonly arches: string | null;
+  /** Set with editTag2 after the tag is made: rawhide's counterpart's permission and extra settings. */
+  readonly perm?: string | null;
+  readonly extra?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** What the plan reads of an existing tag. */
+export interface TagState {
+  readonly arches: string | null;
+  readonly inheritance: readonly InheritanceLink[];
+  /** The permission a tag write needs, and the tag's extra settings (mock's, for a build tag). */
+  readonly perm?: string | null;
+  readonly extra?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface InheritanceLink {
@@ -60,7 +72,7 @@ export interface BranchState {
   /** Bodhi's record of the asked release and of the next one, null where Bodhi has none. */
   readonly bodhi: { readonly asked: Partial<BodhiReleaseFields> | null; readonly next: Partial<BodhiReleaseFields> | null };
   /** Every tag the plan looks at: null when Koji has no such tag. */
-  readonly tags: Readonly<Record<string, { readonly arches: string | null; readonly inheritance: readonly InheritanceLink[] } | null>>;
+  readonly tags: Readonly<Record<string, TagState | null>>;
   readonly targets: Readonly<Record<string, TargetSpec | null>>;
   /** Latest builds in rawhide's tag, for the plan's words. */
   readonly rawhideBuilds: number;
@@ -175,6 +187,11 @@ export function planBranch(state: BranchState): BranchPlan {
     throw new BranchRefused(`rawhide does not build ${state.release}: the rawhide target is ${rawhide ? `${rawhide.build_tag} -> ${rawhide.dest_tag}` : 'missing'}`);
   }
   const arches = state.tags[f(n, '-build')]?.arches ?? null;
+  // The new rawhide's tags take the permission and extra settings of rawhide's tags of the same role.
+  const like = (suffix: string) => {
+    const counterpart = state.tags[f(n, suffix)];
+    return { ...(counterpart?.perm ? { perm: counterpart.perm } : {}), ...(counterpart?.extra && Object.keys(counterpart.extra).length ? { extra: counterpart.extra } : {}) };
+  };
   const inheritanceOf = (tag: string) => state.tags[tag]?.inheritance ?? [];
   return {
     release: state.release,
@@ -183,11 +200,11 @@ export function planBranch(state: BranchState): BranchPlan {
     snapshot: { src: f(n), dst: f(next), builds: state.rawhideBuilds },
     createTags: [
       // The new rawhide: its content tag comes from the snapshot; the rest are made here, parents first.
-      { name: f(next, '-override'), parent: f(next), arches: null },
-      { name: f(next, '-build'), parent: f(next, '-override'), arches },
-      { name: f(next, '-updates-candidate'), parent: f(next), arches: null },
-      { name: f(next, '-signing-pending'), parent: f(next), arches: null },
-      { name: f(next, '-updates-testing-pending'), parent: f(next), arches: null },
+      { name: f(next, '-override'), parent: f(next), arches: null, ...like('-override') },
+      { name: f(next, '-build'), parent: f(next, '-override'), arches, ...like('-build') },
+      { name: f(next, '-updates-candidate'), parent: f(next), arches: null, ...like('-updates-candidate') },
+      { name: f(next, '-signing-pending'), parent: f(next), arches: null, ...like('-signing-pending') },
+      { name: f(next, '-updates-testing-pending'), parent: f(next), arches: null, ...like('-updates-testing-pending') },
       // The branched release's updates tags.
       { name: f(n, '-updates'), parent: f(n), arches: null },
       { name: f(n, '-updates-testing'), parent: f(n, '-updates'), arches: null },
@@ -213,7 +230,7 @@ export function describeBranchPlan(plan: BranchPlan): string {
     `Branch ${plan.release} from rawhide; rawhide moves to ${plan.next}.`,
     'Koji:',
     `  snapshot ${plan.snapshot.src} -> ${plan.snapshot.dst} (latest builds only: ${plan.snapshot.builds})`,
-    ...plan.createTags.map((t) => `  create tag ${t.name}${t.parent ? ` inheriting ${t.parent}` : ''}${t.arches ? ` [${t.arches}]` : ''}`),
+    ...plan.createTags.map((t) => `  create tag ${t.name}${t.parent ? ` inheriting ${t.parent}` : ''}${t.arches ? ` [${t.arches}]` : ''}${t.perm ? ` perm ${t.perm}` : ''}${t.extra ? ` extra ${JSON.stringify(t.extra)}` : ''}`),
     ...plan.inheritance.map((i) => `  inheritance of ${i.tag}: ${i.before.map(link).join(', ') || 'none'} -> ${i.after.map(link).join(', ')}`),
     ...plan.createTargets.map((t) => `  create target ${t.name}: ${target(t)}`),
     ...plan.editTargets.map((t) => `  edit target ${t.name}: ${target(t.before)} => ${target(t.after)}`),

@@ -117,7 +117,7 @@ export interface KojiEvent {
 }
 
 export interface KojiSeed {
-  readonly tags: readonly { name: string; arches?: string | null; perm?: string | null }[];
+  readonly tags: readonly { name: string; arches?: string | null; perm?: string | null; extra?: Record<string, XmlRpcValue> }[];
   readonly builds: readonly { nvr: string; owner: string; tags: readonly string[]; epoch?: number | null }[];
   /** Build targets: where a build's buildroot comes from and where it lands. */
   readonly targets?: readonly { name: string; build_tag: string; dest_tag: string }[];
@@ -214,7 +214,7 @@ export class KojiHub {
   }
 
   seed(seed: KojiSeed): void {
-    for (const tag of seed.tags) this.createTag(tag.name, tag.arches ?? null, tag.perm ?? null);
+    for (const tag of seed.tags) Object.assign(this.createTag(tag.name, tag.arches ?? null, tag.perm ?? null), tag.extra ? { extra: { ...tag.extra } } : {});
     for (const build of seed.builds) {
       const id = this.importBuild(build.nvr, build.owner, build.epoch ?? null);
       for (const tag of build.tags) this.applyTag(this.tagByName(tag).id, id, 'kojiadmin', false);

@@ -81,7 +81,7 @@ export function buildSeed(): SandboxSeed {
     tags: [
       ...F29_TAGS.map((name) => ({ name, arches: name === 'f29-build' ? 'armv7hl i686 x86_64 aarch64 ppc64le s390x' : null })),
       { name: tag.tag },
-      ...RAWHIDE_TAGS.map((name) => ({ name, arches: name === `f${RAWHIDE}-build` ? 'aarch64 ppc64le s390x x86_64' : null })),
+      ...RAWHIDE_TAGS.map((name) => ({ name, arches: name === `f${RAWHIDE}-build` ? 'aarch64 ppc64le s390x x86_64' : null, ...(name === `f${RAWHIDE}` ? { perm: 'admin' } : {}), ...(name === `f${RAWHIDE}-build` ? { extra: { 'mock.package_manager': 'dnf5', 'mock.new_chroot': 1 } } : {}) })),
     ],
     builds: [
       ...updates.flatMap((u) =>

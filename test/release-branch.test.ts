@@ -153,7 +153,7 @@ describe('release branching from the CLI', () => {
     assert.equal(lines[0], 'Branch F45 from rawhide; rawhide moves to 46.');
     for (const line of [
       '  snapshot f45 -> f46 (latest builds only: 4)',
-      '  create tag f46-build inheriting f46-override [aarch64 ppc64le s390x x86_64]',
+      '  create tag f46-build inheriting f46-override [aarch64 ppc64le s390x x86_64] extra {"mock.package_manager":"dnf5","mock.new_chroot":1}',
       '  create tag f45-updates inheriting f45',
       '  inheritance of f45-override: f45 (0) -> f45-updates (0)',
       '  create target f45-candidate: f45-build -> f45-updates-candidate',
@@ -225,7 +225,10 @@ describe('release branching from the CLI', () => {
     assert.deepEqual(f46, ['bash-5.3.0-1.fc45', 'glibc-2.41-3.fc45', 'kernel-6.17.0-0.rc1.fc45', 'systemd-257.3-1.fc45']);
     assert.deepEqual(await parents('f46-build'), ['f46-override:0']);
     assert.deepEqual(await parents('f46-override'), ['f46:0']);
-    assert.equal(struct((await koji.call('getTag', ['f46-build'])))['arches'], 'aarch64 ppc64le s390x x86_64');
+    const f46Build = (await koji.call('getTag', ['f46-build'])) as Record<string, unknown>;
+    assert.equal(f46Build['arches'], 'aarch64 ppc64le s390x x86_64');
+    assert.deepEqual(f46Build['extra'], { 'mock.package_manager': 'dnf5', 'mock.new_chroot': 1 });
+    assert.equal(((await koji.call('getTag', ['f46'])) as Record<string, unknown>)['perm'], 'admin');
     assert.equal(await target('rawhide'), 'f46-build -> f46-updates-candidate');
     assert.equal(await target('f46'), 'f46-build -> f46-updates-candidate');
     // The branched release: updates tags, swapped inheritance, its candidate target.
