@@ -491,6 +491,9 @@ export class KojiHub {
     this.writesBeforeOutage = writes;
   }
 
+  /** Each write waits this long before it is done (a slow hub, so a test can stop a client half-way). */
+  writeDelayMs = 0;
+
   /** Sessions opened so far (each sslLogin makes one). */
   get loginCount(): number {
     return this.nextSessionId - 1;
@@ -890,6 +893,7 @@ export class KojiHub {
     let xml: string;
     try {
       const call = decodeMethodCall(await req.body());
+      if (this.writeDelayMs > 0 && this.methods[call.method]?.perm) await new Promise((r) => setTimeout(r, this.writeDelayMs));
       if (this.writesBeforeOutage !== null && this.methods[call.method]?.perm) {
         if (this.writesBeforeOutage === 0) {
           this.writesBeforeOutage = null;

@@ -5,7 +5,7 @@
  * through the same APIs (getTag, getInheritanceData, getBuildTarget, GET /releases/).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ import { releaseSagaStatusQuery, type CompensationReport } from '../workflows/ap
 import { BusSpy } from './helpers/bus.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
-import { bodhiLogin, kojiAs, kojiLogin, newCompose, relengLogins, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
+import { bodhiLogin, freePort, kojiAs, kojiLogin, newCompose, relengLogins, startTestSandbox, TEST_HTTP, type TestSandbox } from './helpers/sandbox.js';
 import { LiveLanes } from '../common/release-config.js';
 import { manualTrigger, startComposeTest } from '../client/start.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
@@ -35,6 +35,7 @@ import { until } from './helpers/until.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
+const RELENG_WORKER = fileURLToPath(new URL('../workers/releng.js', import.meta.url));
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
@@ -53,14 +54,18 @@ const paths: PushPaths = {
   mirrorRoot: join(dataDir, 'mirror'), archiveRoot: join(dataDir, 'archive'), signingKey: undefined,
 };
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const cliEnv = {
+/** What every releng-o-tron process of this test is configured with. */
+function cliEnvironment(): NodeJS.ProcessEnv {
+  return {
     ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn',
     KOJI_HUB_URL: sandbox.urls.kojiHub, BODHI_URL: sandbox.urls.bodhi, PDC_URL: sandbox.urls.pdc, ...sandboxLoginEnv(sandbox.credentials, sandbox.urls),
     RELENGOTRON_GATING_LANES: JSON.stringify(LANES),
     RELENGOTRON_MIRROR_ROOT: paths.mirrorRoot, RELENGOTRON_ARCHIVE_ROOT: paths.archiveRoot, RELENGOTRON_OSTREE_REPO: paths.ostreeRepo,
   };
-  return run(process.execPath, [CLI, ...args], { env: cliEnv }).then(
+}
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(process.execPath, [CLI, ...args], { env: cliEnvironment() }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
   );
@@ -207,11 +212,28 @@ describe('release branching from the CLI', () => {
   });
 
   it('branches F45: exactly the tag tree, inheritance, targets and Bodhi releases of the plan, announced; a second run is refused and every step is a no-op again', async () => {
-    // The hub goes away half-way through creating the tags (as a crash would cut the step): the step is
-    // retried, finds what exists, and the end state is the same as without the outage.
+    // The releng worker runs as its own process, Koji is slow, and the worker is killed (SIGKILL) half-way
+    // through the tags; a new worker resumes the step once the heartbeat is missed. Later the hub itself
+    // goes away for a call mid-step. The end state is the plan's either way.
+    await worker.stop();
+    sandbox.koji.writeDelayMs = 300;
+    const child = spawn(process.execPath, [RELENG_WORKER], { env: { ...cliEnvironment(), DATABASE_URL: db.url, FEDMSG_PUBLISH_ENDPOINT: `tcp://127.0.0.1:${await freePort()}`, LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let childErr = '';
+    child.stderr.on('data', (d: Buffer) => (childErr += d.toString()));
+    const started = await cli('release', 'branch', '--release', 'F45');
+    assert.equal(started.code, 0, started.stderr);
+    await until(() => tagExists('f46-build'), 60_000).catch((err: Error) => assert.fail(`${err.message}; the worker said: ${childErr.slice(-2000)}`));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.equal(await tagExists('f45-updates'), false, 'killed before the step finished');
+    sandbox.koji.writeDelayMs = 0;
     sandbox.koji.goAwayAfterWrites(4);
-    const branched = await cli('release', 'branch', '--release', 'F45', '--wait');
-    assert.equal(branched.code, 0, branched.stderr);
+    worker = await startRelengWorker(env, db.pool, {
+      kojiHubUrl: sandbox.urls.kojiHub, kojiTopUrl: sandbox.urls.kojiFiles, services: { bodhiUrl: sandbox.urls.bodhi, pdcUrl: sandbox.urls.pdc }, logins: relengLogins(sandbox), push: paths, gatingLanes: LANES,
+    });
+    await spy.close();
+    spy = new BusSpy(worker.publishEndpoint);
+    const branched = { stdout: JSON.stringify(await env.client.workflow.getHandle(workflowIds.releaseBranch('F45')).result()) };
     const history = await env.client.workflow.getHandle(workflowIds.releaseBranch('F45')).fetchHistory();
     const tagStep = history.events!.find((e) => e.activityTaskStartedEventAttributes && e.activityTaskStartedEventAttributes.attempt && e.activityTaskStartedEventAttributes.attempt > 1);
     assert.ok(tagStep, 'a step was retried after the outage');

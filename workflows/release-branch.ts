@@ -29,7 +29,8 @@ const { planReleaseBranch } = proxyActivities<RelengActivities>({
 
 const { applyBranchStep, undoBranchStep } = proxyActivities<RelengActivities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '2 minutes',
+  // Beats per tag, target and ref: a worker that dies mid-step is noticed within this, and the step resumes on another.
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 10 },
   summary: 'change Koji or Bodhi for the branch',
 });
