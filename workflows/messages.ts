@@ -16,6 +16,17 @@ const { publishMessage } = proxyActivities<RelengActivities>({
   summary: 'publish on the bus',
 });
 
+/**
+ * The same activity for reminders, with few tries: a reminder the bus cannot take is dropped
+ * (the next one follows), so a failing publisher never holds up the operator's decision it waits on.
+ */
+const { publishMessage: publishReminderMessage } = proxyActivities<RelengActivities>({
+  taskQueue: TASK_QUEUES.releng,
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', maximumInterval: '10 seconds', maximumAttempts: 3 },
+  summary: 'publish a reminder on the bus',
+});
+
 /** fedmsg's `<year>-<uuid4>`; the year and the UUID both replay identically. */
 export function newMsgId(): string {
   return `${new Date().getUTCFullYear()}-${uuid4()}`;
@@ -23,4 +34,9 @@ export function newMsgId(): string {
 
 export function publish(message: { readonly topic: string; readonly body: Record<string, unknown> }, msgId: string = newMsgId()): Promise<PublishMessageResult> {
   return publishMessage({ msgId, ...message });
+}
+
+/** A reminder: tried a few times, then given up without failing the run. */
+export async function publishReminder(message: { readonly topic: string; readonly body: Record<string, unknown> }): Promise<void> {
+  await publishReminderMessage({ msgId: newMsgId(), ...message }).catch(() => undefined);
 }

@@ -10,7 +10,6 @@ import {
   ApplicationFailure,
   condition,
   isCancellation,
-  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -25,7 +24,6 @@ import {
   type OperatorDecision,
 } from './api/operator.js';
 import type { Waiting } from './api/waiting.js';
-import { PATCHES } from './patches.js';
 
 export type GateOutcome<T> = { readonly kind: 'done'; readonly value: T } | { readonly kind: 'skipped'; readonly reason: string };
 
@@ -150,9 +148,10 @@ export class OperatorGate {
       while (!(await condition(() => this.decisions.has(id), this.options.reminderEveryMs))) {
         const current = { step, error, since, reminders: ++reminders };
         this.waitingSteps.set(id, current);
-        // A reminder that cannot go out (the bus publisher retries) must not hold up a decision.
-        if (patched(PATCHES.remindersDoNotHoldDecisions)) void this.options.remind(current).catch(() => undefined);
-        else await this.options.remind(current);
+        // Awaited, so the run never ends with a reminder in flight (a workflow that completes while an
+        // activity's result is arriving has its task refused, and an operator's decision in that task
+        // with it); the reminder's few tries (publishReminder) keep a failing bus from holding a decision long.
+        await this.options.remind(current);
       }
       return this.decisions.get(id)!;
     } finally {

@@ -12,11 +12,8 @@ export const PATCHES = {
    * what it waits for) instead of waiting forever for a workflow task no host polls.
    */
   imageTestOnRelengQueue: 'image-test-on-releng-queue',
-  /**
-   * 2026-12: a run waiting for an operator sends its reminder without waiting for it, so a
-   * decision is acted on even while the bus publisher is failing and retrying.
-   */
-  remindersDoNotHoldDecisions: 'reminders-do-not-hold-decisions',
+  // 'reminders-do-not-hold-decisions' was withdrawn before any release (a run completing with a
+  // reminder in flight had its workflow task refused, and the operator's decision with it); never reuse it.
   /** 2026-12: branching makes the release's OSTree refs at rawhide's last commits (a step before Bodhi's). */
   branchOstreeRefs: 'branch-ostree-refs',
   /** 2026-12: branching and end of life write the configuration that follows the release (gating lanes, compose streams). */

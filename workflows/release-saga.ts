@@ -9,7 +9,7 @@ import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { PROJECT_TOPIC } from '../common/schemas/outgoing.js';
 import { RELEASE_SAGA_FAILED, releaseSagaStatusQuery, type ReleaseSagaStatus } from './api/release.js';
 import { waitingForQuery } from './api/waiting.js';
-import { publish } from './messages.js';
+import { publish, publishReminder } from './messages.js';
 import { failureText, OperatorGate } from './operator-gate.js';
 import { compensatedFailure, UndoLog } from './undo.js';
 
@@ -35,7 +35,7 @@ export async function runReleaseSaga<Plan extends ReleaseSagaStatus['plan'] & ob
     reminderEveryMs: saga.operatorReminderMs,
     decideCommand: decide,
     situation: () => `at stage ${status.stage}`,
-    remind: (waiting) => publish({ topic: `${PROJECT_TOPIC}.release.waiting`, body: { release: saga.release, workflow_id: workflowId, ...waiting, decide } }).then(() => undefined),
+    remind: (waiting) => publishReminder({ topic: `${PROJECT_TOPIC}.release.waiting`, body: { release: saga.release, workflow_id: workflowId, ...waiting, decide } }),
   });
   setHandler(releaseSagaStatusQuery, () => ({ ...status, awaitingOperator: gate.waiting }), { description: 'Stage, the plan, what each step changed, what was skipped or undone.' });
   setHandler(waitingForQuery, () => gate.waits, { description: 'A failed step waiting for an operator.' });

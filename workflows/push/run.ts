@@ -8,7 +8,7 @@ import { SEARCH_ATTRIBUTES } from '../../common/search-attributes.js';
 import { PROJECT_TOPIC } from '../../common/schemas/outgoing.js';
 import { pushStatusQuery, type PushStatus } from '../api/push.js';
 import { waitingForQuery } from '../api/waiting.js';
-import { publish } from '../messages.js';
+import { publishReminder } from '../messages.js';
 import { OperatorGate } from '../operator-gate.js';
 import type { PushInput } from './input.js';
 
@@ -44,8 +44,7 @@ export class PushRun {
       reminderEveryMs: input.operatorReminderMs,
       decideCommand: decide,
       situation: () => `at stage ${this.status.stage}`,
-      remind: (waiting) =>
-        publish({ topic: `${PROJECT_TOPIC}.push.waiting`, body: { ...this.baseMessage, ...waiting, decide } }).then(() => undefined),
+      remind: (waiting) => publishReminder({ topic: `${PROJECT_TOPIC}.push.waiting`, body: { ...this.baseMessage, ...waiting, decide } }),
     });
     setHandler(pushStatusQuery, () => ({ ...this.status, awaitingOperator: this.gate.waiting }), {
       description: 'Stage; updates, builds and builds moved; PDC impact with reasons; the push compose and the test policy decision; artifacts; the steps waiting for an operator; what compensation undid.',
