@@ -81,6 +81,16 @@ export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonl
       return send(await tokens.token());
     }
   };
+  /** Every release Bodhi has, all pages (activities are called unbound: no `this`). */
+  async function listBodhiReleases(): Promise<Record<string, unknown>[]> {
+    const releases: Record<string, unknown>[] = [];
+    for (let page = 1, pages = 1; page <= pages; page++) {
+      const body = parsed(BodhiReleasesPageSchema, await get(`/releases/?rows_per_page=100&page=${page}`), `releases (page ${page})`);
+      pages = body.pages;
+      releases.push(...body.releases);
+    }
+    return releases;
+  }
   return {
     async fetchPushBatch(input: PushBatchInput): Promise<PushBatch> {
       const release = parsed(BodhiReleaseSchema, await get(`/releases/${encodeURIComponent(input.release)}`), `release ${input.release}`);
@@ -103,15 +113,7 @@ export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonl
       await post(`/composes/${encodeURIComponent(input.release)}/${input.request}`, { state: input.state, updates: input.updates, agent: 'releng-o-tron', ...(input.errorMessage ? { error_message: input.errorMessage } : {}) });
     },
 
-    async listBodhiReleases() {
-      const releases: Record<string, unknown>[] = [];
-      for (let page = 1, pages = 1; page <= pages; page++) {
-        const body = parsed(BodhiReleasesPageSchema, await get(`/releases/?rows_per_page=100&page=${page}`), `releases (page ${page})`);
-        pages = body.pages;
-        releases.push(...body.releases);
-      }
-      return releases;
-    },
+    listBodhiReleases,
 
     async getBodhiRelease(name: string) {
       try {
@@ -128,11 +130,7 @@ export function createBodhiActivities(deps: { readonly bodhiUrl: string; readonl
 
     async resolveBodhiReleases(ids: readonly number[]): Promise<Record<string, string | null>> {
       const byId = new Map<number, string>();
-      for (let page = 1, pages = 1; page <= pages; page++) {
-        const body = parsed(BodhiReleasesPageSchema, await get(`/releases/?rows_per_page=100&page=${page}`), `releases (page ${page})`);
-        pages = body.pages;
-        for (const release of body.releases) if (typeof release.id === 'number') byId.set(release.id, release.name);
-      }
+      for (const release of await listBodhiReleases()) if (typeof release['id'] === 'number' && typeof release['name'] === 'string') byId.set(release['id'], release['name']);
       return Object.fromEntries(ids.map((id) => [String(id), byId.get(id) ?? null]));
     },
   };

@@ -81,6 +81,15 @@ async function jsonRequest(method: 'GET' | 'POST' | 'PATCH', url: string, body: 
   }
 }
 
+/** A TLS refusal (a certificate that does not verify, a key that does not fit) in a request failure, as `code: message`; null for anything else. No retry changes one. */
+export function tlsRefusal(err: unknown): string | null {
+  for (let node: unknown = err; node instanceof Error; node = node.cause) {
+    const code = (node as NodeJS.ErrnoException).code ?? '';
+    if (/^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/.test(code)) return `${code}: ${node.message}`;
+  }
+  return null;
+}
+
 /** The running activity's cancellation signal; undefined when called outside an activity (CLI, tests). */
 export function activityCancellation(): AbortSignal | undefined {
   try {

@@ -17,7 +17,7 @@ import {
   type XmlRpcValue,
 } from '../common/xmlrpc.js';
 import { readCapped, ResponseTooLargeError, type HttpLimits } from '../common/http-body.js';
-import { activityCancellation, responseTooLarge } from './http.js';
+import { activityCancellation, responseTooLarge, tlsRefusal } from './http.js';
 
 /**
  * Koji fault codes a retry can get past (koji/__init__.py): ServerOffline. Not RetryError (1009):
@@ -29,14 +29,6 @@ const RETRYABLE_FAULTS = new Set([1014]);
 const MAX_TEXT = 500;
 const cut = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
 
-/** TLS refusals (a certificate that does not verify, a key that does not fit): no retry changes them. */
-function tlsRefusal(err: unknown): string | null {
-  for (let node: unknown = err; node instanceof Error; node = node.cause) {
-    const code = (node as NodeJS.ErrnoException).code ?? '';
-    if (/^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HOSTNAME_MISMATCH)/.test(code)) return `${code}: ${node.message}`;
-  }
-  return null;
-}
 export const KOJI_FAULT = 'KojiFault';
 export const KOJI_TASK_FAILED = 'KojiTaskFailed';
 

@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { request } from 'undici';
 import { z } from 'zod';
 import { readCapped, ResponseTooLargeError, type HttpLimits } from '../common/http-body.js';
-import { activityCancellation } from './http.js';
+import { activityCancellation, tlsRefusal } from './http.js';
 import { readSecret } from '../common/secret-file.js';
 
 export interface OidcLogin {
@@ -76,10 +76,8 @@ export class OidcTokenSource {
       text = (await readCapped(response, 64 * 1024, 'OIDC token response')).toString('utf8');
     } catch (err) {
       if (err instanceof ResponseTooLargeError) throw ApplicationFailure.nonRetryable(`OIDC token endpoint ${this.login.tokenUrl}: ${err.message}`, 'OidcBadResponse');
-      const code = (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code ?? '';
-      if (/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)/.test(code)) {
-        throw ApplicationFailure.nonRetryable(`OIDC token endpoint ${this.login.tokenUrl}: TLS refused (${code})`, 'OidcTlsRefused');
-      }
+      const refused = tlsRefusal(err);
+      if (refused) throw ApplicationFailure.nonRetryable(`OIDC token endpoint ${this.login.tokenUrl}: TLS refused (${refused.slice(0, 300)})`, 'OidcTlsRefused');
       throw ApplicationFailure.retryable(`OIDC token endpoint ${this.login.tokenUrl} unreachable: ${(err as Error).message.slice(0, 300)}`, 'OidcUnreachable');
     }
     if (status >= 500 || status === 429) throw ApplicationFailure.retryable(`OIDC token endpoint answered HTTP ${status}`, 'OidcUnreachable');

@@ -18,7 +18,8 @@ import { startDashboard } from '../dashboard/server.js';
 import { busTrouble, describeTrouble, parseSince, replayBus, retryMessage, tailBus } from './bus.js';
 import { runDemo } from './demo.js';
 import { decideRun, formatDecisionReply, formatTable, listRuns, summarize, waitingFor } from './runs.js';
-import { failureMessage, formatReleases, listReleases, planBranchNow, planEolNow } from './release.js';
+import { formatReleases, listReleases, planBranchNow, planEolNow } from './release.js';
+import { failureText } from '../common/failure-text.js';
 import { describeEolPlan } from '../common/release-eol.js';
 import { durationToMs } from '../common/duration.js';
 import { describeBranchPlan } from '../common/release-branch.js';
@@ -255,7 +256,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
           process.stdout.write(`${JSON.stringify(await handle.result(), null, 2)}\n`);
           return 0;
         } catch (err) {
-          process.stderr.write(`${handle.workflowId} failed: ${failureMessage(err)}\n`);
+          process.stderr.write(`${handle.workflowId} failed: ${failureText(err)}\n`);
           return 1;
         }
       });

@@ -68,9 +68,3 @@ export const planBranchNow = (config: Config, release: string): Promise<{ plan: 
 export const planEolNow = (config: Config, release: string): Promise<{ plan: EolPlan } | { refused: string }> =>
   planNow(() => clients(config).release.planReleaseEol({ release }), EOL_REFUSED);
 
-/** A run's failure in the words of its innermost cause (a refusal, an abort with its reason). */
-export function failureMessage(err: unknown): string {
-  let node: unknown = err;
-  while (node instanceof Error && node.cause instanceof Error) node = node.cause;
-  return node instanceof Error ? node.message : String(err);
-}

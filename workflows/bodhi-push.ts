@@ -5,7 +5,7 @@
 import { executeChild, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { workflowIds } from '../common/workflow-ids.js';
-import { failureText } from './operator-gate.js';
+import { failureText } from '../common/failure-text.js';
 import { push } from './push.js';
 import { resolveBodhiReleases } from './push/activities.js';
 import type { PushSettings } from './push/input.js';

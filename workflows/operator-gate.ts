@@ -14,6 +14,7 @@ import {
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import { failureText } from '../common/failure-text.js';
 import { SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import {
   ABORTED_BY_OPERATOR,
@@ -160,11 +161,4 @@ export class OperatorGate {
       this.show();
     }
   }
-}
-
-/** The innermost message of a failure: what went wrong, not which layer reported it. */
-export function failureText(err: unknown): string {
-  let node: unknown = err;
-  while (node instanceof Error && node.cause instanceof Error) node = node.cause;
-  return node instanceof Error ? node.message : String(err);
 }

@@ -10,7 +10,8 @@ import { PROJECT_TOPIC } from '../common/schemas/outgoing.js';
 import { RELEASE_SAGA_FAILED, releaseSagaStatusQuery, type ReleaseSagaStatus } from './api/release.js';
 import { waitingForQuery } from './api/waiting.js';
 import { publish, publishReminder } from './messages.js';
-import { failureText, OperatorGate } from './operator-gate.js';
+import { failureText } from '../common/failure-text.js';
+import { OperatorGate } from './operator-gate.js';
 import { compensatedFailure, UndoLog } from './undo.js';
 
 export interface ReleaseSaga<Plan extends ReleaseSagaStatus['plan'] & object, Step extends string, Message extends Record<string, unknown>> {

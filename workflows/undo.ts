@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { CompensationReport } from './api/push.js';
-import { failureText } from './operator-gate.js';
+import { failureText } from '../common/failure-text.js';
 
 export class UndoLog {
   readonly undone: string[] = [];

@@ -6,7 +6,7 @@
  */
 import { type ApplicationFailure, CancellationScope } from '@temporalio/workflow';
 import { PUSH_FAILED, type CompensationReport } from '../api/push.js';
-import { failureText } from '../operator-gate.js';
+import { failureText } from '../../common/failure-text.js';
 import { compensatedFailure, UndoLog } from '../undo.js';
 import { moveBuilds, removeUnpublishedTree, reportPushToBodhi } from './activities.js';
 import { chunks } from './mash.js';
