@@ -9,6 +9,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
+import { presetPassphrase, type SigningKey } from './signing.js';
 
 const run = promisify(execFile);
 
@@ -45,7 +46,8 @@ export class OstreeError extends Error {
   override name = 'OstreeError';
 }
 
-async function ostree(args: readonly string[]): Promise<string> {
+/** Runs `ostree` with `args`; its stdout, trimmed. Rejects with an OstreeError naming the subcommand and what ostree said. */
+export async function ostree(args: readonly string[]): Promise<string> {
   try {
     return (await run('ostree', [...args], { maxBuffer: 16 * 1024 * 1024 })).stdout.trim();
   } catch (err) {
@@ -86,9 +88,17 @@ export async function commitTree(input: OstreeCommitInput): Promise<OstreeCommit
   return { repo: input.repo, ref: input.ref, commit, version: input.version, parent, createdNow: true };
 }
 
-/** Regenerates the summary (after signing, so clients see the signed commit). */
-export async function updateSummary(repo: string): Promise<void> {
-  await ostree(['summary', `--repo=${repo}`, '--update']);
+/**
+ * Regenerates the summary after a ref moved, signed with the key when there is one: clients that
+ * verify (`gpg-verify-summary=true`, as Fedora's remotes do) refuse an unsigned or stale summary.
+ */
+export async function updateSummary(repo: string, key?: SigningKey): Promise<void> {
+  if (!key) {
+    await ostree(['summary', `--repo=${repo}`, '--update']);
+    return;
+  }
+  await presetPassphrase(key);
+  await ostree(['summary', `--repo=${repo}`, '--update', `--gpg-sign=${key.keyId}`, `--gpg-homedir=${key.homedir}`]);
 }
 
 export interface ComposeOstreeInput {

@@ -117,7 +117,7 @@ async function requireSigner(key: SigningKey, status: string, what: string): Pro
  * Lets gpg-agent use the passphrase for `ostree gpg-sign`, which cannot pass one itself:
  * `allow-preset-passphrase` in the dedicated homedir, and the passphrase preset on a pipe.
  */
-async function presetPassphrase(key: SigningKey): Promise<void> {
+export async function presetPassphrase(key: SigningKey): Promise<void> {
   if (!key.passphraseFile) return;
   const conf = join(key.homedir, 'gpg-agent.conf');
   const current = existsSync(conf) ? await readFile(conf, 'utf8') : '';
