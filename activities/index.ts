@@ -82,7 +82,7 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
       releaseConfig: { pool: deps.pool, lanes: deps.gatingLanes },
     }),
     ...pdc,
-    ...createOstreeActivities({ repo: deps.push.ostreeRepo, workDir: deps.push.workDir }),
+    ...createOstreeActivities({ repo: deps.push.ostreeRepo, workDir: deps.push.workDir, signingKey: deps.push.signingKey }),
     ...createSigningActivities({ key: deps.push.signingKey }),
     ...createMirrorActivities({ mirrorRoot: deps.push.mirrorRoot }),
     ...createPushComposeActivities({

@@ -245,11 +245,20 @@ export interface KojiActivities {
   moveBuilds(input: MoveBuildsInput): Promise<MoveBuildsResult>;
   describeBuild(nvr: string): Promise<KojiBuildSummary>;
   /** Starts the tag's repository of builds signed with `keys` (Koji's distRepo); returns the task. */
-  startDistRepo(input: { readonly tag: string; readonly keys: readonly string[] }): Promise<{ readonly taskId: number }>;
+  startDistRepo(input: StartDistRepoInput): Promise<{ readonly taskId: number }>;
   moveBuild(input: MoveBuildInput): Promise<MoveBuildResult>;
   /** The repository a finished distRepo task wrote (its result: [repo id, event id]). */
   distRepoId(taskId: number): Promise<number>;
   waitForKojiTask(taskId: number): Promise<KojiTaskOutcome>;
+}
+
+export interface StartDistRepoInput {
+  readonly tag: string;
+  readonly keys: readonly string[];
+  /** One repository per arch (each with the noarch packages too); absent: the tag's arches. */
+  readonly arches?: readonly string[];
+  /** The tag's builds with those it inherits (a tree's whole package set), not the tag's own only. */
+  readonly inherit?: boolean;
 }
 
 export interface MoveBuildsInput {
@@ -437,8 +446,9 @@ export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
       return repoId;
     },
 
-    async startDistRepo(input: { readonly tag: string; readonly keys: readonly string[] }): Promise<{ readonly taskId: number }> {
-      const taskId = await koji.call('distRepo', [input.tag, [...input.keys]]);
+    async startDistRepo(input: StartDistRepoInput): Promise<{ readonly taskId: number }> {
+      const options = { ...(input.arches ? { arch: [...input.arches] } : {}), ...(input.inherit ? { inherit: true } : {}) };
+      const taskId = await koji.call('distRepo', [input.tag, [...input.keys]], options);
       if (typeof taskId !== 'number') throw ApplicationFailure.nonRetryable(`Koji distRepo returned ${JSON.stringify(taskId)}, not a task ID`, 'KojiBadResponse');
       return { taskId };
     },

@@ -6,10 +6,12 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { mkdir, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { checkedName } from '../common/safe-names.js';
+import { pathInside } from './safe-path.js';
 
 export interface SyncTreeInput {
   /** The composed, signed tree. */
@@ -84,9 +86,41 @@ export async function syncTree(input: SyncTreeInput, options: { signal?: AbortSi
   return { dest: join(input.mirrorRoot, input.name), previous, latest: link };
 }
 
+/**
+ * Each top-level directory of the published tree also at `<root>/<dir>`, a symlink through
+ * `latest` (`Everything/x86_64 -> latest/x86_64`): Fedora's paths, swapped with `latest` at once.
+ * A name there that is not such a link was put there by someone else and is refused, untouched.
+ */
+async function exposeThroughLatest(root: string, latest: string): Promise<string[]> {
+  const exposed: string[] = [];
+  for (const entry of await readdir(join(root, latest), { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name === latest || entry.name.startsWith('.')) continue;
+    const link = join(root, entry.name);
+    const target = `${latest}/${entry.name}`;
+    let current: string | null;
+    try {
+      current = publishedTree(link);
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable(`${link} is not the link to ${target} the sync makes: ${(err as Error).message}`, MIRROR_LAYOUT_UNEXPECTED);
+    }
+    if (current !== target) {
+      if (current !== null) throw ApplicationFailure.nonRetryable(`${link} points at ${current}, not ${target}: left alone`, MIRROR_LAYOUT_UNEXPECTED);
+      const next = join(root, `.${entry.name}.${process.pid}.next`);
+      await rm(next, { force: true });
+      await symlink(target, next);
+      await rename(next, link);
+    }
+    exposed.push(entry.name);
+  }
+  return exposed;
+}
+
 export interface MirrorActivities {
-  /** rsync into `<mirrorRoot>/<path>/<name>`, then `latest` swapped; heartbeats while rsync works. */
-  syncToMirror(input: { readonly source: string; readonly path: string; readonly name: string }): Promise<SyncTreeResult>;
+  /**
+   * rsync into `<mirrorRoot>/<path>/<name>`, then `latest` swapped; heartbeats while rsync works.
+   * With `exposeTopLevel`, the tree's top-level directories are also at `<path>/<dir>` through `latest`.
+   */
+  syncToMirror(input: { readonly source: string; readonly path: string; readonly name: string; readonly exposeTopLevel?: boolean }): Promise<SyncTreeResult>;
   /** Compensation: removes `<path>/<name>` unless `latest` points at it (then it is published and stays). */
   removeUnpublishedTree(input: { readonly path: string; readonly name: string }): Promise<{ readonly removed: boolean }>;
 }
@@ -95,20 +129,25 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
   return {
     async syncToMirror(input) {
       const context = Context.current();
+      // The path and name come from Bodhi's release and the push: checked, and resolved inside the mirror root.
+      const root = pathInside(deps.mirrorRoot, input.path, 'the mirror path');
+      checkedName('push ID', input.name, 'the mirror tree name');
       const timer = setInterval(() => context.heartbeat({ syncing: input.name }), 5000);
       try {
-        return await syncTree(
-          { source: input.source, mirrorRoot: join(deps.mirrorRoot, input.path), name: input.name, latest: 'latest' },
+        const synced = await syncTree(
+          { source: input.source, mirrorRoot: root, name: input.name, latest: 'latest' },
           { signal: context.cancellationSignal, onProgress: () => context.heartbeat({ syncing: input.name }) },
         );
+        if (input.exposeTopLevel) await exposeThroughLatest(root, 'latest');
+        return synced;
       } finally {
         clearInterval(timer);
       }
     },
 
     async removeUnpublishedTree(input) {
-      if (/[/\\]|^\.\.?$/.test(input.name)) throw new SyncError(`${input.name} is not a directory name`);
-      const root = join(deps.mirrorRoot, input.path);
+      checkedName('push ID', input.name, 'the mirror tree to remove');
+      const root = pathInside(deps.mirrorRoot, input.path, 'the mirror path to remove from');
       if (publishedTree(join(root, 'latest')) === input.name) return { removed: false };
       const tree = join(root, input.name);
       if (!existsSync(tree)) return { removed: false };
@@ -125,11 +164,8 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
  * destination in place is done. Paths are relative to their roots and may not climb out.
  */
 export async function moveTree(from: { readonly root: string; readonly path: string }, to: { readonly root: string; readonly path: string }, signal?: AbortSignal): Promise<{ readonly moved: boolean }> {
-  for (const p of [from.path, to.path]) {
-    if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(p) || p.split('/').some((part) => part === '..' || part === '.')) throw new SyncError(`${p} is not a tree path under a mirror root`);
-  }
-  const source = join(from.root, from.path);
-  const dest = join(to.root, to.path);
+  const source = pathInside(from.root, from.path, 'the tree to move');
+  const dest = pathInside(to.root, to.path, 'where the tree moves to');
   if (!existsSync(source)) {
     if (existsSync(dest)) return { moved: false };
     throw new SyncError(`neither ${source} nor ${dest} exists`);

@@ -14,6 +14,8 @@ import type { ComposeInfo, ImagesJson, ProductmdImage } from '../common/schemas/
 import { ChecksumMismatchError, ImageCache, ImageNotServedError } from './image-cache.js';
 import type { ImageFile } from './koji.js';
 import type { HttpLimits } from '../common/http-body.js';
+import { checkedName } from '../common/safe-names.js';
+import { pathInside } from './safe-path.js';
 
 /** One image of the push, where it goes in the compose and what productmd calls it. */
 export interface PushComposeImage {
@@ -112,8 +114,10 @@ export function createPushComposeActivities(deps: PushComposeDeps): PushComposeA
 
   async function assemble(input: AssemblePushComposeInput): Promise<PushCompose> {
     const context = Context.current();
-    const composeId = composeIdFor(deps.composeRoot, input);
-    const top = join(deps.composeRoot, composeId);
+    // Bodhi's release and Koji's file names become paths here: each checked against its grammar.
+    checkedName('release version', input.release.version, "the push's release version");
+    const composeId = checkedName('compose ID', composeIdFor(deps.composeRoot, input), 'the push compose');
+    const top = pathInside(deps.composeRoot, composeId, 'the push compose');
     const composeDir = join(top, 'compose');
     mkdirSync(composeDir, { recursive: true });
     writeFileSync(join(top, MARKER), `${input.pushWorkflowId}\n`);
@@ -124,9 +128,9 @@ export function createPushComposeActivities(deps: PushComposeDeps): PushComposeA
     const variants: ComposeInfo['payload']['variants'] = {};
     let fetched = 0;
     for (const image of input.images) {
-      const [variant] = image.dir.split('/');
-      if (!variant || image.dir.split('/').includes('..')) throw ApplicationFailure.nonRetryable(`bad compose directory ${image.dir} for ${image.file.filename}`, 'PushComposeInvalid');
-      const target = join(composeDir, image.dir, image.file.filename);
+      const variant = image.dir.split('/')[0]!;
+      checkedName('file name', image.file.filename, "Koji's image file name");
+      const target = pathInside(composeDir, `${image.dir}/${image.file.filename}`, `the compose directory of ${image.file.filename}`);
       if (!(existsSync(target) && statSync(target).size === image.file.size)) {
         let got;
         try {

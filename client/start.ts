@@ -128,6 +128,8 @@ export function startComposeTest(client: Client, input: ComposeTestInput, trigge
 export function pushSettings(config: Pick<Config, 'push'>): PushSettings {
   return {
     ostreeRef: config.push.ostreeRef,
+    ostreeTrees: config.push.ostreeTrees,
+    arches: config.push.arches,
     sign: Boolean(config.push.signing),
     operatorReminderMs: durationToMs(config.push.operatorReminder),
     imageBuild: config.push.imageBuild,

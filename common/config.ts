@@ -255,8 +255,33 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** The archive-mode OSTree repository pushes commit to. Default: under dataDir. */
       ostreeRepo: z.string().min(1).optional(),
-      /** The ref a tree goes to; `{version}`, `{arch}` and `{name}` (the tree's PDC component) are filled in. */
-      ostreeRef: z.string().min(1).default('fedora/{version}/{arch}/{name}'),
+      /**
+       * The ref a tree goes to: `{version}`, `{arch}`, `{stream}` (`updates` for stable pushes,
+       * `testing` for testing ones) and `{name}` (the tree's refName) are filled in. Every one is
+       * required: without `{stream}` a testing push would move stable's ref.
+       */
+      ostreeRef: z
+        .string()
+        .min(1)
+        .default('fedora/{version}/{arch}/{stream}/{name}')
+        .refine((t) => ['{version}', '{arch}', '{stream}', '{name}'].every((p) => t.includes(p)), { message: 'push.ostreeRef must contain {version}, {arch}, {stream} and {name}' }),
+      /** The arches of the repositories Koji writes and the mirror gets, and of the trees. */
+      arches: z.array(z.string().regex(/^[a-z0-9_]{1,32}$/)).min(1).default(() => ['x86_64', 'aarch64']),
+      /**
+       * What each OSTree is made of (a treefile's essentials), by PDC's tree name: each commit is
+       * the latest build of every package here from the target tag's full repository, whatever the
+       * push changed. A tree PDC says changed but not defined here is refused, not guessed.
+       */
+      ostreeTrees: z
+        .record(
+          z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/),
+          z.strictObject({
+            refName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+            arches: z.array(z.string().regex(/^[a-z0-9_]{1,32}$/)).min(1).optional(),
+            packages: z.array(z.string().regex(/^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,254}$/)).min(1),
+          }),
+        )
+        .default(() => ({ 'fedora-iot': { refName: 'iot', packages: ['earlyoom', 'libntirpc'] } })),
       /** The master mirror tree rsync writes into. Default: under dataDir. */
       mirrorRoot: z.string().min(1).optional(),
       /** Where end of life moves a release's mirror trees (Fedora's /pub/archive/fedora/linux). Default: under dataDir. */

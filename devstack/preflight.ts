@@ -25,8 +25,7 @@ export const DEMO_PROGRAMS: Readonly<Record<string, string>> = {
   rsync: 'syncing to the mirror',
   rpmbuild: "the sandbox Koji's RPMs",
   createrepo_c: "the sandbox Koji's repositories",
-  rpm2cpio: 'unpacking RPMs into trees',
-  cpio: 'unpacking RPMs into trees',
+  bsdtar: 'unpacking RPMs into trees safely',
 };
 
 /** Throws SetupError naming every missing program and what it is for. */

@@ -68,6 +68,8 @@ export interface KojiBuild {
   owner_name: string;
   task_id: number | null;
   creation_ts: number;
+  /** The arches its RPMs were built for; absent: one noarch RPM. */
+  arches?: readonly string[];
 }
 
 interface BuildTarget {
@@ -118,7 +120,7 @@ export interface KojiEvent {
 
 export interface KojiSeed {
   readonly tags: readonly { name: string; arches?: string | null; perm?: string | null; extra?: Record<string, XmlRpcValue> }[];
-  readonly builds: readonly { nvr: string; owner: string; tags: readonly string[]; epoch?: number | null }[];
+  readonly builds: readonly { nvr: string; owner: string; tags: readonly string[]; epoch?: number | null; arches?: readonly string[] }[];
   /** Build targets: where a build's buildroot comes from and where it lands. */
   readonly targets?: readonly { name: string; build_tag: string; dest_tag: string }[];
   /** Tag inheritance: child inherits from parent at priority. */
@@ -216,7 +218,7 @@ export class KojiHub {
   seed(seed: KojiSeed): void {
     for (const tag of seed.tags) Object.assign(this.createTag(tag.name, tag.arches ?? null, tag.perm ?? null), tag.extra ? { extra: { ...tag.extra } } : {});
     for (const build of seed.builds) {
-      const id = this.importBuild(build.nvr, build.owner, build.epoch ?? null);
+      const id = this.importBuild(build.nvr, build.owner, build.epoch ?? null, build.arches);
       for (const tag of build.tags) this.applyTag(this.tagByName(tag).id, id, 'kojiadmin', false);
     }
     for (const target of seed.targets ?? []) this.targets.set(target.name, { id: this.nextId.target++, ...target });
@@ -226,10 +228,23 @@ export class KojiHub {
     }
   }
 
-  importBuild(nvr: string, owner: string, epoch: number | null = null): number {
+  /** A complete build, as if Koji had built it: one noarch RPM, or one RPM per arch in `arches`. */
+  importBuild(nvr: string, owner: string, epoch: number | null = null, arches?: readonly string[]): number {
     const id = this.nextId.build++;
-    this.builds.set(id, { id, ...splitNvr(nvr), epoch, state: BUILD_STATES.COMPLETE, owner_name: owner, task_id: null, creation_ts: Date.now() / 1000 });
+    this.builds.set(id, { id, ...splitNvr(nvr), epoch, state: BUILD_STATES.COMPLETE, owner_name: owner, task_id: null, creation_ts: Date.now() / 1000, ...(arches?.length ? { arches: [...arches] } : {}) });
     return id;
+  }
+
+  /** The tag and the tags it inherits from, nearest first, as Koji's readFullInheritance orders them (by priority, depth first). */
+  private inheritanceOrder(tagId: number): number[] {
+    const order: number[] = [];
+    const visit = (id: number) => {
+      if (order.includes(id)) return;
+      order.push(id);
+      for (const link of [...(this.inheritance.get(id) ?? [])].sort((a, b) => a.priority - b.priority)) visit(link.parent_id);
+    };
+    visit(tagId);
+    return order;
   }
 
   private createTag(name: string, arches: string | null, perm: string | null): KojiTag {
@@ -415,22 +430,28 @@ export class KojiHub {
   }
 
   /**
-   * A dist repo as Koji writes one: `repos-dist/<tag>/<repo id>/noarch/` with the builds' RPMs
-   * under `Packages/<first letter>/` and createrepo_c's metadata, `latest` pointing at it.
+   * A dist repo as Koji writes one: `repos-dist/<tag>/<repo id>/<arch>/` for each arch, holding
+   * that arch's RPMs and every noarch RPM under `Packages/<first letter>/` with createrepo_c's
+   * metadata; `repo.json` beside them; `latest` pointing at it.
    */
-  private async writeDistRepo(tag: string, repoId: number, builds: readonly KojiBuild[]): Promise<void> {
+  private async writeDistRepo(tag: string, repoId: number, builds: readonly KojiBuild[], arches: readonly string[], opts: Record<string, XmlRpcValue>): Promise<void> {
     const files = this.files;
     if (!files) throw new Error('this hub has no topdir (files are not enabled)');
-    const rpms = await ensureRpms(builds.map((b) => ({ name: b.name, version: b.version, release: b.release })), files.rpmCache);
+    const wanted = builds.flatMap((b) => (b.arches ?? ['noarch']).filter((a) => a === 'noarch' || arches.includes(a)).map((arch) => ({ name: b.name, version: b.version, release: b.release, arch })));
+    const rpms = await ensureRpms(wanted, files.rpmCache);
     const tagDir = join(files.topDir, 'repos-dist', tag);
-    const dir = join(tagDir, String(repoId), 'noarch');
-    for (const [nvr, rpm] of rpms) {
-      const target = join(dir, 'Packages', nvr[0]!.toLowerCase(), `${nvr}.noarch.rpm`);
-      mkdirSync(dirname(target), { recursive: true });
-      copyFileSync(rpm, target);
+    for (const arch of arches) {
+      const dir = join(tagDir, String(repoId), arch);
+      for (const w of wanted.filter((r) => r.arch === 'noarch' || r.arch === arch)) {
+        const file = `${w.name}-${w.version}-${w.release}.${w.arch}.rpm`;
+        const target = join(dir, 'Packages', file[0]!.toLowerCase(), file);
+        mkdirSync(dirname(target), { recursive: true });
+        copyFileSync(rpms.get(`${w.name}-${w.version}-${w.release}.${w.arch}`)!, target);
+      }
+      mkdirSync(dir, { recursive: true });
+      await runCommand('createrepo_c', ['--quiet', '--general-compress-type=gz', '--no-database', dir]);
     }
-    mkdirSync(dir, { recursive: true });
-    await runCommand('createrepo_c', ['--quiet', '--general-compress-type=gz', '--no-database', dir]);
+    writeFileSync(join(tagDir, String(repoId), 'repo.json'), `${JSON.stringify({ id: repoId, tag, task_opts: { ...opts, arch: [...arches] }, dist: true }, null, 2)}\n`);
     rmSync(join(tagDir, 'latest.tmp'), { force: true });
     symlinkSync(String(repoId), join(tagDir, 'latest.tmp'));
     renameSync(join(tagDir, 'latest.tmp'), join(tagDir, 'latest'));
@@ -718,13 +739,15 @@ export class KojiHub {
       params: ['tag', 'event?', 'inherit?', 'prefix?', 'latest?', 'package?', 'owner?', 'type?', 'strict?', 'extra?', 'draft?'],
       run: (p) => {
         const tag = this.requireTag(p['tag']);
-        let rows = this.tagged.get(tag.id)!.map((t) => ({ t, b: this.builds.get(t.buildId)! }));
+        // With inherit, the tags inherited from follow the tag itself: a package's latest build is from the nearest tag that has one.
+        const tagIds = p['inherit'] === true ? this.inheritanceOrder(tag.id) : [tag.id];
+        let rows = tagIds.flatMap((id, depth) => this.tagged.get(id)!.map((t) => ({ t, b: this.builds.get(t.buildId)!, depth, from: this.tags.get(id)! })));
         if (typeof p['package'] === 'string') rows = rows.filter((r) => r.b.name === p['package']);
         if (typeof p['owner'] === 'string') rows = rows.filter((r) => r.b.owner_name === p['owner']);
         if (typeof p['prefix'] === 'string') rows = rows.filter((r) => r.b.name.startsWith(p['prefix'] as string));
-        rows.sort((a, b) => b.t.eventId - a.t.eventId);
+        rows.sort((a, b) => a.depth - b.depth || b.t.eventId - a.t.eventId);
         if (p['latest']) rows = rows.filter((r, i) => rows.findIndex((o) => o.b.name === r.b.name) === i);
-        return rows.map(({ t, b }) => ({ ...this.buildInfo(b), tag_id: tag.id, tag_name: tag.name, create_event: t.eventId, create_ts: t.creationTs }));
+        return rows.map(({ t, b, from }) => ({ ...this.buildInfo(b), tag_id: from.id, tag_name: from.name, create_event: t.eventId, create_ts: t.creationTs }));
       },
     },
     getLatestBuilds: {
@@ -760,21 +783,29 @@ export class KojiHub {
       perm: 'dist-repo',
       // kojihub distRepo(tag, keys, **task_opts): a task that writes the tag's repository of builds signed with `keys`.
       params: ['tag', 'keys', 'event?', 'arch?', 'comp?', 'delta?', 'inherit?', 'latest?', 'multilib?', 'split_debuginfo?', 'skip_missing_signatures?', 'volume?', 'zck?', 'zck_dict_dir?', 'write_signed_rpms?'],
+      // The arches: the `arch` option, else the tag's; Koji refuses a dist repo with neither.
       run: (p) => {
         const tag = this.requireTag(p['tag']);
         const keys = p['keys'];
         if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string' && /^[0-9a-f]{8}$/.test(k))) {
           throw fault(KOJI_FAULTS.ParameterError, `keys must be a list of 8-hex-digit signing key IDs, got ${JSON.stringify(keys)}`);
         }
-        const task = this.newTask('distRepo', [tag.name, keys]);
+        const archOpt = p['arch'];
+        if (archOpt !== undefined && !(Array.isArray(archOpt) && archOpt.every((a) => typeof a === 'string' && /^[a-z0-9_]+$/.test(a)))) {
+          throw fault(KOJI_FAULTS.ParameterError, `arch must be a list of arch names, got ${JSON.stringify(archOpt)}`);
+        }
+        const arches = [...new Set((archOpt as string[] | undefined) ?? (tag.arches ?? '').split(/\s+/).filter(Boolean))].filter((a) => a !== 'noarch');
+        if (arches.length === 0) throw fault(KOJI_FAULTS.GenericError, `No arches specified nor for the tag ${tag.name}`);
+        const inherit = p['inherit'] === true;
+        const task = this.newTask('distRepo', [tag.name, keys, { arch: arches, inherit }]);
         const repoId = this.nextId.repo++;
         const eventId = this.nextId.event++;
-        // The tag's latest build of each package, as of now.
-        const builds = (this.methods['listTagged']!.run({ tag: tag.id, latest: true }) as Record<string, XmlRpcValue>[]).map((b) => this.requireBuild(b['id']));
+        // The tag's latest build of each package (with inherit, from the nearest tag of its inheritance), as of now.
+        const builds = (this.methods['listTagged']!.run({ tag: tag.id, latest: true, inherit }) as Record<string, XmlRpcValue>[]).map((b) => this.requireBuild(b['id']));
         this.later(() => {
           if (task.state === TASK_STATES.CANCELED) return;
           task.state = TASK_STATES.OPEN;
-          this.writeDistRepo(tag.name, repoId, builds).then(
+          this.writeDistRepo(tag.name, repoId, builds, arches, { inherit }).then(
             () => Object.assign(task, { state: TASK_STATES.CLOSED, result: [repoId, eventId], completion_ts: Date.now() / 1000 }),
             (err: Error) => Object.assign(task, { state: TASK_STATES.FAILED, completion_ts: Date.now() / 1000, fault: { faultCode: KOJI_FAULTS.GenericError, faultString: `createrepo failed: ${err.message}` } }),
           );

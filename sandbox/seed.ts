@@ -36,6 +36,13 @@ export interface SandboxSeed {
   readonly datagrepper: StoredMessage[];
 }
 
+/**
+ * Packages Koji builds per arch (the rest are noarch), as PDC's RPM records in the fixtures name
+ * them (`earlyoom-0:1.3-2.fc29.x86_64`): their dist repos hold an x86_64 and an aarch64 RPM each.
+ */
+const ARCH_PACKAGES = new Set(['earlyoom', 'libntirpc', 'kernel']);
+const archesOf = (name: string): { arches?: readonly string[] } => (ARCH_PACKAGES.has(name) ? { arches: ['x86_64', 'aarch64'] } : {});
+
 const F29_TAGS = [
   'f29', 'f29-build', 'f29-override', 'f29-updates', 'f29-updates-candidate', 'f29-updates-testing',
   'f29-updates-testing-pending', 'f29-updates-pending', 'f29-signing-pending', 'f29-pending',
@@ -85,7 +92,7 @@ export function buildSeed(): SandboxSeed {
     ],
     builds: [
       ...updates.flatMap((u) =>
-        u.builds.map((b) => ({ nvr: b.nvr, owner: String((u['user'] as { name?: string } | undefined)?.name ?? 'packager'), tags: ['f29-updates-testing'] })),
+        u.builds.map((b) => ({ nvr: b.nvr, owner: String((u['user'] as { name?: string } | undefined)?.name ?? 'packager'), tags: ['f29-updates-testing'], ...archesOf(packageOf(b.nvr)) })),
       ),
       { nvr: `${tag.name}-${tag.version}-${tag.release}`, owner: tag.owner, tags: [tag.tag] },
       // Rawhide's content, with an older and a newer build of one package (a snapshot takes the latest only).
@@ -99,6 +106,8 @@ export function buildSeed(): SandboxSeed {
       { name: `f${RAWHIDE}`, build_tag: `f${RAWHIDE}-build`, dest_tag: `f${RAWHIDE}-updates-candidate` },
     ],
     inheritance: [
+      // As Fedora's: testing sees what is stable (a testing tree is composed from both).
+      { child: 'f29-updates-testing', parent: 'f29-updates', priority: 0 },
       { child: `f${RAWHIDE}-override`, parent: `f${RAWHIDE}`, priority: 0 },
       { child: `f${RAWHIDE}-build`, parent: `f${RAWHIDE}-override`, priority: 0 },
       { child: `f${RAWHIDE}-updates-candidate`, parent: `f${RAWHIDE}`, priority: 0 },

@@ -34,7 +34,7 @@ needs=(
   "cmd:rsync|rsync|rsync"
   "cmd:rpmbuild|rpm|rpm-build"
   "cmd:createrepo_c|createrepo-c|createrepo_c"
-  "cmd:cpio|cpio|cpio"
+  "cmd:bsdtar|libarchive-tools|bsdtar"
   "cmd:setpriv|util-linux|util-linux"
   "cmd:openssl|openssl|openssl"
 )

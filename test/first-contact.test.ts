@@ -39,7 +39,7 @@ describe('first contact: what a fresh machine lacks is said, and installed', () 
     const env = { ...process.env, PATH: barePath(['cut', 'id', 'date', 'apt-get']) };
     const err = failure(await run('/bin/bash', [SETUP, '--check'], { env }).catch((e: unknown) => e));
     assert.equal(err.code, 1);
-    assert.match(err.stdout, /^missing system packages: qemu-system-x86 qemu-utils genisoimage openssh-client xz-utils ostree gnupg rsync rpm createrepo-c cpio util-linux openssl$/m);
+    assert.match(err.stdout, /^missing system packages: qemu-system-x86 qemu-utils genisoimage openssh-client xz-utils ostree gnupg rsync rpm createrepo-c libarchive-tools util-linux openssl$/m);
   });
 
   it('without root or sudo, stops with the one command to run', async (t) => {
@@ -63,7 +63,7 @@ describe('first contact: what a fresh machine lacks is said, and installed', () 
     assert.equal(err.stdout, '');
     assert.match(
       err.stderr,
-      /^relengotron: The demo needs programs this machine does not have: qemu-system-x86_64 \(booting test VMs\), qemu-img \(test VM disks\), .*cpio \(unpacking RPMs into trees\)\. Install them with: npm run setup {3}\(scripts\/setup-system\.sh: installs the system packages, as root or with sudo\)\n$/,
+      /^relengotron: The demo needs programs this machine does not have: qemu-system-x86_64 \(booting test VMs\), qemu-img \(test VM disks\), .*bsdtar \(unpacking RPMs into trees safely\)\. Install them with: npm run setup {3}\(scripts\/setup-system\.sh: installs the system packages, as root or with sudo\)\n$/,
     );
     assert.doesNotMatch(err.stderr, /"level"|\{"/, 'no JSON log line');
   });

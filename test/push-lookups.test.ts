@@ -152,7 +152,8 @@ describe('push lookups: Bodhi batch and PDC impact', () => {
   it('knows each artifact kind by one registry entry', () => {
     assert.equal(artifactKind('cloud-qcow2').testImageType, 'qcow2');
     assert.equal(artifactKind('ostree').sign, 'ostree-commit');
-    assert.equal(artifactKind('vagrant-virtualbox').mirrorPath('43', 'x86_64'), '43/Cloud/x86_64/images');
+    assert.equal(artifactKind('vagrant-virtualbox').mirrorPath({ version: '43', releaseDir: 'updates/testing/43' }, 'x86_64'), 'updates/testing/43/Cloud/x86_64/images');
+    assert.equal(artifactKind('ostree').mirrorPath({ version: '43', releaseDir: 'updates/testing/43' }, 'aarch64'), 'ostree/43');
     assert.throws(() => artifactKind('floppy'), /unknown artifact kind floppy; known: ostree, cloud-qcow2/);
   });
 });

@@ -58,7 +58,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'relengotron-push-'));
 
 /** The configured push settings, with a test's changes. */
 function settings(overrides: Partial<PushSettings> = {}): PushSettings {
-  return { ...pushSettings(loadConfig({})), ostreeRef: 'fedora/{version}/x86_64/iot', sign: false, operatorReminderMs: 3_600_000, ...overrides };
+  return { ...pushSettings(loadConfig({})), sign: false, operatorReminderMs: 3_600_000, ...overrides };
 }
 
 /** `relengotron runs decide`, as an operator runs it. */
@@ -139,15 +139,15 @@ describe('push pipeline', () => {
     for (const nvr of nvrs) assert.deepEqual(await tagsOf(nvr), ['f29-updates'], nvr);
 
     // PDC: earlyoom and libntirpc are in the IoT tree and the Cloud qcow2; nothing of the batch is in the Vagrant box or an ISO.
-    const byKind = Object.fromEntries(result.artifacts.map((a) => [a.kind, a]));
+    const byKind = Object.fromEntries(result.artifacts.filter((a) => a.artifact !== 'ostree/fedora-iot.aarch64').map((a) => [a.kind, a]));
     assert.equal(byKind['ostree']!.artifact, 'ostree/fedora-iot.x86_64');
     assert.equal(byKind['ostree']!.state, 'composed');
     assert.ok(byKind['ostree']!.reasons.includes('earlyoom-1.3-2.fc29: fedora-iot includes earlyoom (PDC OSTreeIncludesRPM)'), byKind['ostree']!.reasons.join('; '));
     for (const kind of ['vagrant-libvirt', 'vagrant-virtualbox', 'iso', 'ami', 'cloud-raw']) assert.equal(byKind[kind]!.state, 'unchanged', kind);
 
-    // The OSTree: committed on the ref with the builds, signed by our key, verified.
+    // The OSTree: committed on the stable ref with the builds, signed by our key, verified.
     const commit = byKind['ostree']!.commit!;
-    assert.equal(execFileSync('ostree', ['rev-parse', `--repo=${paths.ostreeRepo}`, 'fedora/29/x86_64/iot'], { encoding: 'utf8' }).trim(), commit);
+    assert.equal(execFileSync('ostree', ['rev-parse', `--repo=${paths.ostreeRepo}`, 'fedora/29/x86_64/updates/iot'], { encoding: 'utf8' }).trim(), commit);
     const manifest = execFileSync('ostree', ['cat', `--repo=${paths.ostreeRepo}`, commit, '/usr/share/releng-o-tron/builds.txt'], { encoding: 'utf8' });
     assert.deepEqual(manifest.trim().split('\n'), ['earlyoom-1.3-2.fc29', 'libntirpc-1.7.4-1.fc29']);
     assert.equal(byKind['ostree']!.signed_by, key.keyId);
@@ -161,15 +161,20 @@ describe('push pipeline', () => {
     assert.equal(result.repository?.tag, 'f29-updates');
     assert.equal(result.repository?.packages, nvrs.length);
     assert.equal(result.repository?.mirror, join(paths.mirrorRoot, 'updates/29/Everything/20261123T120000Z'));
-    const repodata = join(paths.mirrorRoot, 'updates/29/Everything/latest/noarch/repodata');
-    assert.match(gpgVerify(`${join(repodata, 'repomd.xml.asc')} ${join(repodata, 'repomd.xml')}`), new RegExp(`VALIDSIG ${key.fingerprint}`));
-    assert.ok(existsSync(join(paths.mirrorRoot, 'updates/29/Everything/latest/noarch/Packages/e/earlyoom-1.3-2.fc29.noarch.rpm')));
+    // Every arch at Fedora's path, repomd.xml signed in each; the arch packages in their arch only, noarch ones in both.
+    for (const arch of ['x86_64', 'aarch64']) {
+      const repodata = join(paths.mirrorRoot, `updates/29/Everything/${arch}/repodata`);
+      assert.match(gpgVerify(`${join(repodata, 'repomd.xml.asc')} ${join(repodata, 'repomd.xml')}`), new RegExp(`VALIDSIG ${key.fingerprint}`));
+      assert.ok(existsSync(join(paths.mirrorRoot, `updates/29/Everything/${arch}/Packages/e/earlyoom-1.3-2.fc29.${arch}.rpm`)), arch);
+    }
+    assert.ok(!existsSync(join(paths.mirrorRoot, 'updates/29/Everything/x86_64/Packages/e/earlyoom-1.3-2.fc29.aarch64.rpm')));
+    assert.equal(readlinkSync(join(paths.mirrorRoot, 'updates/29/Everything/x86_64')), 'latest/x86_64');
 
     // The mirror: the repository under ostree/29/<push id>, `latest` pointing at it, the signed commit there too.
     assert.equal(byKind['ostree']!.mirror, join(paths.mirrorRoot, 'ostree/29/20261123T120000Z'));
     assert.equal(readlinkSync(join(paths.mirrorRoot, 'ostree/29/latest')), '20261123T120000Z');
     const mirrored = join(paths.mirrorRoot, 'ostree/29/latest');
-    assert.equal(execFileSync('ostree', ['rev-parse', `--repo=${mirrored}`, 'fedora/29/x86_64/iot'], { encoding: 'utf8' }).trim(), commit);
+    assert.equal(execFileSync('ostree', ['rev-parse', `--repo=${mirrored}`, 'fedora/29/x86_64/updates/iot'], { encoding: 'utf8' }).trim(), commit);
     assert.deepEqual(await ostreeSignatureStatus(key, mirrored, commit), { signed: true, good: true });
 
     // The Cloud qcow2: a Koji image build of this push, gathered into the push compose, CHECKSUM clearsigned, synced.
@@ -188,9 +193,9 @@ describe('push pipeline', () => {
     assert.ok(checksum.includes(`SHA256 (${image.name}) = ${image.sha256}`), checksum);
     assert.match(gpgVerify(join(images, 'CHECKSUM')), new RegExp(`VALIDSIG ${key.fingerprint}`));
     assert.equal(qcow2.signed_by, key.keyId);
-    assert.equal(qcow2.mirror, join(paths.mirrorRoot, '29/Cloud/x86_64/images/20261123T120000Z'));
-    assert.equal(readlinkSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/latest')), '20261123T120000Z');
-    assert.equal(readFileSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/latest/CHECKSUM'), 'utf8'), checksum);
+    assert.equal(qcow2.mirror, join(paths.mirrorRoot, 'updates/29/Cloud/x86_64/images/20261123T120000Z'));
+    assert.equal(readlinkSync(join(paths.mirrorRoot, 'updates/29/Cloud/x86_64/images/latest')), '20261123T120000Z');
+    assert.equal(readFileSync(join(paths.mirrorRoot, 'updates/29/Cloud/x86_64/images/latest/CHECKSUM'), 'utf8'), checksum);
     assert.deepEqual(result.policy, { satisfied: true, passed: ['no test required by push.testPolicy for cloud-qcow2'], unsatisfied: [] });
 
     // Bodhi was told: the updates are stable, pushed and unlocked.
@@ -206,7 +211,7 @@ describe('push pipeline', () => {
     // Koji wrote the updates repository with the release's key (PDC's fedora-29 sigkey).
     assert.deepEqual({ tag: finalStatus.repository?.tag, key: finalStatus.repository?.key }, { tag: 'f29-updates', key: '429476b4' });
     const repoTask = (await koji.call('getTaskInfo', [finalStatus.repository!.kojiTask], { request: true })) as { method: string; state: number; request: unknown[] };
-    assert.deepEqual({ method: repoTask.method, state: repoTask.state, request: repoTask.request }, { method: 'distRepo', state: 2, request: ['f29-updates', ['429476b4']] });
+    assert.deepEqual({ method: repoTask.method, state: repoTask.state, request: repoTask.request }, { method: 'distRepo', state: 2, request: ['f29-updates', ['429476b4'], { arch: ['x86_64', 'aarch64'], inherit: false }] });
     const description = await handle.describe();
     assert.equal(description.searchAttributes['RelengRelease']?.[0], 'F29');
     await saveHistoryIfRecording('push-ostree', handle);
@@ -256,7 +261,7 @@ describe('push pipeline', () => {
       const done = await stable.result();
       assert.deepEqual(done.updates, [{ alias: 'FEDORA-2019-492d24f0ef', builds: ['kernel-5.1.7-200.fc29', 'kernel-headers-5.1.7-200.fc29'] }]);
       const composed = done.artifacts.filter((a) => a.state === 'composed').map((a) => a.artifact);
-      assert.deepEqual(composed, ['cloud-qcow2/Fedora-Cloud-Base.x86_64', 'ostree/fedora-iot.x86_64', 'vagrant-libvirt/Fedora-Cloud-Base-Vagrant.x86_64']);
+      assert.deepEqual(composed, ['cloud-qcow2/Fedora-Cloud-Base.x86_64', 'ostree/fedora-iot.aarch64', 'ostree/fedora-iot.x86_64', 'vagrant-libvirt/Fedora-Cloud-Base-Vagrant.x86_64']);
       // Both images were booted and passed their plans on the libvirt host; the policy was satisfied before signing.
       assert.equal(done.compose?.compose_id, 'Fedora-29-updates-20190627.0');
       assert.deepEqual(done.tests.map((t) => [t.artifact, t.testcase, t.outcome]).sort(), [
@@ -268,8 +273,8 @@ describe('push pipeline', () => {
       const jobs = await listJobs(db.pool, { compose: 'Fedora-29-updates-20190627.0' }, { limit: 10 });
       assert.deepEqual(jobs.map((j) => j.status), ['success', 'success']);
       // Signed and synced; the mirror's CHECKSUM lists both images and verifies.
-      const checksum = join(paths.mirrorRoot, '29/Cloud/x86_64/images/latest/CHECKSUM');
-      assert.equal(readlinkSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/latest')), '20190627T000005Z');
+      const checksum = join(paths.mirrorRoot, 'updates/29/Cloud/x86_64/images/latest/CHECKSUM');
+      assert.equal(readlinkSync(join(paths.mirrorRoot, 'updates/29/Cloud/x86_64/images/latest')), '20190627T000005Z');
       assert.match(gpgVerify(checksum), new RegExp(`VALIDSIG ${key.fingerprint}`));
       assert.match(readFileSync(checksum, 'utf8'), /SHA256 \(Fedora-Cloud-Base-29-20190627\.000005\.x86_64\.qcow2\) = [0-9a-f]{64}[\s\S]*SHA256 \(Fedora-Cloud-Base-Vagrant-29-20190627\.000005\.x86_64\.vagrant-libvirt\.box\) = [0-9a-f]{64}/);
       // Bodhi finished the push: the kernel update is stable.
@@ -298,7 +303,7 @@ describe('push pipeline', () => {
       assert.match(waiting.error, /push.testPolicy is not satisfied: cloud-qcow2\/Fedora-Cloud-Base.x86_64: no vbox test result for Fedora-Cloud-Base-29-policy.1.x86_64.qcow2/);
       const held = await handle.query(pushStatusQuery);
       assert.equal(held.stage, 'test');
-      assert.equal(existsSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/policy-1')), false, 'nothing synced while the policy holds the push');
+      assert.equal(existsSync(join(paths.mirrorRoot, 'updates/29/Cloud/x86_64/images/policy-1')), false, 'nothing synced while the policy holds the push');
       await run(process.execPath, [CLI, 'runs', 'decide', handle.workflowId, 'skip', '--reason', 'no VirtualBox host this week'], { env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace ?? 'default', LOG_LEVEL: 'warn' } });
       const result = await handle.result();
       assert.deepEqual(result.policy, {
@@ -306,7 +311,7 @@ describe('push pipeline', () => {
       });
       // The tests that did run are reported: the libvirt ones passed.
       assert.ok(result.tests.length > 0 && result.tests.every((t) => t.outcome === 'success'), JSON.stringify(result.tests));
-      assert.ok(existsSync(join(paths.mirrorRoot, '29/Cloud/x86_64/images/policy-1/CHECKSUM')));
+      assert.ok(existsSync(join(paths.mirrorRoot, 'updates/29/Cloud/x86_64/images/policy-1/CHECKSUM')));
       assert.ok((await handle.query(pushStatusQuery)).skipped.some((s) => s === 'the test policy: no VirtualBox host this week'));
     } finally {
       await stopImageWorkers();

@@ -45,6 +45,7 @@ export async function bodhiPush(input: BodhiPushInput): Promise<BodhiPushResult>
         args: [{
           release: w.release, request: w.request, pushId: input.pushId, ostreeRef: input.ostreeRef, sign: input.sign, operatorReminderMs: input.operatorReminderMs,
           imageBuild: input.imageBuild, testPolicy: input.testPolicy, mashBatch: input.mashBatch,
+          ...(input.ostreeTrees ? { ostreeTrees: input.ostreeTrees } : {}), ...(input.arches ? { arches: input.arches } : {}),
         }],
         typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.release, value: w.release }],
         staticSummary: `Push ${w.release} ${w.request} (${input.pushId})`,

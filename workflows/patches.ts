@@ -18,4 +18,11 @@ export const PATCHES = {
   branchOstreeRefs: 'branch-ostree-refs',
   /** 2026-12: branching and end of life write the configuration that follows the release (gating lanes, compose streams). */
   releaseConfigStep: 'release-config-step',
+  /**
+   * 2026-12: publication as Fedora's mirrors have it: the tag's repository for every arch
+   * (`updates/[testing/]<version>/Everything/<arch>/`, repomd.xml signed per arch), each OSTree the
+   * whole tree of its definition resolved against the tag's full repository (a second, inherited
+   * dist repo), testing and stable on their own refs and image paths.
+   */
+  fedoraPublication: 'fedora-publication',
 } as const;

@@ -32,8 +32,11 @@ export interface ArtifactKind {
   /** The compose-testing image type whose plan and provider test it; null: no VM test. */
   readonly testImageType: string | null;
   readonly sign: 'checksum' | 'ostree-commit';
-  /** Where it syncs, under the mirror root. */
-  mirrorPath(release: string, arch: string): string;
+  /**
+   * Where it syncs, under the mirror root: `version` is the release's (29), `releaseDir` the
+   * push's stream's directory of it (`updates/29`, `updates/testing/29`).
+   */
+  mirrorPath(where: { readonly version: string; readonly releaseDir: string }, arch: string): string;
 }
 
 /** productmd's image type and format for each Koji image format. */
@@ -68,6 +71,6 @@ export function kojiImage(spec: {
     compose: { method: 'koji-image', format: spec.format, productmd: PRODUCTMD_NAMES[spec.format] ?? { type: spec.format, format: spec.format }, fileSuffix: KOJI_SUFFIXES[spec.format] ?? spec.format, dir: spec.mirrorDir },
     testImageType: spec.tested === undefined ? spec.format : spec.tested,
     sign: 'checksum',
-    mirrorPath: (release, arch) => `${release}/${spec.mirrorDir(arch)}`,
+    mirrorPath: (where, arch) => `${where.releaseDir}/${spec.mirrorDir(arch)}`,
   };
 }

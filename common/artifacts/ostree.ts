@@ -9,5 +9,6 @@ export const Ostree: ArtifactKind = {
   compose: { method: 'ostree' },
   testImageType: null,
   sign: 'ostree-commit',
-  mirrorPath: (release) => `ostree/${release}`,
+  // One repository per release, as Fedora's: testing and stable trees are apart by ref, not by directory.
+  mirrorPath: (where) => `ostree/${where.version}`,
 };

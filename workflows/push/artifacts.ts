@@ -2,7 +2,7 @@
  * The child runs a push composes its artifacts in: one OSTree commit per tree
  * (`.../ostree/<tree>.<arch>`), one Koji image build per image name (`.../koji-image/<name>`).
  */
-import { setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { ImageFile } from '../../activities/koji.js';
 import type { AffectedArtifact } from '../../activities/pdc.js';
 import { artifactKind } from '../../common/artifacts/index.js';
@@ -15,8 +15,15 @@ export const artifactName = (a: Pick<AffectedArtifact, 'kind' | 'name' | 'arch'>
 
 export interface ComposeTreeInput {
   readonly tree: Pick<AffectedArtifact, 'kind' | 'name' | 'arch' | 'builds'>;
-  /** The builds' RPMs in the mashed repository, on the releng hosts' shared work dir. */
+  /** Runs from before whole trees: the builds' RPMs in the mashed repository, the tree's only content. */
   readonly rpms: readonly string[];
+  /** What the tree is made of; a changed tree without one is refused (`TreeNotDefined`). */
+  readonly definition?: { readonly name: string; readonly refName: string; readonly packages: readonly string[] };
+  /** The tag's full repository, fetched to the releng hosts' shared work dir. */
+  readonly repository?: { readonly dir: string; readonly arch: string };
+  /** `updates` or `testing`: the ref's `{stream}`. */
+  readonly stream?: string;
+  readonly signSummary?: boolean;
   readonly pushId: string;
   readonly releaseVersion: string;
   readonly ostreeRef: string;
@@ -39,11 +46,25 @@ export function imageRelease(pushId: string): string {
 
 /** One OSTree of a push, committed from the builds PDC says it includes. */
 export async function composeTree(input: ComposeTreeInput): Promise<ComposedTree> {
-  const { tree } = input;
-  const ref = fillTemplate(input.ostreeRef, { version: input.releaseVersion, arch: tree.arch, name: tree.name });
-  setCurrentDetails(`**committing** ${ref} from ${tree.builds.length} builds (${input.rpms.length} RPMs)`);
-  const commit = await composeOstree({ ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: tree.builds, rpms: input.rpms, stepId: `${workflowInfo().workflowId}/compose` });
-  setCurrentDetails(`**done**: ${ref} → ${commit.commit}`);
+  const { tree, definition } = input;
+  const stepId = `${workflowInfo().workflowId}/compose`;
+  if (input.stream === undefined) {
+    // Runs from before whole trees: the push's own RPMs on one ref for both streams.
+    const ref = fillTemplate(input.ostreeRef, { version: input.releaseVersion, arch: tree.arch, name: tree.name });
+    setCurrentDetails(`**committing** ${ref} from ${tree.builds.length} builds (${input.rpms.length} RPMs)`);
+    const commit = await composeOstree({ ref, releaseVersion: input.releaseVersion, pushId: input.pushId, builds: tree.builds, rpms: input.rpms, stepId });
+    setCurrentDetails(`**done**: ${ref} → ${commit.commit}`);
+    return { artifact: artifactName(tree), kind: tree.kind, arch: tree.arch, ref, commit: commit.commit, repo: commit.repo };
+  }
+  if (!definition) throw ApplicationFailure.nonRetryable(`${tree.name} changed, but push.ostreeTrees does not define it: what it is made of is not known, so it is not composed`, 'TreeNotDefined');
+  if (!input.repository) throw ApplicationFailure.nonRetryable(`${tree.name}: the tag's repository was not written, so there is nothing to compose it from`, 'TreeRepositoryMissing');
+  const ref = fillTemplate(input.ostreeRef, { version: input.releaseVersion, arch: tree.arch, name: definition.refName, stream: input.stream });
+  setCurrentDetails(`**committing** ${ref}: ${definition.packages.length} packages from the ${input.repository.arch} repository`);
+  const commit = await composeOstree({
+    ref, releaseVersion: input.releaseVersion, pushId: input.pushId, stepId,
+    tree: { name: definition.name, packages: definition.packages }, repository: input.repository, signSummary: input.signSummary ?? false,
+  });
+  setCurrentDetails(`**done**: ${ref} → ${commit.commit}${commit.parent ? ` (parent ${commit.parent.slice(0, 12)}, static delta)` : ''}; ${commit.packages?.length ?? 0} packages`);
   return { artifact: artifactName(tree), kind: tree.kind, arch: tree.arch, ref, commit: commit.commit, repo: commit.repo };
 }
 

@@ -1,5 +1,5 @@
 /** Push steps 4-6: PDC's word on what changed, each changed artifact composed in a child run, the images gathered into one compose. */
-import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { FetchedRepo } from '../../activities/yum-repo.js';
 import type { AffectedArtifact, ImpactReport } from '../../activities/pdc.js';
 import type { ImageFile } from '../../activities/koji.js';
@@ -8,7 +8,10 @@ import { artifactKind } from '../../common/artifacts/index.js';
 import { workflowIds } from '../../common/workflow-ids.js';
 import type { GateOutcome } from '../operator-gate.js';
 import { assemblePushCompose, lookupImpact } from './activities.js';
-import { artifactFiles, artifactName, buildImage, composeTree, type BuiltImage, type ComposedTree } from './artifacts.js';
+import { PATCHES } from '../patches.js';
+import { artifactFiles, artifactName, buildImage, composeTree, type BuiltImage, type ComposedTree, type ComposeTreeInput } from './artifacts.js';
+import { streamOf } from './input.js';
+import { writeTreeRepository } from './mash.js';
 import type { PushPlan, PushRun } from './run.js';
 
 const componentOf = (nvr: string): string => nvr.replace(/-[^-]+-[^-]+$/, '');
@@ -58,18 +61,43 @@ function imageBuildPlans(affected: readonly AffectedArtifact[]): ImageBuildPlan[
   });
 }
 
+/**
+ * The trees to compose: each changed tree for every arch of its definition (PDC names the tree,
+ * not its arches). Runs from before whole trees composed what PDC named.
+ */
+function treesToCompose(run: PushRun, impact: ImpactReport, wholeTrees: boolean): AffectedArtifact[] {
+  const trees = impact.affected.filter((a) => artifactKind(a.kind).compose.method === 'ostree');
+  if (!wholeTrees) return trees;
+  const byName = new Map(trees.map((a) => [a.name, a]));
+  return [...byName.values()].flatMap((a) => (run.input.ostreeTrees?.[a.name]?.arches ?? run.input.arches ?? [a.arch]).map((arch) => ({ ...a, arch })));
+}
+
 /** Step 5, compose: every changed OSTree and image build in its own child run, all at once. */
 export async function composeArtifacts(run: PushRun, plan: PushPlan, impact: ImpactReport, mashed: FetchedRepo | null): Promise<Composed> {
   const { input } = run;
   // From the input, not workflowInfo(): the same child IDs however the run is replayed.
   const pushWorkflowId = workflowIds.push(input.release, input.request, input.pushId);
-  const rpmsOf = (nvrs: readonly string[]) => (mashed ? mashed.packages.filter((p) => nvrs.includes(p.nvr)).map((p) => `${mashed.dir}/noarch/${p.location}`) : []);
+  const wholeTrees = patched(PATCHES.fedoraPublication);
+  const trees = treesToCompose(run, impact, wholeTrees);
+  // Whole trees come from the tag's full repository; runs from before unpacked the push's own RPMs.
+  const treeRepository = wholeTrees && trees.length > 0 ? await writeTreeRepository(run, plan) : null;
+  const rpmsOf = (nvrs: readonly string[]) => (mashed?.packages ? mashed.packages.filter((p) => nvrs.includes(p.nvr)).map((p) => `${mashed.dir}/noarch/${p.location}`) : []);
+  const treeContent = (a: AffectedArtifact): Pick<ComposeTreeInput, 'rpms' | 'definition' | 'repository' | 'stream' | 'signSummary'> => {
+    if (!wholeTrees) return { rpms: rpmsOf(a.builds) };
+    const definition = input.ostreeTrees?.[a.name];
+    return {
+      rpms: [],
+      ...(definition ? { definition: { name: a.name, refName: definition.refName, packages: definition.packages } } : {}),
+      ...(treeRepository ? { repository: { dir: treeRepository.dir, arch: a.arch } } : {}),
+      stream: streamOf(input.request),
+      signSummary: input.sign,
+    };
+  };
   const inChild = <T>(step: string, work: () => Promise<T>) =>
     run.gate.run(step, work).then((outcome) => {
       if (outcome.kind === 'skipped') run.skip(step, outcome.reason);
       return outcome;
     });
-  const trees = impact.affected.filter((a) => artifactKind(a.kind).compose.method === 'ostree');
   const [treeOutcomes, imageOutcomes] = await Promise.all([
     Promise.all(
       trees.map(async (a) => {
@@ -77,7 +105,7 @@ export async function composeArtifacts(run: PushRun, plan: PushPlan, impact: Imp
         const outcome = await inChild(`composing ${name}`, () =>
           executeChild(composeTree, {
             workflowId: workflowIds.pushArtifact(pushWorkflowId, name),
-            args: [{ tree: { kind: a.kind, name: a.name, arch: a.arch, builds: a.builds }, rpms: rpmsOf(a.builds), pushId: input.pushId, releaseVersion: plan.version, ostreeRef: input.ostreeRef }],
+            args: [{ tree: { kind: a.kind, name: a.name, arch: a.arch, builds: a.builds }, ...treeContent(a), pushId: input.pushId, releaseVersion: plan.version, ostreeRef: input.ostreeRef }],
             staticSummary: `${name} for push ${input.pushId} of ${input.release} ${input.request}`,
             staticDetails: `Why: ${a.reasons.slice(0, 10).join('; ')}${a.reasons.length > 10 ? `; and ${a.reasons.length - 10} more` : ''}`,
           }),

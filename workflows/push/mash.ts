@@ -1,5 +1,7 @@
 /** Push steps 1-3: the batch from Bodhi, the builds moved in Koji, the tag's repository written and fetched. */
-import { ApplicationFailure, log } from '@temporalio/workflow';
+import { ApplicationFailure, log, patched } from '@temporalio/workflow';
+import { checkedName } from '../../common/safe-names.js';
+import { PATCHES } from '../patches.js';
 import type { FetchedRepo } from '../../activities/yum-repo.js';
 import { ABORTED_BY_OPERATOR } from '../api/operator.js';
 import { startDistRepo, waitForKojiTask } from '../koji-steps.js';
@@ -15,6 +17,9 @@ export async function fetchBatch(run: PushRun): Promise<PushPlan> {
   const batch = fetched.value;
   for (const skipped of batch.skipped) log.warn('update left out of the push', skipped);
   const { release } = batch;
+  // Bodhi's words become mirror paths, compose IDs and refs: refused here, before anything moves.
+  checkedName('release version', release.version, `Bodhi's release ${input.release}`);
+  for (const tag of [release.testing_tag, release.stable_tag, release.candidate_tag, release.pending_testing_tag]) if (tag) checkedName('Koji tag', tag, `Bodhi's release ${input.release}`);
   return {
     batch,
     builds: batch.updates.flatMap((u) => u.builds),
@@ -64,20 +69,44 @@ export interface WrittenRepository {
   readonly fetched: FetchedRepo;
 }
 
-/** Step 3, repository: Koji's distRepo writes the target tag's repository, signed with the release's key; it is fetched here. */
+/** A tag's repository written by Koji's distRepo with the release's key, then fetched: every arch, and with `inherit` the tag's whole package set. */
+async function writeTagRepository(plan: PushPlan, tag: string, arches: readonly string[] | undefined, inherit: boolean): Promise<WrittenRepository> {
+  const key = await releaseSigkey(`fedora-${plan.version}`);
+  const { taskId } = await startDistRepo({ tag, keys: [key], ...(arches ? { arches } : {}), ...(inherit ? { inherit } : {}) });
+  await waitForKojiTask(taskId);
+  const repoId = await distRepoId(taskId);
+  return { key, taskId, fetched: await fetchDistRepo({ tag, repoId, ...(arches ? { arches } : {}) }) };
+}
+
+/** The push's arches, in runs made since every arch is published; runs from before fetched noarch only. */
+export function publishedArches(run: PushRun): readonly string[] | undefined {
+  return patched(PATCHES.fedoraPublication) ? (run.input.arches ?? ['x86_64', 'aarch64']) : undefined;
+}
+
+/**
+ * Step 3, repository: Koji's distRepo writes the target tag's own builds (what Fedora's updates
+ * repository holds) for every arch, signed with the release's key; it is fetched here.
+ */
 export async function writeRepository(run: PushRun, plan: PushPlan): Promise<FetchedRepo | null> {
-  const { toTag, version } = plan;
-  const repo = await run.attempt(
-    `writing the ${toTag} repository`,
-    async (): Promise<WrittenRepository> => {
-      const key = await releaseSigkey(`fedora-${version}`);
-      const { taskId } = await startDistRepo({ tag: toTag, keys: [key] });
-      await waitForKojiTask(taskId);
-      const repoId = await distRepoId(taskId);
-      return { key, taskId, fetched: await fetchDistRepo({ tag: toTag, repoId }) };
-    },
-    { as: `the ${toTag} repository`, meaning: 'OSTrees get only the build manifest and no repository is synced' },
-  );
-  if (repo) run.update({ repository: { tag: toTag, key: repo.key, kojiTask: repo.taskId, repoId: repo.fetched.repoId, packages: repo.fetched.packages.length } });
+  const { toTag } = plan;
+  const arches = publishedArches(run);
+  const repo = await run.attempt(`writing the ${toTag} repository`, () => writeTagRepository(plan, toTag, arches, false), {
+    as: `the ${toTag} repository`,
+    meaning: 'no repository is synced',
+  });
+  if (repo) run.update({ repository: { tag: toTag, key: repo.key, kojiTask: repo.taskId, repoId: repo.fetched.repoId, packages: repo.fetched.builds ?? repo.fetched.packages?.length ?? 0 } });
+  return repo?.fetched ?? null;
+}
+
+/**
+ * The repository OSTrees are composed from: the target tag with everything it inherits (a
+ * testing tree needs the stable packages too), every arch; only when a tree changed.
+ */
+export async function writeTreeRepository(run: PushRun, plan: PushPlan): Promise<FetchedRepo | null> {
+  const { toTag } = plan;
+  const repo = await run.attempt(`writing the ${toTag} repository with its inheritance, for the OSTrees`, () => writeTagRepository(plan, toTag, publishedArches(run), true), {
+    as: `the ${toTag} tree repository`,
+    meaning: 'no OSTree is composed',
+  });
   return repo?.fetched ?? null;
 }

@@ -1,5 +1,5 @@
 /** Push steps 7-10: the images tested against the test policy, everything signed, synced to the master mirror, and announced. */
-import { ApplicationFailure, executeChild } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched } from '@temporalio/workflow';
 import type { PushCompose } from '../../activities/push-compose.js';
 import type { FetchedRepo } from '../../activities/yum-repo.js';
 import { artifactKind } from '../../common/artifacts/index.js';
@@ -14,6 +14,8 @@ import { reportPushToBodhi, signChecksumFile, signOstreeCommit, signRepoMetadata
 import { artifactFiles, artifactName } from './artifacts.js';
 import type { Composed } from './compose.js';
 import type { PushPlan, PushRun } from './run.js';
+import { updatesDir } from './input.js';
+import { PATCHES } from '../patches.js';
 
 export interface Tested {
   readonly tests: PushCompleteMessage['tests'];
@@ -64,8 +66,8 @@ export async function sign(run: PushRun, plan: PushPlan, mashed: FetchedRepo | n
   if (!run.input.sign) return null;
   run.enter({ stage: 'sign' }, `signing the repository metadata, ${compose?.imageDirs.length ?? 0} CHECKSUM files and ${composed.committed.length} OSTree commits`);
   let signedBy: string | null = null;
-  if (mashed) {
-    const signed = await run.attempt(`signing the ${plan.toTag} repository metadata`, () => signRepoMetadata({ file: `${mashed.dir}/noarch/repodata/repomd.xml` }));
+  for (const arch of mashed ? repositoryArches(mashed) : []) {
+    const signed = await run.attempt(`signing the ${plan.toTag} ${arch} repository metadata`, () => signRepoMetadata({ file: `${mashed!.dir}/${arch}/repodata/repomd.xml` }));
     if (signed) signedBy = signed.keyId;
   }
   for (const dir of compose?.imageDirs ?? []) {
@@ -79,22 +81,39 @@ export async function sign(run: PushRun, plan: PushPlan, mashed: FetchedRepo | n
   return signedBy;
 }
 
-/** The updates repository where Fedora's mirrors have it: updates/<version>/ or updates/testing/<version>/. */
-export const repoMirrorPath = (run: PushRun, plan: PushPlan): string => `updates/${run.input.request === 'testing' ? 'testing/' : ''}${plan.version}/Everything`;
+/** The arches of a fetched repository; runs from before every arch fetched one noarch repository. */
+const repositoryArches = (mashed: FetchedRepo): string[] => mashed.archRepos?.map((a) => a.arch) ?? ['noarch'];
+
+/** The updates repository where Fedora's mirrors have it: updates/<version>/Everything/ or updates/testing/<version>/Everything/. */
+export const repoMirrorPath = (run: PushRun, plan: PushPlan): string => `${updatesDir(run.input.request, plan.version)}/Everything`;
+
+/**
+ * Where a push's artifacts go on the mirror: images under the stream's own release directory
+ * (`updates/<version>/` or `updates/testing/<version>/`), so a testing push never moves a stable
+ * `latest`; OSTrees in the release's one repository, their streams apart by ref. Runs from before
+ * put both streams' images under `<version>/`.
+ */
+export function mirrorPlaces(plan: PushPlan, run: PushRun): { readonly version: string; readonly releaseDir: string } {
+  return { version: plan.version, releaseDir: patched(PATCHES.fedoraPublication) ? updatesDir(run.input.request, plan.version) : plan.version };
+}
 
 /** Step 9, sync: rsync to the master mirror in Fedora's layout, `latest` swapped; mirror path → synced tree. */
 export async function syncToMasterMirror(run: PushRun, plan: PushPlan, mashed: FetchedRepo | null, composed: Composed, compose: PushCompose | null): Promise<Map<string, string>> {
   run.enter({ stage: 'sync' }, 'rsync to the master mirror');
   const mirrored = new Map<string, string>();
-  const sync = async (source: string, path: string) => {
+  // `exposeTopLevel`: each arch directory of the repository also at Fedora's path (`Everything/x86_64`), through `latest`.
+  const sync = async (source: string, path: string, exposeTopLevel = false) => {
     // Logged before the sync: a tree half-written when the push fails is removed by compensation.
     run.changes.mirrorTrees.push({ path, name: run.input.pushId });
-    const synced = await run.attempt(`syncing ${path}`, () => syncToMirror({ source, path, name: run.input.pushId }));
+    const synced = await run.attempt(`syncing ${path}`, () => syncToMirror({ source, path, name: run.input.pushId, ...(exposeTopLevel ? { exposeTopLevel } : {}) }));
     if (synced) mirrored.set(path, synced.dest);
   };
-  if (mashed) await sync(mashed.dir, repoMirrorPath(run, plan));
-  for (const dir of compose?.imageDirs ?? []) await sync(`${compose!.composeDir}/${dir}`, `${plan.version}/${dir}`);
-  for (const c of composed.committed) await sync(c.repo, artifactKind(c.kind).mirrorPath(plan.version, c.arch));
+  const places = mirrorPlaces(plan, run);
+  if (mashed) await sync(mashed.dir, repoMirrorPath(run, plan), mashed.archRepos !== undefined);
+  for (const dir of compose?.imageDirs ?? []) await sync(`${compose!.composeDir}/${dir}`, `${places.releaseDir}/${dir}`);
+  // One repository holds every tree: synced once, after the last commit (runs from before synced it per tree).
+  const trees = patched(PATCHES.fedoraPublication) ? composed.committed.filter((c, i) => composed.committed.findIndex((o) => o.repo === c.repo) === i) : composed.committed;
+  for (const c of trees) await sync(c.repo, artifactKind(c.kind).mirrorPath(places, c.arch));
   return mirrored;
 }
 
@@ -102,13 +121,13 @@ type ArtifactEntry = PushCompleteMessage['artifacts'][number];
 
 /** What became of every artifact kind: composed (where it went), not composed (why), or unchanged. */
 export function artifactReport(run: PushRun, plan: PushPlan, impact: ImpactReport, composed: Composed, compose: PushCompose | null, signedBy: string | null, mirrored: ReadonlyMap<string, string>): ArtifactEntry[] {
-  const { version } = plan;
+  const places = mirrorPlaces(plan, run);
   const signer = (signedSomething: boolean) => (run.input.sign && signedSomething ? signedBy : null);
   return [
     ...composed.trees.map(({ artifact: a, outcome }): ArtifactEntry => {
       const base = { kind: a.kind, artifact: artifactName(a), reasons: a.reasons.slice(0, 50) };
       if (outcome.kind === 'skipped') return { ...base, state: 'not-composed', reasons: [...base.reasons, `skipped by an operator: ${outcome.reason}`] };
-      const mirror = mirrored.get(artifactKind(a.kind).mirrorPath(version, a.arch));
+      const mirror = mirrored.get(artifactKind(a.kind).mirrorPath(places, a.arch));
       return { ...base, state: 'composed', commit: outcome.value.commit, signed_by: signer(true), ...(mirror ? { mirror } : {}) };
     }),
     ...composed.imageBuilds.flatMap(({ build, outcome }) =>
@@ -116,7 +135,7 @@ export function artifactReport(run: PushRun, plan: PushPlan, impact: ImpactRepor
         const base = { kind: a.kind, artifact: artifactName(a), reasons: a.reasons.slice(0, 50) };
         if (outcome.kind === 'skipped') return { ...base, state: 'not-composed', reasons: [...base.reasons, `skipped by an operator: ${outcome.reason}`] };
         const kind = artifactKind(a.kind);
-        const mirror = kind.compose.method === 'koji-image' ? mirrored.get(`${version}/${kind.compose.dir(a.arch)}`) : undefined;
+        const mirror = kind.compose.method === 'koji-image' ? mirrored.get(`${places.releaseDir}/${kind.compose.dir(a.arch)}`) : undefined;
         const files = artifactFiles(a, outcome.value).map((f) => ({ name: f.filename, sha256: f.sha256, size: f.size }));
         return { ...base, state: 'composed', koji_build: outcome.value.nvr, files, signed_by: signer(compose !== null), ...(mirror ? { mirror } : {}) };
       }),
@@ -149,7 +168,7 @@ export async function announce(run: PushRun, plan: PushPlan, outcome: Outcome): 
     artifacts,
     compose: compose ? { compose_id: compose.composeId, location: compose.location } : null,
     repository: mashed
-      ? { tag: plan.toTag, repo_id: mashed.repoId, packages: mashed.packages.length, signed_by: input.sign ? signedBy : null, mirror: mirrored.get(repoMirrorPath(run, plan)) ?? null }
+      ? { tag: plan.toTag, repo_id: mashed.repoId, packages: mashed.builds ?? mashed.packages?.length ?? 0, signed_by: input.sign ? signedBy : null, mirror: mirrored.get(repoMirrorPath(run, plan)) ?? null }
       : null,
     tests: tested.tests,
     policy: { satisfied: policy.satisfied, passed: [...policy.passed], unsatisfied: [...policy.unsatisfied], ...(policy.skippedBy ? { skipped_by: policy.skippedBy } : {}) },
