@@ -20,6 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { z } from 'zod';
+import { nameProblem } from '../common/safe-names.js';
 
 const run = promisify(execFile);
 
@@ -102,8 +103,8 @@ const RESERVED_NAMES = new Set(['disk.raw', 'disk.raw.partial', 'box', 'box.part
 
 function checkImageIdentity(image: { readonly sha256: string; readonly fileName: string; readonly url: string }): void {
   if (!SHA256.test(image.sha256)) throw new ImageUnusableError(`${image.url}: images.json gives no usable sha256 (${image.sha256.slice(0, 80)})`);
-  // A plain file name, not hidden (the cache's in-use markers are), not one of the cache's own.
-  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/.test(image.fileName) || RESERVED_NAMES.has(image.fileName)) {
+  // A plain file name (the one grammar: never hidden, as the cache's in-use markers are), not one of the cache's own.
+  if (nameProblem('file name', image.fileName) !== null || RESERVED_NAMES.has(image.fileName)) {
     throw new ImageUnusableError(`${JSON.stringify(image.fileName.slice(0, 100))} is not a file name an image may have`);
   }
 }

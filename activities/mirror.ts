@@ -10,7 +10,7 @@ import { mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { checkedName } from '../common/safe-names.js';
+import { checkedName, nameProblem } from '../common/safe-names.js';
 import { pathInside } from './safe-path.js';
 
 export interface SyncTreeInput {
@@ -65,7 +65,7 @@ export function rsyncArgs(input: SyncTreeInput): string[] {
 /** Runs rsync; `onProgress` hears from it while it works (for heartbeats); `signal` stops it. */
 export async function syncTree(input: SyncTreeInput, options: { signal?: AbortSignal; onProgress?: () => void } = {}): Promise<SyncTreeResult> {
   if (!existsSync(input.source)) throw new SyncError(`nothing to sync: ${input.source} does not exist`);
-  if (/[/\\]|^\.\.?$/.test(input.name) || /[/\\]|^\.\.?$/.test(input.latest)) throw new SyncError('name and latest must be plain directory names');
+  if (nameProblem('file name', input.name) || nameProblem('file name', input.latest)) throw new SyncError(`name and latest must be plain directory names: ${nameProblem('file name', input.name) ?? nameProblem('file name', input.latest)}`);
   const link = join(input.mirrorRoot, input.latest);
   // Checked first: a layout the sync did not make is refused before anything is written.
   const previous = publishedTree(link);

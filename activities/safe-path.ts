@@ -33,12 +33,13 @@ export function isInside(root: string, path: string): boolean {
 }
 
 /**
- * `<root>/<relativePath>`, refused (UNSAFE_PATH, non-retryable) unless every segment is a plain
+ * `<root>/<relativePath>` (`''`: the root), refused (UNSAFE_PATH, non-retryable) unless every segment is a plain
  * name and the path, symlinks followed, stays inside the root. `from` says where the value came
  * from, for the refusal.
  */
 export function pathInside(root: string, relativePath: string, from: string): string {
-  const problem = relativePathProblem(relativePath);
+  // '' is the root itself.
+  const problem = relativePath === '' ? null : relativePathProblem(relativePath);
   if (problem) throw ApplicationFailure.nonRetryable(`${from}: ${problem}; nothing is written or removed for it`, UNSAFE_PATH);
   const realRoot = resolvedThroughLinks(resolve(root));
   const candidate = resolve(root, relativePath);

@@ -91,6 +91,15 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ RELENGOTRON_CONFIG: join(dir, 'types.json') }), /bus\.environment: /);
   });
 
+  it('keeps testing and stable apart: an OSTree ref template without {stream} is refused; trees need packages', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relengotron-config-'));
+    writeFileSync(join(dir, 'shared-ref.json'), JSON.stringify({ push: { ostreeRef: 'fedora/{version}/{arch}/{name}' } }));
+    assert.throws(() => loadConfig({ RELENGOTRON_CONFIG: join(dir, 'shared-ref.json') }), /push\.ostreeRef: push\.ostreeRef must contain \{version\}, \{arch\}, \{stream\} and \{name\}/);
+    writeFileSync(join(dir, 'empty-tree.json'), JSON.stringify({ push: { ostreeTrees: { 'fedora-iot': { refName: 'iot', packages: [] } } } }));
+    assert.throws(() => loadConfig({ RELENGOTRON_CONFIG: join(dir, 'empty-tree.json') }), /push\.ostreeTrees\.fedora-iot\.packages/);
+    assert.deepEqual(loadConfig({}).push.ostreeTrees, { 'fedora-iot': { refName: 'iot', packages: ['earlyoom', 'libntirpc'] } });
+  });
+
   it('a production profile starts only as a trust boundary with every Fedora service named', () => {
     const dir = mkdtempSync(join(tmpdir(), 'relengotron-prod-'));
     const file = join(dir, 'config.json');

@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
+import { createMirrorActivities } from '../activities/mirror.js';
 import { commitPackages, createOstreeActivities, RPM_UNUSABLE } from '../activities/ostree.js';
 import { manualTrigger, pushSettings, startPush } from '../client/start.js';
 import { loadConfig, type PushPaths } from '../common/config.js';
@@ -23,6 +24,7 @@ import type { BodhiUpdate } from '../sandbox/bodhi.js';
 import type { PushSettings } from '../workflows/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { makeSigningKey, stopGpgAgents } from './helpers/gpg.js';
+import { saveHistoryIfRecording } from './helpers/histories.js';
 import { bodhiPost, kojiAs, relengLogins, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 
@@ -127,6 +129,8 @@ describe('publication as Fedora has it', () => {
     // Push 2: only earlyoom 1.4. The commit still has libntirpc (from the tag, not from this push) and earlyoom's new files only.
     await newUpdate('FEDORA-2026-e4', 'earlyoom-1.4-1.fc29', 'f29-updates-testing', 'stable', ['x86_64', 'aarch64']);
     const second = await pushOf('stable', '20261202T000000Z');
+    await saveHistoryIfRecording('push-whole-trees', second.handle);
+    await saveHistoryIfRecording('push-artifact-whole-tree', env.client.workflow.getHandle(`${second.handle.workflowId}/ostree/fedora-iot.aarch64`));
     assert.deepEqual(second.result.updates, [{ alias: 'FEDORA-2026-e4', builds: ['earlyoom-1.4-1.fc29'] }]);
     const c2 = revParse('fedora/29/x86_64/updates/iot');
     assert.notEqual(c2, c1);
@@ -169,7 +173,8 @@ describe('publication as Fedora has it', () => {
     assert.ok(stablePaths.includes('updates/29/Everything/latest -> 20261203T000000Z'));
 
     await newUpdate('FEDORA-2026-e6', 'earlyoom-1.6-1.fc29', 'f29-updates-testing-pending', 'testing', ['x86_64', 'aarch64']);
-    const { result } = await pushOf('testing', '20261204T000000Z');
+    const { handle, result } = await pushOf('testing', '20261204T000000Z');
+    await saveHistoryIfRecording('push-testing-stream', handle);
     assert.deepEqual(result.updates, [{ alias: 'FEDORA-2026-e6', builds: ['earlyoom-1.6-1.fc29'] }]);
     // The testing trees: their own refs, earlyoom from testing, libntirpc inherited from stable.
     const t = revParse('fedora/29/x86_64/testing/iot');
@@ -210,12 +215,42 @@ describe('publication as Fedora has it', () => {
     execFileSync('createrepo_c', ['--quiet', repo]);
     const activities = createOstreeActivities({ repo: join(top, 'ostree'), workDir: join(top, 'work') });
     const refused = await new MockActivityEnvironment()
-      .run(activities.composeOstree, { ref: 'fedora/29/x86_64/updates/evil', releaseVersion: '29', pushId: 'crafted', stepId: 'crafted-1', tree: { name: 'evil', packages: ['evil-a-link', 'evil-b-file'] }, repository: { dir: join(top, 'repo'), arch: 'x86_64' } })
+      .run((input: Parameters<typeof activities.composeOstree>[0]) => activities.composeOstree(input), { ref: 'fedora/29/x86_64/updates/evil', releaseVersion: '29', pushId: 'crafted', stepId: 'crafted-1', tree: { name: 'evil', packages: ['evil-a-link', 'evil-b-file'] }, repository: { dir: join(top, 'repo'), arch: 'x86_64' } })
       .then(() => null, (err: unknown) => err);
     assert.ok(refused instanceof ApplicationFailure, String(refused));
     assert.equal(refused.type, RPM_UNUSABLE);
     assert.match(refused.message, /^evil-b-file-1-1\.noarch\.rpm cannot be unpacked inside the tree, so the tree is not committed: .*Cannot extract through symlink/);
     assert.deepEqual(readdirSync(outside), []);
     assert.equal(existsSync(join(top, 'ostree', 'refs', 'heads', 'fedora')), false, 'no ref moved');
+  });
+
+  it('one path guard: a name with .. or a symlink out of the mirror is refused before rsync writes or compensation removes anything', async () => {
+    const top = mkdtempSync(join(tmpdir(), 'relengotron-guard-'));
+    const mirror = join(top, 'mirror');
+    const elsewhere = join(top, 'elsewhere');
+    mkdirSync(join(mirror, 'updates'), { recursive: true });
+    mkdirSync(join(elsewhere, 'victim'), { recursive: true });
+    writeFileSync(join(elsewhere, 'victim', 'keep'), 'mine');
+    // Someone made updates/31 a link out of the mirror.
+    symlinkSync(elsewhere, join(mirror, 'updates', '31'));
+    const source = join(top, 'tree');
+    mkdirSync(source);
+    writeFileSync(join(source, 'file'), 'new');
+    const activities = createMirrorActivities({ mirrorRoot: mirror });
+    const attempt = (work: () => Promise<unknown>) => new MockActivityEnvironment().run(work).then(() => null, (err: unknown) => err as ApplicationFailure);
+    const climbing = await attempt(() => activities.syncToMirror({ source, path: 'updates/../../elsewhere', name: 'p1' }));
+    assert.equal(climbing?.type, UNSAFE_PATH);
+    assert.match(String(climbing?.message), /^the mirror path: "updates\/\.\.\/\.\.\/elsewhere" is not a relative path of plain names/);
+    const linked = await attempt(() => activities.syncToMirror({ source, path: 'updates/31/Everything', name: 'p1' }));
+    assert.equal(linked?.type, UNSAFE_PATH);
+    assert.match(String(linked?.message), /leads outside .* \(through a symlink\)/);
+    const removal = await attempt(() => activities.removeUnpublishedTree({ path: 'updates/31', name: 'victim' }));
+    assert.equal(removal?.type, UNSAFE_PATH);
+    const badName = await attempt(() => activities.removeUnpublishedTree({ path: 'updates', name: '..' }));
+    assert.equal(badName?.type, UNSAFE_PATH);
+    // Nothing written, nothing removed.
+    assert.deepEqual(readdirSync(elsewhere).sort(), ['victim']);
+    assert.deepEqual(readdirSync(join(elsewhere, 'victim')), ['keep']);
+    assert.deepEqual(readdirSync(join(mirror, 'updates')), ['31']);
   });
 });
