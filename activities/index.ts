@@ -79,6 +79,7 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
     ...createReleaseActivities({
       kojiHubUrl: deps.kojiHubUrl, kojiLogin: deps.kojiLogin, http: deps.http, bodhi, pdc,
       paths: { mirrorRoot: deps.push.mirrorRoot, archiveRoot: deps.push.archiveRoot, ostreeRepo: deps.push.ostreeRepo },
+      signingKey: deps.push.signingKey,
       releaseConfig: { pool: deps.pool, lanes: deps.gatingLanes },
     }),
     ...pdc,

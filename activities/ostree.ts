@@ -281,10 +281,10 @@ export async function refsUnder(repo: string, prefix: string): Promise<{ ref: st
   return out;
 }
 
-/** Fedora's pruning of an EOL release's ref: only its last commit is kept (depth 0), then the summary is regenerated. */
-export async function pruneToLastCommit(repo: string, ref: string): Promise<void> {
+/** Fedora's pruning of an EOL release's ref: only its last commit is kept (depth 0), then the summary is regenerated (signed with `summaryKey`). */
+export async function pruneToLastCommit(repo: string, ref: string, summaryKey?: SigningKey): Promise<void> {
   await ostree(['prune', `--repo=${repo}`, `--only-branch=${ref}`, '--depth=0', '--refs-only', '--commit-only']);
-  await ostree(['summary', '-u', `--repo=${repo}`]);
+  await updateSummary(repo, summaryKey);
 }
 
 /** The refs under a prefix and the commit each points at (`fedora/rawhide/` for a branch). */
@@ -299,9 +299,9 @@ export async function refCommitsUnder(repo: string, prefix: string): Promise<{ r
   return out;
 }
 
-/** Points `ref` at `commit` (creating it), then regenerates the summary; null `commit` deletes the ref. */
-export async function setRef(repo: string, ref: string, commit: string | null): Promise<void> {
+/** Points `ref` at `commit` (creating it), then regenerates the summary (signed with `summaryKey`); null `commit` deletes the ref. */
+export async function setRef(repo: string, ref: string, commit: string | null, summaryKey?: SigningKey): Promise<void> {
   if (commit === null) await ostree(['refs', `--repo=${repo}`, '--delete', ref]);
   else await ostree(['refs', `--repo=${repo}`, `--create=${ref}`, commit]);
-  await ostree(['summary', '-u', `--repo=${repo}`]);
+  await updateSummary(repo, summaryKey);
 }

@@ -27,6 +27,7 @@ import { EolRefused, mirrorTreesOf, ostreeRefPrefix, planEol, releaseTags, type 
 import type { BodhiActivities } from './bodhi.js';
 import { KojiClient, type KojiLogin } from './koji.js';
 import { moveTree } from './mirror.js';
+import type { SigningKey } from './signing.js';
 import { pruneToLastCommit, refCommit, refCommitsUnder, refsUnder, setRef } from './ostree.js';
 import type { PdcActivities } from './pdc.js';
 import type { GatingLane } from '../common/config.js';
@@ -69,6 +70,8 @@ export interface ReleaseActivityDeps {
   readonly pdc: Pick<PdcActivities, 'pdcReleaseActive' | 'setPdcReleaseActive'>;
   /** The master mirror, its archive, and the OSTree repository end of life prunes. */
   readonly paths: { readonly mirrorRoot: string; readonly archiveRoot: string; readonly ostreeRepo: string };
+  /** Signs the OSTree summary after every ref branching or end of life moves. */
+  readonly signingKey?: SigningKey;
   /**
    * Where configuration that follows the release is kept, and the config file's gating lanes it
    * lies over. Without a database (the CLI's dry run with none configured) the plan's
@@ -183,7 +186,7 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
       const changed: string[] = [];
       for (const r of plan.ostree ?? []) {
         if ((await refCommit(deps.paths.ostreeRepo, r.ref)) === r.commit) continue;
-        await setRef(deps.paths.ostreeRepo, r.ref, r.commit);
+        await setRef(deps.paths.ostreeRepo, r.ref, r.commit, deps.signingKey);
         changed.push(`created ref ${r.ref} at ${r.commit.slice(0, 12)}`);
       }
       return changed;
@@ -254,7 +257,7 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
           out.notUndone.push(`ref ${r.ref} kept: it has moved on to ${now.slice(0, 12)}`);
           continue;
         }
-        await setRef(deps.paths.ostreeRepo, r.ref, null);
+        await setRef(deps.paths.ostreeRepo, r.ref, null, deps.signingKey);
         out.undone.push(`deleted ref ${r.ref}`);
       }
     },
@@ -349,7 +352,7 @@ export function createReleaseActivities(deps: ReleaseActivityDeps): ReleaseActiv
       const refs = new Map((await refsUnder(deps.paths.ostreeRepo, ostreeRefPrefix(plan.version))).map((r) => [r.ref, r.olderCommits]));
       for (const ref of plan.ostreeRefs) {
         if (!refs.get(ref)) continue;
-        await pruneToLastCommit(deps.paths.ostreeRepo, ref);
+        await pruneToLastCommit(deps.paths.ostreeRepo, ref, deps.signingKey);
         changed.push(`${ref} pruned to its last commit (${refs.get(ref)} older removed)`);
       }
       return changed;
