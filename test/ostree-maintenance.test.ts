@@ -7,7 +7,7 @@
  * signatures; the prune Schedule made from config (twice: an update), triggered, its run's report read.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ import { makeSigningKey, stopGpgAgents } from './helpers/gpg.js';
 import { saveHistoryIfRecording } from './helpers/histories.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 import { until } from './helpers/until.js';
+import { freePort } from '../common/ports.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
@@ -342,10 +343,27 @@ describe('OSTree maintenance: prune by policy, promote, alias, archive, the prun
     assert.equal((await refusalOf((await startOstreeArchive(env.client, { prefix: 'fedora/99/' }, trigger)).handle.result())).type, 'OstreeArchiveRefused');
   });
 
-  it('keeps the ostree-prune Schedule as config says: created, updated (not duplicated, a pause kept), triggered, its run reported; removed without policies', async () => {
+  it('keeps the ostree-prune Schedule as config says: created by `up`, updated (not duplicated, a pause kept), triggered, its run reported; removed without policies', async () => {
     const policies: PruneRule[] = [...POLICIES, { match: 'fedora/31/**', policy: 'keep-all' }];
+    // The service starting (only the releng worker, on this test's server, database and repository) makes the Schedule.
+    const up = spawn(process.execPath, [CLI, 'up', '--only', 'releng'], {
+      env: {
+        ...cliEnvironment(policies), LOG_LEVEL: 'info', LOG_FORMAT: 'json', DATABASE_URL: db.url, RELENGOTRON_OSTREE_REPO: paths.ostreeRepo,
+        FEDMSG_PUBLISH_ENDPOINT: `tcp://127.0.0.1:${await freePort()}`, RELENGOTRON_DASHBOARD_LISTEN: `127.0.0.1:${await freePort()}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let said = '';
+    up.stdout.on('data', (d: Buffer) => (said += d.toString()));
+    up.stderr.on('data', (d: Buffer) => (said += d.toString()));
+    const exited = new Promise((resolve) => up.once('exit', resolve));
+    try {
+      await until(() => Promise.resolve(said.includes('"msg":"ostree-prune schedule created"')), 30_000).catch(() => assert.fail(`up did not make the schedule:\n${said}`));
+    } finally {
+      up.kill('SIGTERM');
+      await exited;
+    }
     const config = loadConfig({ RELENGOTRON_OSTREE_PRUNE_POLICIES: JSON.stringify(policies) });
-    assert.equal(await syncOstreePruneSchedule(env.client, config, quiet), 'created');
     assert.equal(await syncOstreePruneSchedule(env.client, config, quiet), 'updated');
     const schedule = env.client.schedule.getHandle(scheduleIds.ostreePrune);
     const described = await schedule.describe();
