@@ -20,9 +20,9 @@ import { z } from 'zod';
 import {
   OSTREE_ALIAS_REFUSED, OSTREE_ARCHIVE_REFUSED, OSTREE_ARCHIVE_REPO, OSTREE_ARCHIVE_UNVERIFIED, OSTREE_PROMOTE_REFUSED, OSTREE_PRUNE_REFUSED, shortCommit,
   type AliasOutcome, type AliasPlan, type ArchiveOutcome, type ArchivePlan, type ArchiveRefPlan, type OstreeCommitEntry, type PromoteOutcome,
-  type PromotePlan, type PrunePlan, type PruneRefReport, type PruneReport, type SummaryUpdate,
+  type PromotePlan, type PrunePlan, type PruneRefReport, type PruneReport, type SummaryUpdate, REMOVED_COMMITS_LISTED,
 } from '../common/ostree-maintenance.js';
-import { describeRule, PruneRuleSchema, ruleFor, type PrunePolicy, type PruneRule } from '../common/ostree-policy.js';
+import { describeRule, PruneRuleSchema, ruleFor, type PruneRule } from '../common/ostree-policy.js';
 import { ostreeRefProblem, UNSAFE_PATH } from '../common/safe-names.js';
 import { ensureRepo, OstreeError, ostree, refCommit, updateSummary } from './ostree.js';
 import { pathInside } from './safe-path.js';
@@ -57,7 +57,7 @@ export interface ArchiveInput {
 
 export interface PruneInput {
   /** The policy list (ostree.prune.policies), first match wins; checked again here. */
-  readonly rules: readonly PruneRule[];
+  readonly policies: readonly PruneRule[];
   /** The time policies are measured from (ISO 8601): the run's start, so a retry decides exactly as the first attempt. */
   readonly at: string;
 }
@@ -170,9 +170,10 @@ async function objectCensus(repo: string): Promise<ObjectCensus> {
   let bytes = 0;
   const commits = new Set<string>();
   for (const dir of (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory() && /^[0-9a-f]{2}$/.test(d.name))) {
-    for (const file of await readdir(join(root, dir.name), { withFileTypes: true })) {
-      if (!file.isFile()) continue;
-      bytes += (await lstat(join(root, dir.name, file.name))).size;
+    const files = (await readdir(join(root, dir.name), { withFileTypes: true })).filter((f) => f.isFile());
+    // One of 256 directories at a time, its files' sizes together: a large repository has millions.
+    for (const stat of await Promise.all(files.map((f) => lstat(join(root, dir.name, f.name))))) bytes += stat.size;
+    for (const file of files) {
       const dot = file.name.indexOf('.');
       const suffix = file.name.slice(dot + 1);
       if (OBJECT_SUFFIXES.has(suffix)) count++;
@@ -367,7 +368,7 @@ interface PruneDecision {
  * `--retain-branch-depth=REF=0` as no depth at all and keeps everything.
  */
 async function decidePrune(repo: string, input: PruneInput): Promise<PruneDecision> {
-  const parsed = z.array(PruneRuleSchema).safeParse(input.rules);
+  const parsed = z.array(PruneRuleSchema).safeParse(input.policies);
   if (!parsed.success) throw refused(OSTREE_PRUNE_REFUSED, `the prune policies are not valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const rules = parsed.data;
   if (rules.length === 0) throw refused(OSTREE_PRUNE_REFUSED, 'no prune policies are configured (ostree.prune.policies): every ref needs one');
@@ -399,14 +400,18 @@ async function decidePrune(repo: string, input: PruneInput): Promise<PruneDecisi
     for (const c of kept) retained.add(c);
     if (rule.policy === 'keep-days' || rule.policy === 'keep-depth') keepDepth.set(ref, kept.length - 1);
   }
-  const reports = refs.map((ref) => {
+  const reports = refs.map((ref): PruneRefReport => {
     const { index, rule } = policyOf.get(ref)!;
     const before = histories.get(ref)!.map((h) => h.commit);
     const deleted = rule.policy === 'delete';
     // What `ostree log` will show: the history up to the first commit no ref keeps.
     const gone = before.findIndex((c) => !retained.has(c));
     const after = deleted ? [] : gone < 0 ? before : before.slice(0, gone);
-    return { ref, policy: rule.policy, rule: `${index + 1}: ${rule.match} ${describeRule(rule)}`, before, after, removed: before.filter((c) => !retained.has(c)), deleted };
+    const removed = before.filter((c) => !retained.has(c));
+    return {
+      ref, policy: rule.policy, rule: `${index + 1}: ${rule.match} ${describeRule(rule)}`, before: before.length, after: after.length, tip: after[0] ?? null,
+      removed: removed.length, removedCommits: removed.slice(0, REMOVED_COMMITS_LISTED), deleted,
+    };
   });
 
   // Aliases go with their target's depth: whether ostree counts an alias as a ref of its own must not keep a history alive.
@@ -489,12 +494,23 @@ function pruneWouldDelete(repo: string, args: readonly string[]): Promise<{ obje
   });
 }
 
-/** What a run records before it changes anything, so that a retry after a crash reports from the same start. */
+/**
+ * What a run records (in its heartbeats) before it changes anything, so that a retry after a crash
+ * reports from the same start: the objects on disk and the plan's per-ref report.
+ */
 const PruneBaselineSchema = z.object({
   objects: z.object({ count: z.number(), bytes: z.number() }),
-  refs: z.array(z.object({ ref: z.string(), policy: z.string(), rule: z.string(), before: z.array(z.string()) })),
+  refs: z.array(
+    z.object({
+      ref: z.string(), policy: z.enum(['keep-all', 'keep-days', 'keep-depth', 'delete']), rule: z.string(), before: z.number(), after: z.number(),
+      tip: z.string().nullable(), removed: z.number(), removedCommits: z.array(z.string()), deleted: z.boolean(),
+    }),
+  ),
 });
-type PruneBaseline = z.infer<typeof PruneBaselineSchema>;
+interface PruneBaseline {
+  readonly objects: { readonly count: number; readonly bytes: number };
+  readonly refs: readonly PruneRefReport[];
+}
 
 async function dryRunPrune(repo: string, input: PruneInput): Promise<PruneReport> {
   const { plan, deleteRefs, pruneArgs } = await decidePrune(repo, input);
@@ -514,20 +530,23 @@ async function applyPrune(repo: string, key: SigningKey | undefined, input: Prun
   // Decided (and refused) again here: a ref made since the plan needs its policy too.
   const { plan, deleteRefs, pruneArgs } = await decidePrune(repo, input);
   const resumed = PruneBaselineSchema.safeParse(lastHeartbeat());
-  const baseline: PruneBaseline = resumed.success
-    ? resumed.data
-    : { objects: await objectCensus(repo), refs: plan.refs.map((r) => ({ ref: r.ref, policy: r.policy, rule: r.rule, before: [...r.before] })) };
+  const baseline: PruneBaseline = resumed.success ? resumed.data : { objects: await objectCensus(repo), refs: plan.refs };
   return beatingWhile({ objects: { count: baseline.objects.count, bytes: baseline.objects.bytes }, refs: baseline.refs }, async () => {
     const present = new Set(await listRefs(repo));
     for (const ref of deleteRefs.filter((r) => present.has(r))) await ostree(['refs', `--repo=${repo}`, '--delete', ref]);
     const said = lastLine(await ostree(['prune', `--repo=${repo}`, ...pruneArgs]));
     const summary = await regenerateSummary(repo, key);
+    // Measured, not taken from the plan: each ref's history and tip now, and which of the commits the plan removes are gone.
     const census = await objectCensus(repo);
     const remaining = new Set(await listRefs(repo));
     const refs: PruneRefReport[] = [];
-    for (const r of baseline.refs) {
-      const after = remaining.has(r.ref) ? (await historyOf(repo, r.ref)).map((h) => h.commit) : [];
-      refs.push({ ref: r.ref, policy: r.policy as PrunePolicy, rule: r.rule, before: r.before, after, removed: r.before.filter((c) => !census.commits.has(c)), deleted: r.policy === 'delete' });
+    for (const planned of baseline.refs) {
+      const history = remaining.has(planned.ref) ? await historyOf(repo, planned.ref) : [];
+      const stayed = planned.removedCommits.filter((c) => census.commits.has(c)).length;
+      refs.push({
+        ...planned, after: history.length, tip: history[0]?.commit ?? null,
+        removed: planned.removed - stayed, removedCommits: planned.removedCommits.filter((c) => !census.commits.has(c)),
+      });
     }
     return {
       dryRun: false, ...plan, refs,

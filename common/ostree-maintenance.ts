@@ -169,17 +169,27 @@ export function describeArchiveOutcome(outcome: ArchiveOutcome): string {
 
 // ---- prune --------------------------------------------------------------------------------------
 
+/**
+ * How many removed commits a report names per ref (the count is always exact). A report travels in
+ * Temporal payloads (2 MiB at most): Fedora's repository has some 200 refs with hundreds of
+ * commits each, so histories are counted, never listed.
+ */
+export const REMOVED_COMMITS_LISTED = 20;
+
 export interface PruneRefReport {
   readonly ref: string;
   readonly policy: PrunePolicy;
-  /** The rule that decided, in words and by its place in the list (1-based): `2: fedora/** keep-days 90`. */
+  /** The rule that decided, by its place in the list (1-based) and in words: `2: fedora/** keep-days 90`. */
   readonly rule: string;
-  /** The ref's history before the run, newest first. */
-  readonly before: readonly string[];
-  /** Its history after (what `ostree log` shows); empty when the ref was deleted. */
-  readonly after: readonly string[];
-  /** Commits of `before` gone from the repository (a commit another ref keeps is not removed). */
-  readonly removed: readonly string[];
+  /** Commits in the ref's history (what `ostree log` shows) before the run and after it. */
+  readonly before: number;
+  readonly after: number;
+  /** The ref's commit after the run; null when it was deleted. */
+  readonly tip: string | null;
+  /** Commits of its history that left the repository (one another ref keeps is not removed). */
+  readonly removed: number;
+  /** The newest of them, at most REMOVED_COMMITS_LISTED. */
+  readonly removedCommits: readonly string[];
   readonly deleted: boolean;
 }
 
@@ -191,7 +201,7 @@ export interface PruneReport {
   readonly refs: readonly PruneRefReport[];
   /** Aliases follow their target and have no policy of their own (as fedora-ostree-pruner skips them). */
   readonly aliases: readonly { readonly alias: string; readonly target: string }[];
-  /** The one `ostree prune` that carried out every policy. */
+  /** The one `ostree prune` that carries out every policy (after the `delete` refs are deleted). */
   readonly command: string;
   /**
    * Loose objects (commit, dirtree, dirmeta, file) before and after, how many went, and the bytes
@@ -204,14 +214,8 @@ export interface PruneReport {
   readonly summary: SummaryUpdate | null;
 }
 
-/** The per-ref part of a prune, before anything is counted or removed: what the plan activity checks first. */
-export interface PrunePlan {
-  readonly repo: string;
-  readonly at: string;
-  readonly refs: readonly Pick<PruneRefReport, 'ref' | 'policy' | 'rule' | 'before' | 'after' | 'removed' | 'deleted'>[];
-  readonly aliases: PruneReport['aliases'];
-  readonly command: string;
-}
+/** What a prune will do, decided before anything is counted or removed: what the plan activity checks first. */
+export type PrunePlan = Pick<PruneReport, 'repo' | 'at' | 'refs' | 'aliases' | 'command'>;
 
 /** 1.5 KiB style, exact bytes beside it. */
 export function formatBytes(bytes: number): string {
@@ -228,8 +232,9 @@ export function formatBytes(bytes: number): string {
 export function describePrunePlan(plan: PrunePlan): string {
   const lines = [`prune ${plan.repo} by policy at ${plan.at}:`];
   for (const r of plan.refs) {
-    const what = r.deleted ? `delete the ref (${r.before.length} commit(s))` : `keep ${r.after.length} of ${r.before.length} commit(s)`;
-    lines.push(`  ${r.ref} [${r.rule}]: ${what}${r.removed.length ? `; remove ${r.removed.map(shortCommit).join(', ')}` : ''}`);
+    const what = r.deleted ? `delete the ref (${r.before} commit(s))` : `keep ${r.after} of ${r.before} commit(s)`;
+    const more = r.removed > r.removedCommits.length ? ` and ${r.removed - r.removedCommits.length} older` : '';
+    lines.push(`  ${r.ref} [${r.rule}]: ${what}${r.removed ? `; remove ${r.removedCommits.map(shortCommit).join(', ')}${more}` : ''}`);
   }
   for (const a of plan.aliases) lines.push(`  ${a.alias}: alias of ${a.target}, follows it`);
   lines.push(`  ${plan.command}`);
@@ -237,7 +242,7 @@ export function describePrunePlan(plan: PrunePlan): string {
 }
 
 export function describePruneReport(report: PruneReport): string {
-  const removed = report.refs.reduce((n, r) => n + r.removed.length, 0);
+  const removed = report.refs.reduce((n, r) => n + r.removed, 0);
   return [
     describePrunePlan(report),
     `${report.dryRun ? 'would remove' : 'removed'} ${removed} commit(s) and ${report.objects.deleted} of ${report.objects.before} objects, ` +

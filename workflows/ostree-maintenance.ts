@@ -193,7 +193,7 @@ export function ostreeArchive(input: OstreeArchiveInput): Promise<OstreeMaintena
 export function ostreePrune(input: OstreePruneInput): Promise<PruneReport> {
   // Policies are measured from the run's start (workflow time: a retry or a replay sees the same).
   const at = new Date().toISOString();
-  const prune = { rules: input.policies, at };
+  const prune = { policies: input.policies, at };
   return runMaintenance({
     operation: 'prune', dryRun: input.dryRun ?? false,
     plan: () => planOstreePrune(prune),
