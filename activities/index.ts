@@ -17,6 +17,7 @@ import { createImageTestActivities, type ImageTestActivities, type ImageTestDeps
 import { createKojiActivities, type KojiActivities } from './koji.js';
 import { createMirrorActivities, type MirrorActivities } from './mirror.js';
 import { createOstreeActivities, type OstreeActivities } from './ostree.js';
+import { createOstreeLifecycleActivities, type OstreeLifecycleActivities } from './ostree-lifecycle.js';
 import { createPdcActivities, type PdcActivities } from './pdc.js';
 import type { KojiLogin } from './koji.js';
 import type { GatingLane } from '../common/config.js';
@@ -60,6 +61,7 @@ export type RelengActivities = ComposeServerActivities &
   BodhiActivities &
   PdcActivities &
   OstreeActivities &
+  OstreeLifecycleActivities &
   SigningActivities &
   MirrorActivities &
   PushComposeActivities &
@@ -84,6 +86,7 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
     }),
     ...pdc,
     ...createOstreeActivities({ repo: deps.push.ostreeRepo, workDir: deps.push.workDir, signingKey: deps.push.signingKey }),
+    ...createOstreeLifecycleActivities({ repo: deps.push.ostreeRepo, archiveRoot: deps.push.archiveRoot, signingKey: deps.push.signingKey }),
     ...createSigningActivities({ key: deps.push.signingKey }),
     ...createMirrorActivities({ mirrorRoot: deps.push.mirrorRoot }),
     ...createPushComposeActivities({

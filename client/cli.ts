@@ -6,7 +6,7 @@
  */
 import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { ConfigError, loadConfig, pushPaths, type Config } from '../common/config.js';
 import { createPool, migrate } from '../common/db.js';
 import { createLogger, type Logger } from '../common/logger.js';
@@ -23,7 +23,8 @@ import { failureText } from '../common/failure-text.js';
 import { describeEolPlan } from '../common/release-eol.js';
 import { durationToMs } from '../common/duration.js';
 import { describeBranchPlan } from '../common/release-branch.js';
-import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startPush, startReleaseBranch, startReleaseEol } from './start.js';
+import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startOstreeAlias, startOstreeArchive, startOstreePromote, startOstreePrune, startPush, startReleaseBranch, startReleaseEol } from './start.js';
+import { describeOstreeResult, resultOf, showPruneSchedule, type OstreeResult } from './ostree.js';
 import type { OperatorDecision } from '../workflows/api/index.js';
 import { join } from 'node:path';
 
@@ -55,6 +56,19 @@ Usage:
                                    end of life (release-eol/F43): targets, tags, Bodhi, PDC,
                                    mirror archive, OSTree refs
   relengotron compose discover <compose URL> [--id <compose id>] [--status FINISHED] [--wait]
+  relengotron ostree promote <ref> <commit> [--force] [--dry-run] [--json]
+                                   move a ref to a commit (ostree reset), forward only unless
+                                   --force; then the summary, signed when a key is configured
+  relengotron ostree alias <alias> <ref> [--dry-run] [--json]
+                                   make <alias> an alias of <ref> (refs --alias --create)
+  relengotron ostree archive <prefix> [--dry-run] [--json]
+                                   copy the refs under <prefix> (fedora/29/) with their history into
+                                   the archive repository, then fsck and verify commits and signatures
+  relengotron ostree prune [--dry-run] [--json]
+                                   prune every ref by its policy (ostree.prune.policies) now; refused
+                                   when a ref has none; reports commits removed and space freed
+  relengotron ostree prune-schedule [--json]
+                                   the weekly ostree-prune Schedule: when, paused, next and last runs
   relengotron bus tail [--topic <prefix>] [--json] [--count N]
                                    print live bus traffic from the configured endpoints
   relengotron bus replay --since <time> [--until <time>]
@@ -259,6 +273,38 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
           process.stderr.write(`${handle.workflowId} failed: ${failureText(err)}\n`);
           return 1;
         }
+      });
+    }
+    case 'ostree': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { 'dry-run': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
+      });
+      const dryRun = values['dry-run'] ?? false;
+      const usage = 'ostree promote <ref> <commit> [--force] | alias <alias> <ref> | archive <prefix> | prune | prune-schedule  [--dry-run] [--json]';
+      if (sub === 'prune-schedule') {
+        const { text, description } = await withClient(config, showPruneSchedule);
+        process.stdout.write(values.json ? `${JSON.stringify(description, null, 2)}\n` : `${text}\n`);
+        return 0;
+      }
+      const wanted = { promote: 2, alias: 2, archive: 1, prune: 0 }[sub ?? ''];
+      if (wanted === undefined || positionals.length !== wanted || (values.force && sub !== 'promote')) throw new UsageError(usage);
+      const [first, second] = positionals as [string, string];
+      return withClient(config, async (client) => {
+        const trigger = manualTrigger(`ostree.${sub}`);
+        // Each starts its run (a dry run too: it reads the repository where the workers are) and waits for it.
+        const follow = async <T>(started: { handle: WorkflowHandle; started: boolean }): Promise<T> => {
+          if (!values.json) process.stdout.write(`${started.started ? 'started' : 'already exists'}: ${started.handle.workflowId}\n`);
+          return resultOf<T>(started.handle);
+        };
+        const done: OstreeResult =
+          sub === 'promote' ? { operation: 'promote', result: await follow(await startOstreePromote(client, { ref: first, commit: second, force: values.force ?? false, dryRun }, trigger)) } :
+          sub === 'alias' ? { operation: 'alias', result: await follow(await startOstreeAlias(client, { alias: first, target: second, dryRun }, trigger)) } :
+          sub === 'archive' ? { operation: 'archive', result: await follow(await startOstreeArchive(client, { prefix: first, dryRun }, trigger)) } :
+          { operation: 'prune', result: await follow(await startOstreePrune(client, { policies: config.ostree.prune.policies, dryRun }, trigger)) };
+        process.stdout.write(values.json ? `${JSON.stringify(done.result, null, 2)}\n` : `${describeOstreeResult(done)}\n`);
+        return 0;
       });
     }
     case 'push': {

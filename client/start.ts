@@ -11,6 +11,9 @@ import type { SignalDefinition } from '@temporalio/common';
 import type { Config } from '../common/config.js';
 import { durationToMs } from '../common/duration.js';
 import { bodhiPush, composeTest, discoverCompose, gateBuild, push, releaseBranch, releaseEol, type ReleaseBranchInput, type ReleaseEolInput, type BodhiPushInput, type ComposeTestInput, type GateBuildInput, type PushInput, type PushSettings } from '../workflows/index.js';
+import { ostreeAlias, ostreeArchive, ostreePromote, ostreePrune, type OstreeAliasInput, type OstreeArchiveInput, type OstreePromoteInput, type OstreePruneInput } from '../workflows/index.js';
+import type { ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import { describeRule } from '../common/ostree-policy.js';
 import type { DiscoverComposeInput } from '../workflows/index.js';
 
 /** What caused a run: a bus message, or a person (msgId `manual`). */
@@ -20,6 +23,9 @@ export interface Trigger {
 }
 
 export const manualTrigger = (what: string): Trigger => ({ msgId: MANUAL_TRIGGER, topic: `cli.${what}` });
+
+/** A run a Temporal Schedule started: `schedule` as msg_id, the schedule's ID in the topic. */
+export const scheduleTrigger = (scheduleId: string): Trigger => ({ msgId: 'schedule', topic: `schedule.${scheduleId}` });
 
 export interface StartResult<T extends WorkflowHandle = WorkflowHandle> {
   readonly handle: T;
@@ -74,25 +80,38 @@ async function startForEvent<W extends Workflow>(
     readonly attributes: readonly SearchAttributePair[];
     readonly summary: string;
     readonly details: string;
+    /**
+     * The run changes nothing that is already as it wants it (OSTree maintenance), so a finished
+     * run may be started again under its ID: promoting a ref back to a commit it was promoted to before.
+     */
+    readonly rerunnable?: boolean;
   },
 ): Promise<StartResult<WorkflowHandle<W>>> {
   const { workflowId, trigger } = options;
   // The SDK's option type is conditional on the workflow's arity, which a generic W leaves open.
   const startOptions = {
     ...oncePerEvent(trigger),
+    ...(options.rerunnable ? { workflowIdReusePolicy: 'ALLOW_DUPLICATE' } : {}),
     workflowId,
     taskQueue: TASK_QUEUES.releng,
     args: options.args,
+    ...runMetadata(options.attributes, trigger, options.summary, options.details),
+  } as unknown as WorkflowStartOptions<W>;
+  return startOnce(client, workflowId, () => client.workflow.start(workflow, startOptions));
+}
+
+/** What every run carries for the Web UI and `runs list`: search attributes (stage `queued`, trigger), summary, details. */
+function runMetadata(attributes: readonly SearchAttributePair[], trigger: Trigger, summary: string, details: string) {
+  return {
     typedSearchAttributes: [
-      ...options.attributes,
+      ...attributes,
       { key: SEARCH_ATTRIBUTES.stage, value: 'queued' },
       { key: SEARCH_ATTRIBUTES.triggerMsgId, value: trigger.msgId },
       { key: SEARCH_ATTRIBUTES.triggerTopic, value: trigger.topic },
     ],
-    staticSummary: options.summary,
-    staticDetails: `${options.details}\n\nTrigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
-  } as unknown as WorkflowStartOptions<W>;
-  return startOnce(client, workflowId, () => client.workflow.start(workflow, startOptions));
+    staticSummary: summary,
+    staticDetails: `${details}\n\nTrigger: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
+  };
 }
 
 export function startComposeDiscovery(client: Client, input: DiscoverComposeInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof discoverCompose>>> {
@@ -234,4 +253,78 @@ export async function signalGate<T>(
         `Opened by: \`${trigger.topic}\` message \`${trigger.msgId}\`.`,
     }),
   );
+}
+
+const dryRunWords = (dryRun: boolean | undefined) => (dryRun ? 'Dry run: ' : '');
+
+/** Moving an OSTree ref to a commit (`ostree/promote/<ref>@<commit>`). */
+export function startOstreePromote(client: Client, input: OstreePromoteInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof ostreePromote>>> {
+  return startForEvent(client, ostreePromote, {
+    workflowId: workflowIds.ostreePromote(input.ref, input.commit, input.dryRun ?? false),
+    args: [input],
+    trigger,
+    attributes: [],
+    rerunnable: true,
+    summary: `${dryRunWords(input.dryRun)}promote ${input.ref} to ${input.commit.slice(0, 12)}${input.force ? ' (forced)' : ''}`,
+    details:
+      `Moves the OSTree ref \`${input.ref}\` to commit \`${input.commit}\` (\`ostree reset\`), ` +
+      `${input.force ? 'even to a commit that does not descend from it (forced)' : 'only forward: the commit must descend from the ref\'s'}, then regenerates the summary (signed when the worker has a key).`,
+  });
+}
+
+/** Making an OSTree alias (`ostree/alias/<alias>`). */
+export function startOstreeAlias(client: Client, input: OstreeAliasInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof ostreeAlias>>> {
+  return startForEvent(client, ostreeAlias, {
+    workflowId: workflowIds.ostreeAlias(input.alias, input.dryRun ?? false),
+    args: [input],
+    trigger,
+    attributes: [],
+    rerunnable: true,
+    summary: `${dryRunWords(input.dryRun)}alias ${input.alias} -> ${input.target}`,
+    details: `Creates \`${input.alias}\` as an alias of \`${input.target}\` (\`ostree refs --alias --create\`), refused over a real ref or another alias, then regenerates the summary.`,
+  });
+}
+
+/** Archiving a release's OSTree refs (`ostree/archive/fedora/29`). */
+export function startOstreeArchive(client: Client, input: OstreeArchiveInput, trigger: Trigger): Promise<StartResult<WorkflowHandle<typeof ostreeArchive>>> {
+  return startForEvent(client, ostreeArchive, {
+    workflowId: workflowIds.ostreeArchive(input.prefix, input.dryRun ?? false),
+    args: [input],
+    trigger,
+    attributes: [],
+    rerunnable: true,
+    summary: `${dryRunWords(input.dryRun)}archive the OSTree refs under ${input.prefix}`,
+    details:
+      `Copies every ref under \`${input.prefix}\` with its whole history into the archive repository (\`ostree pull-local --depth=-1 --untrusted\`), ` +
+      'then runs `ostree fsck` there, compares every ref\'s commit and history and verifies every signed commit\'s signature; the archive\'s summary is regenerated.',
+  });
+}
+
+function pruneDetails(input: OstreePruneInput): string {
+  const rules = input.policies.map((r, i) => `${i + 1}. \`${r.match}\` ${describeRule(r)}`).join('\n');
+  return `Prunes the OSTree repository by per-ref policy, first match wins (a ref with none refuses the run):\n\n${rules || '(no policies)'}\n\nReports per ref the commits kept and removed, the objects deleted and the bytes freed.`;
+}
+
+/** Pruning now, by hand (`ostree/prune/20261206T030000Z`). */
+export function startOstreePrune(client: Client, input: OstreePruneInput, trigger: Trigger, startedAt: Date = new Date()): Promise<StartResult<WorkflowHandle<typeof ostreePrune>>> {
+  return startForEvent(client, ostreePrune, {
+    workflowId: workflowIds.ostreePrune(startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z'), input.dryRun ?? false),
+    args: [input],
+    trigger,
+    attributes: [],
+    summary: `${dryRunWords(input.dryRun)}prune the OSTree repository by policy`,
+    details: pruneDetails(input),
+  });
+}
+
+/** The prune as a Schedule starts it (its ID gets the scheduled time appended by the server). */
+export function ostreePruneScheduleAction(input: OstreePruneInput, scheduleId: string): ScheduleOptionsStartWorkflowAction<typeof ostreePrune> {
+  return {
+    type: 'startWorkflow',
+    workflowType: ostreePrune,
+    workflowId: workflowIds.ostreeScheduledPrune,
+    taskQueue: TASK_QUEUES.releng,
+    args: [input],
+    ...runMetadata([], scheduleTrigger(scheduleId), 'Prune the OSTree repository by policy (scheduled)', pruneDetails(input)),
+  };
 }

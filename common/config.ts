@@ -14,6 +14,7 @@ import { DEFAULT_SELECTION_RULES, DEFAULT_TEST_PLANS, SelectionRuleSchema, TestP
 import { DEFAULT_ROUTES, RouteSchema } from './routing.js';
 import { ARTIFACT_KINDS } from './artifacts/index.js';
 import { DEFAULT_PUSH_TEST_REQUIREMENTS } from './push-policy.js';
+import { PruneRuleSchema } from './ostree-policy.js';
 import { SANDBOX_RELENG_USER, sandboxCredentialFiles, sandboxCredentialsDir } from './sandbox-credentials.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -60,6 +61,22 @@ export const GatingLaneSchema = z.strictObject({
   /** How long a gate waits for its results before it quarantines the build. */
   resultTimeout: duration.default('6h'),
 });
+
+/** A Temporal Schedule's cron line: five fields, or @daily, @weekly... */
+const cronExpression = z
+  .string()
+  .regex(/^(@(yearly|annually|monthly|weekly|daily|hourly)|[\d*,/?LW#A-Za-z-]+( [\d*,/?LW#A-Za-z-]+){4})$/, 'expected a cron line such as "0 3 * * 0" (minute hour day month weekday) or @weekly');
+const timeZone = z.string().refine(
+  (zone) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an IANA time zone such as UTC or America/New_York' },
+);
 
 function defaultDataDir(): string {
   const base = process.env['XDG_DATA_HOME'] || join(homedir(), '.local', 'share');
@@ -320,6 +337,30 @@ export const ConfigSchema = z.strictObject({
       path: ['testPolicy'],
     })
     .prefault({}),
+  ostree: z
+    .strictObject({
+      /** The `ostree-prune` Schedule: every ref of push.ostreeRepo pruned by its policy (fedora-ostree-pruner). */
+      prune: z
+        .strictObject({
+          schedule: z
+            .strictObject({
+              /** When it runs; Fedora's pruner runs weekly. */
+              cron: cronExpression.default('0 3 * * 0'),
+              timezone: timeZone.default('UTC'),
+              /** A run missed while the service was down still starts within this long after its time; later, it waits for the next. */
+              catchupWindow: duration.default('1d'),
+            })
+            .prefault({}),
+          /**
+           * Per-ref policies, first match wins (common/ostree-policy.ts): `{"match": "fedora/rawhide/**",
+           * "policy": "keep-days", "days": 180}`. A ref none matches makes the run refuse; with none at all the
+           * Schedule is not created.
+           */
+          policies: z.array(PruneRuleSchema).default([]),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   dashboard: z
     .strictObject({
       /** Where `relengotron dashboard` listens. */
@@ -475,6 +516,8 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_SIGNING_HOMEDIR: { path: ['push', 'signing', 'homedir'], kind: 'string' },
   RELENGOTRON_SIGNING_KEY: { path: ['push', 'signing', 'keyId'], kind: 'string' },
   RELENGOTRON_SIGNING_PASSPHRASE_FILE: { path: ['push', 'signing', 'passphraseFile'], kind: 'string' },
+  RELENGOTRON_OSTREE_PRUNE_POLICIES: { path: ['ostree', 'prune', 'policies'], kind: 'json' },
+  RELENGOTRON_OSTREE_PRUNE_CRON: { path: ['ostree', 'prune', 'schedule', 'cron'], kind: 'string' },
   RELENGOTRON_DASHBOARD_LISTEN: { path: ['dashboard', 'listen'], kind: 'string' },
   RELENGOTRON_DASHBOARD_URL: { path: ['dashboard', 'url'], kind: 'string' },
   KOJI_HUB_URL: { path: ['services', 'kojiHub'], kind: 'string' },

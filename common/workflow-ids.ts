@@ -11,6 +11,9 @@ function part(value: string): string {
   return cleaned;
 }
 
+/** A ref keeps its segments: `fedora/29/x86_64/iot`. */
+const refPath = (ref: string): string => ref.split('/').map(part).join('/');
+
 export const workflowIds = {
   composeDiscovery: (composeId: string): string => `compose-discovery/${part(composeId)}`,
   /** `compose-test/Fedora-Rawhide-20261123.n.0` */
@@ -29,4 +32,21 @@ export const workflowIds = {
   pushArtifact: (pushWorkflowId: string, artifact: string): string => `${pushWorkflowId}/${artifact.split('/').map(part).join('/')}`,
   /** One gate per build and gate tag: `gate/f44-updates-testing-pending/bash-5.3.0-2.fc44`. */
   gateBuild: (gateTag: string, nvr: string): string => `gate/${part(gateTag)}/${part(nvr)}`,
+  /**
+   * OSTree maintenance: one run per ref (and commit) at a time; a dry run has its own name, so it
+   * neither joins nor blocks the real one. `ostree/promote/fedora/29/x86_64/iot@<commit>`,
+   * `ostree/alias/fedora/29/x86_64/iot`, `ostree/archive/fedora/29`, `ostree/prune/20261206T030000Z`.
+   */
+  ostreePromote: (ref: string, commit: string, dryRun: boolean): string => `ostree/${dryRun ? 'promote-dry-run' : 'promote'}/${refPath(ref)}@${part(commit)}`,
+  ostreeAlias: (alias: string, dryRun: boolean): string => `ostree/${dryRun ? 'alias-dry-run' : 'alias'}/${refPath(alias)}`,
+  ostreeArchive: (prefix: string, dryRun: boolean): string => `ostree/${dryRun ? 'archive-dry-run' : 'archive'}/${refPath(prefix.replace(/\/+$/, ''))}`,
+  ostreePrune: (startedAt: string, dryRun: boolean): string => `ostree/${dryRun ? 'prune-dry-run' : 'prune'}/${part(startedAt)}`,
+  /** The prune Schedule's runs: the server appends the scheduled time (`ostree/prune/scheduled-2026-12-06T03:00:00Z`). */
+  ostreeScheduledPrune: 'ostree/prune/scheduled',
+} as const;
+
+/** Schedules by what they start; created or updated from config when the service starts (client/schedules.ts). */
+export const scheduleIds = {
+  /** The weekly prune of the OSTree repository by per-ref policy (ostree.prune). */
+  ostreePrune: 'ostree-prune',
 } as const;

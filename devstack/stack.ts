@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawnTied } from '../common/tied-process.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../common/config.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
@@ -17,6 +17,7 @@ import { sandboxCredentialsDir } from '../common/sandbox-credentials.js';
 import { defaultComposeDir, startSandbox, type Sandbox } from '../sandbox/server.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { prepareNamespace } from './temporal-namespace.js';
+import { syncOstreePruneSchedule } from '../client/ostree.js';
 import { isPortOpen, resolveTemporalCli, startTemporalDevServer, type TemporalDevServer } from './temporal-dev-server.js';
 
 export const PROCESSES = ['releng', 'image-libvirt', 'image-vbox', 'bus-listener'] as const;
@@ -122,6 +123,9 @@ export async function startStack(config: Config, log: Logger, options: StackOpti
     const connection = await Connection.connect(temporalConnectionOptions(config));
     try {
       await prepareNamespace(connection, { namespace: config.temporal.namespace, retentionMs: durationToMs(config.temporal.retention) }, log);
+      // Schedules follow the configuration of the releng worker that runs them: made or updated on
+      // every start, never twice. An image host's `up --only image-libvirt` has no say in them.
+      if (options.processes.includes('releng')) await syncOstreePruneSchedule(new Client({ connection, namespace: config.temporal.namespace }), config, log);
     } finally {
       await connection.close();
     }

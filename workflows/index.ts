@@ -7,6 +7,7 @@ export * from './compose-test.js';
 export * from './discover-compose.js';
 export * from './gate-build.js';
 export * from './image-test.js';
+export * from './ostree-maintenance.js';
 export * from './push.js';
 export * from './release-branch.js';
 export * from './release-eol.js';

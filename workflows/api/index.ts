@@ -5,6 +5,7 @@ export * from './discover-compose.js';
 export * from './gate-build.js';
 export * from './image-test.js';
 export * from './operator.js';
+export * from './ostree.js';
 export * from './push.js';
 export * from './release.js';
 export * from './waiting.js';
