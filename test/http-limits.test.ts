@@ -29,7 +29,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
 const rpm = Buffer.alloc(300_000, 7);
 const primary = (declared: number) =>
-  Buffer.from(`<?xml version="1.0"?><metadata packages="1"><package type="rpm"><name>big</name><version epoch="0" ver="1" rel="1"/>` +
+  Buffer.from(`<?xml version="1.0"?><metadata packages="1"><package type="rpm"><name>big</name><arch>noarch</arch><version epoch="0" ver="1" rel="1"/>` +
     `<checksum type="sha256" pkgid="YES">${sha256(rpm)}</checksum><location href="Packages/b/big-1-1.noarch.rpm"/><size package="${declared}"/></package></metadata>`);
 const repomd = (file: string, content: Buffer) =>
   `<?xml version="1.0"?><repomd><data type="primary"><checksum type="sha256">${sha256(content)}</checksum><location href="repodata/${file}"/></data></repomd>`;
