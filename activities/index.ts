@@ -18,6 +18,7 @@ import { createKojiActivities, type KojiActivities } from './koji.js';
 import { createMirrorActivities, type MirrorActivities } from './mirror.js';
 import { createOstreeActivities, type OstreeActivities } from './ostree.js';
 import { createOstreeLifecycleActivities, type OstreeLifecycleActivities } from './ostree-lifecycle.js';
+import { createTwoWeekActivities, type TwoWeekActivities } from './two-week.js';
 import { createPdcActivities, type PdcActivities } from './pdc.js';
 import type { KojiLogin } from './koji.js';
 import type { GatingLane } from '../common/config.js';
@@ -61,6 +62,7 @@ export type RelengActivities = ComposeServerActivities &
   BodhiActivities &
   PdcActivities &
   OstreeActivities &
+  TwoWeekActivities &
   OstreeLifecycleActivities &
   SigningActivities &
   MirrorActivities &
@@ -96,6 +98,7 @@ export function createRelengActivities(deps: RelengActivityDeps): RelengActiviti
       http: deps.http,
     }),
     ...createYumRepoActivities({ kojiTopUrl: deps.kojiTopUrl, workDir: deps.push.workDir, http: deps.http }),
+    ...createTwoWeekActivities({ pool: deps.pool, workDir: deps.push.workDir, downloadDir: join(deps.push.workDir, 'compose-downloads'), http: deps.http }),
   };
 }
 

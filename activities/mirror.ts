@@ -131,7 +131,7 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
       const context = Context.current();
       // The path and name come from Bodhi's release and the push: checked, and resolved inside the mirror root.
       const root = pathInside(deps.mirrorRoot, input.path, 'the mirror path');
-      checkedName('push ID', input.name, 'the mirror tree name');
+      checkedName('file name', input.name, 'the mirror tree name');
       const timer = setInterval(() => context.heartbeat({ syncing: input.name }), 5000);
       try {
         const synced = await syncTree(
@@ -146,7 +146,7 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
     },
 
     async removeUnpublishedTree(input) {
-      checkedName('push ID', input.name, 'the mirror tree to remove');
+      checkedName('file name', input.name, 'the mirror tree to remove');
       const root = pathInside(deps.mirrorRoot, input.path, 'the mirror path to remove from');
       if (publishedTree(join(root, 'latest')) === input.name) return { removed: false };
       const tree = join(root, input.name);

@@ -201,6 +201,10 @@ export function resolveTreePackages(tree: TreeDefinition, arch: string, availabl
 
 export interface OstreeActivities {
   composeOstree(input: ComposeOstreeInput): Promise<OstreeCommit>;
+  /** Each ref's commit and its `version` metadata (null when the ref does not exist). */
+  ostreeRefVersions(input: { readonly refs: readonly string[] }): Promise<{ readonly ref: string; readonly commit: string | null; readonly version: string | null }[]>;
+  /** A static delta between two commits (kept when it exists), so clients fetch the difference. */
+  ostreeStaticDelta(input: { readonly from: string; readonly to: string }): Promise<void>;
 }
 
 /**
@@ -218,7 +222,24 @@ export function createOstreeActivities(deps: { readonly repo: string; readonly w
     turn = mine.catch(() => undefined);
     return mine;
   };
+  const checkedCommit = (commit: string) => {
+    if (!/^[0-9a-f]{64}$/.test(commit)) throw ApplicationFailure.nonRetryable(`not an OSTree commit checksum: ${commit.slice(0, 80)}`, UNSAFE_PATH);
+    return commit;
+  };
   return {
+    async ostreeRefVersions(input) {
+      const out: { ref: string; commit: string | null; version: string | null }[] = [];
+      for (const ref of input.refs) {
+        const problem = ostreeRefProblem(ref);
+        if (problem) throw ApplicationFailure.nonRetryable(problem, UNSAFE_PATH);
+        const commit = existsSync(join(deps.repo, 'config')) ? await refCommit(deps.repo, ref) : null;
+        out.push({ ref, commit, version: commit ? await metadataOf(deps.repo, commit, 'version') : null });
+      }
+      return out;
+    },
+    ostreeStaticDelta: (input) => inTurn(async () => {
+      await ostree(['static-delta', 'generate', `--repo=${deps.repo}`, '--if-not-exists', `--from=${checkedCommit(input.from)}`, `--to=${checkedCommit(input.to)}`]);
+    }),
     composeOstree: (input: ComposeOstreeInput): Promise<OstreeCommit> => inTurn(async () => {
       const checkedRef = ostreeRefProblem(input.ref);
       if (checkedRef) throw ApplicationFailure.nonRetryable(checkedRef, UNSAFE_PATH);

@@ -8,7 +8,7 @@ import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { parseArgs } from 'node:util';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { ConfigError, loadConfig, pushPaths, type Config } from '../common/config.js';
-import { createPool, migrate } from '../common/db.js';
+import { createPool, migrate, type Pool } from '../common/db.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { PROCESSES, startStack, type ProcessName } from '../devstack/stack.js';
 import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
@@ -25,6 +25,7 @@ import { durationToMs } from '../common/duration.js';
 import { describeBranchPlan } from '../common/release-branch.js';
 import { manualTrigger, pushSettings, startComposeDiscovery, startComposeTest, startOstreeAlias, startOstreeArchive, startOstreePromote, startOstreePrune, startPush, startReleaseBranch, startReleaseEol } from './start.js';
 import { describeOstreeResult, resultOf, showPruneSchedule, type OstreeResult } from './ostree.js';
+import { approveTwoWeek, blockTwoWeekStream, markTwoWeekCompose, pauseTwoWeekSchedule, triggerTwoWeek, twoWeekStatus } from './two-week.js';
 import type { OperatorDecision } from '../workflows/api/index.js';
 import { join } from 'node:path';
 
@@ -69,6 +70,16 @@ Usage:
                                    when a ref has none; reports commits removed and space freed
   relengotron ostree prune-schedule [--json]
                                    the weekly ostree-prune Schedule: when, paused, next and last runs
+  relengotron twoweek status|trigger <stream>
+                                   what the stream would release now and why; start its release now
+  relengotron twoweek pause|unpause <stream> [--reason "..."]
+                                   hold or resume the stream's two-week Schedule (two-week/<stream>)
+  relengotron twoweek mark-good|mark-bad <compose id> --reason "..."
+                                   release a compose though its tests failed, or never release it
+  relengotron twoweek block|unblock <stream> [--reason "..."]
+                                   no release of the stream (an out-of-date alert says why) until unblocked
+  relengotron twoweek approve <stream> <compose id> [--comment "..."]
+                                   approve the compose the stream's running release waits on
   relengotron bus tail [--topic <prefix>] [--json] [--count N]
                                    print live bus traffic from the configured endpoints
   relengotron bus replay --since <time> [--until <time>]
@@ -274,6 +285,33 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
           return 1;
         }
       });
+    }
+    case 'twoweek': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { reason: { type: 'string' }, comment: { type: 'string' }, by: { type: 'string' } } });
+      const usage = 'twoweek status|trigger|pause|unpause|block|unblock <stream> | mark-good|mark-bad <compose id> --reason "..." | approve <stream> <compose id>';
+      const [first, second] = positionals;
+      if (!sub || !first || positionals.length !== (sub === 'approve' ? 2 : 1)) throw new UsageError(usage);
+      const withPool = async (work: (pool: Pool) => Promise<string>) => {
+        if (!config.database.url) throw new UsageError(`DATABASE_URL is not set: twoweek ${sub} works on the results store of the running service`);
+        const pool = createPool(config.database.url, 1);
+        try {
+          await migrate(pool);
+          return await work(pool);
+        } finally {
+          await pool.end();
+        }
+      };
+      const said =
+        sub === 'status' ? await withPool((pool) => withClient(config, (client) => twoWeekStatus(client, pool, config, first))) :
+        sub === 'trigger' ? await withClient(config, (client) => triggerTwoWeek(client, first)) :
+        sub === 'pause' || sub === 'unpause' ? await withClient(config, (client) => pauseTwoWeekSchedule(client, first, sub === 'pause', values.reason, values.by)) :
+        sub === 'mark-good' || sub === 'mark-bad' ? await withPool((pool) => markTwoWeekCompose(pool, first, sub === 'mark-good' ? 'good' : 'bad', values.reason, values.by)) :
+        sub === 'block' || sub === 'unblock' ? await withPool((pool) => blockTwoWeekStream(pool, config, first, sub === 'block', values.reason, values.by)) :
+        sub === 'approve' ? await withClient(config, (client) => approveTwoWeek(client, first, second!, values.comment, values.by)) :
+        null;
+      if (said === null) throw new UsageError(usage);
+      process.stdout.write(said);
+      return 0;
     }
     case 'ostree': {
       const { values, positionals } = parseArgs({

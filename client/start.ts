@@ -6,7 +6,7 @@ import type { Client, WorkflowHandle, WorkflowStartOptions } from '@temporalio/c
 import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair, type Workflow } from '@temporalio/common';
 import { MANUAL_TRIGGER, SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
-import { workflowIds } from '../common/workflow-ids.js';
+import { scheduleIds, workflowIds } from '../common/workflow-ids.js';
 import type { SignalDefinition } from '@temporalio/common';
 import type { Config } from '../common/config.js';
 import { durationToMs } from '../common/duration.js';
@@ -15,6 +15,7 @@ import { ostreeAlias, ostreeArchive, ostreePromote, ostreePrune, type OstreeAlia
 import type { ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
 import { describeRule } from '../common/ostree-policy.js';
 import type { DiscoverComposeInput } from '../workflows/index.js';
+import { twoWeekRelease, type TwoWeekInput, type TwoWeekStreamSettings } from '../workflows/index.js';
 
 /** What caused a run: a bus message, or a person (msgId `manual`). */
 export interface Trigger {
@@ -326,5 +327,41 @@ export function ostreePruneScheduleAction(input: OstreePruneInput, scheduleId: s
     taskQueue: TASK_QUEUES.releng,
     args: [input],
     ...runMetadata([], scheduleTrigger(scheduleId), 'Prune the OSTree repository by policy (scheduled)', pruneDetails(input)),
+  };
+}
+
+/** A stream's two-week settings from config (`twoWeek.streams.<stream>`); signing when push.signing has a key. */
+export function twoWeekSettings(config: Pick<Config, 'twoWeek' | 'push'>, stream: string): TwoWeekStreamSettings {
+  const s = config.twoWeek.streams[stream];
+  if (!s) throw new Error(`no two-week stream ${stream} in twoWeek.streams (configured: ${Object.keys(config.twoWeek.streams).join(', ') || 'none'})`);
+  return {
+    composeStream: s.composeStream,
+    minPassed: s.minPassed,
+    maxAgeDays: Math.floor(durationToMs(s.maxAge) / 86_400_000),
+    stableDir: s.stableDir,
+    sign: Boolean(config.push.signing),
+    approval: s.approval ? { approvers: s.approval.approvers, windowMs: durationToMs(s.approval.window) } : null,
+    ostree: s.ostree ? { refs: s.ostree.refs.map((r) => ({ ...r })) } : null,
+  };
+}
+
+/** A stream's release as its Schedule starts it (`two-week/<stream>-<scheduled time>`). */
+export function twoWeekScheduleAction(input: TwoWeekInput): ScheduleOptionsStartWorkflowAction<typeof twoWeekRelease> {
+  const { settings } = input;
+  return {
+    type: 'startWorkflow',
+    workflowType: twoWeekRelease,
+    workflowId: workflowIds.twoWeek(input.stream),
+    taskQueue: TASK_QUEUES.releng,
+    args: [input],
+    ...runMetadata(
+      [],
+      scheduleTrigger(scheduleIds.twoWeek(input.stream)),
+      `Two-week release of ${input.stream}`,
+      `Releases the newest compose of \`${settings.composeStream}\` whose compose test passed (${settings.minPassed}+ jobs, none failed), minus composes marked bad, plus those marked good, ` +
+        `into \`${settings.stableDir}/<compose id>\`${settings.ostree ? `, with ${settings.ostree.refs.map((r) => r.stable).join(', ')}` : ''}` +
+        `${settings.approval ? `, after ${settings.approval.approvers} approvals or ${Math.round(settings.approval.windowMs / 60_000)} minutes` : ''}. ` +
+        `Alerts when nothing newer than ${settings.maxAgeDays} days is released.`,
+    ),
   };
 }

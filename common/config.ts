@@ -15,6 +15,7 @@ import { DEFAULT_ROUTES, RouteSchema } from './routing.js';
 import { ARTIFACT_KINDS } from './artifacts/index.js';
 import { DEFAULT_PUSH_TEST_REQUIREMENTS } from './push-policy.js';
 import { PruneRuleSchema } from './ostree-policy.js';
+import { ostreeRefProblem, relativePathProblem } from './safe-names.js';
 import { SANDBOX_RELENG_USER, sandboxCredentialFiles, sandboxCredentialsDir } from './sandbox-credentials.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -359,6 +360,46 @@ export const ConfigSchema = z.strictObject({
           policies: z.array(PruneRuleSchema).default([]),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  /**
+   * Two-week releases, one Schedule per stream (`two-week/<stream>`): the newest compose of the
+   * compose-testing stream that passed (or was marked good) goes to the stable directory.
+   */
+  twoWeek: z
+    .strictObject({
+      streams: z
+        .record(
+          z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'a stream name: letters, digits, . _ -'),
+          z.strictObject({
+            /** The compose-testing stream whose composes are candidates (compose IDs without date and respin: `Fedora-Cloud-45`). */
+            composeStream: z.string().min(1).max(200),
+            schedule: z
+              .strictObject({
+                /** Every this long (Fedora's cadence: 14d), counted from the epoch plus `offset`. */
+                every: duration.default('14d'),
+                offset: duration.default('0s'),
+                /** Or a cron line instead of `every` (five fields). */
+                cron: cronExpression.optional(),
+                timezone: timeZone.default('UTC'),
+                catchupWindow: duration.default('1d'),
+              })
+              .prefault({}),
+            /** How many compose-test jobs must have passed, with none failed, errored or aborted. */
+            minPassed: z.number().int().min(0).default(1),
+            /** The out-of-date alert: the newest released image set older than this. */
+            maxAge: duration.default('14d'),
+            /** Under push.mirrorRoot: each release goes to `<stableDir>/<compose id>`, `latest` pointing at it. */
+            stableDir: z.string().refine((p) => relativePathProblem(p) === null, 'a relative path of plain names under the mirror root (alt/atomic/stable)'),
+            /** A human testing window: the release waits for this many approvals, or until the window ends. */
+            approval: z.strictObject({ approvers: z.number().int().min(1).max(20), window: duration }).optional(),
+            /** The trees released with the images: each stable ref moved to its candidate ref's commit. */
+            ostree: z
+              .strictObject({ refs: z.array(z.strictObject({ candidate: z.string().refine((r) => ostreeRefProblem(r) === null, 'an OSTree ref'), stable: z.string().refine((r) => ostreeRefProblem(r) === null, 'an OSTree ref') })).min(1) })
+              .optional(),
+          }),
+        )
+        .default({}),
     })
     .prefault({}),
   dashboard: z

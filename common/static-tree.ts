@@ -4,6 +4,7 @@
  * topdir in the sandbox, and push composes from the dashboard.
  */
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { Transform } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join, normalize } from 'node:path';
 import { escapeHtml, HttpError, sendText } from './http-server.js';
@@ -20,6 +21,12 @@ export interface StaticRequest {
 
 
 export class StaticTree {
+  /**
+   * A slow link, for the sandbox's tests: file bodies are sent at most this many bytes a second
+   * (null: as fast as they go). Downloads that must survive a crash need time to be interrupted.
+   */
+  bytesPerSecond: number | null = null;
+
   constructor(private readonly roots: readonly string[]) {}
 
   /** Finds a request path in the first root that has it; never outside a root. */
@@ -97,13 +104,24 @@ export class StaticTree {
       return;
     }
     await new Promise<void>((resolve, reject) => {
-      const stream = createReadStream(file, { start, end });
+      const rate = this.bytesPerSecond;
+      // 64 KiB chunks paced to the rate: a throttled body still flows, just slowly.
+      const stream = createReadStream(file, { start, end, ...(rate ? { highWaterMark: 64 * 1024 } : {}) });
       stream.on('error', reject);
       res.on('close', () => {
         stream.destroy();
         resolve();
       });
-      stream.pipe(res).on('finish', resolve);
+      const paced = rate
+        ? stream.pipe(
+            new Transform({
+              transform(chunk: Buffer, _enc, done) {
+                setTimeout(() => done(null, chunk), Math.ceil((chunk.length / rate) * 1000));
+              },
+            }),
+          )
+        : stream;
+      paced.pipe(res).on('finish', resolve);
     });
   };
 }

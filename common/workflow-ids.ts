@@ -41,6 +41,8 @@ export const workflowIds = {
   ostreeAlias: (alias: string, dryRun: boolean): string => `ostree/${dryRun ? 'alias-dry-run' : 'alias'}/${refPath(alias)}`,
   ostreeArchive: (prefix: string, dryRun: boolean): string => `ostree/${dryRun ? 'archive-dry-run' : 'archive'}/${refPath(prefix.replace(/\/+$/, ''))}`,
   ostreePrune: (startedAt: string, dryRun: boolean): string => `ostree/${dryRun ? 'prune-dry-run' : 'prune'}/${part(startedAt)}`,
+  /** A stream's two-week releases; the Schedule's runs get the scheduled time appended (`two-week/Fedora-Cloud-45-2026-12-08T12:00:00Z`). */
+  twoWeek: (stream: string): string => `two-week/${part(stream)}`,
   /** The prune Schedule's runs: the server appends the scheduled time (`ostree/prune/scheduled-2026-12-06T03:00:00Z`). */
   ostreeScheduledPrune: 'ostree/prune/scheduled',
 } as const;
@@ -49,4 +51,6 @@ export const workflowIds = {
 export const scheduleIds = {
   /** The weekly prune of the OSTree repository by per-ref policy (ostree.prune). */
   ostreePrune: 'ostree-prune',
+  /** A stream's two-week release (twoWeek.streams). */
+  twoWeek: (stream: string): string => `two-week/${stream}`,
 } as const;

@@ -18,6 +18,7 @@ import { defaultComposeDir, startSandbox, type Sandbox } from '../sandbox/server
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { prepareNamespace } from './temporal-namespace.js';
 import { syncOstreePruneSchedule } from '../client/ostree.js';
+import { syncTwoWeekSchedules } from '../client/two-week.js';
 import { isPortOpen, resolveTemporalCli, startTemporalDevServer, type TemporalDevServer } from './temporal-dev-server.js';
 
 export const PROCESSES = ['releng', 'image-libvirt', 'image-vbox', 'bus-listener'] as const;
@@ -125,7 +126,11 @@ export async function startStack(config: Config, log: Logger, options: StackOpti
       await prepareNamespace(connection, { namespace: config.temporal.namespace, retentionMs: durationToMs(config.temporal.retention) }, log);
       // Schedules follow the configuration of the releng worker that runs them: made or updated on
       // every start, never twice. An image host's `up --only image-libvirt` has no say in them.
-      if (options.processes.includes('releng')) await syncOstreePruneSchedule(new Client({ connection, namespace: config.temporal.namespace }), config, log);
+      if (options.processes.includes('releng')) {
+        const client = new Client({ connection, namespace: config.temporal.namespace });
+        await syncOstreePruneSchedule(client, config, log);
+        await syncTwoWeekSchedules(client, config, log);
+      }
     } finally {
       await connection.close();
     }

@@ -65,6 +65,8 @@ export interface Sandbox {
   readonly datagrepper: Datagrepper;
   readonly bus: BusGateway | null;
   readonly composeDir: string;
+  /** The compose server's files (`bytesPerSecond` slows its downloads). */
+  readonly composeFiles: StaticTree;
   readonly credentials: SandboxCredentials;
   readonly oidc: OidcProvider;
   stop(): Promise<void>;
@@ -208,6 +210,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     datagrepper,
     bus,
     composeDir: options.composeDir,
+    composeFiles: composes,
     credentials,
     oidc,
     async stop() {

@@ -11,3 +11,4 @@ export * from './ostree-maintenance.js';
 export * from './push.js';
 export * from './release-branch.js';
 export * from './release-eol.js';
+export * from './two-week.js';

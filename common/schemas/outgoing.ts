@@ -111,7 +111,42 @@ export type ReleaseEolMessage = z.infer<typeof ReleaseEolMessageSchema>;
 /** `releng-o-tron.release.waiting`: a reminder that a branch waits for an operator's decision. */
 export const ReleaseWaitingMessageSchema = z.object({ release: z.string().min(1), ...operatorWaitingFields });
 
+/** An image of a two-week release, where the stable directory has it, with its checksum (the old script's artifact info). */
+const TwoWeekImageSchema = z.object({ arch: z.string(), type: z.string(), name: z.string(), path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() });
+
+/** `releng-o-tron.twoweek.begin`: a stream's release of a compose has started. */
+export const TwoWeekBeginMessageSchema = z.object({
+  stream: z.string().min(1),
+  compose_id: z.string().min(1),
+  workflow_id: z.string().min(1),
+  why: z.string(),
+  images: z.array(TwoWeekImageSchema),
+});
+export type TwoWeekBeginMessage = z.infer<typeof TwoWeekBeginMessageSchema>;
+
+/** `releng-o-tron.twoweek.complete`: the compose is the stream's stable image set. */
+export const TwoWeekCompleteMessageSchema = TwoWeekBeginMessageSchema.extend({
+  stable: z.string(),
+  /** OSTree stable ref → commit. */
+  commits: z.record(z.string(), z.string()),
+  signed_by: z.string().nullable(),
+});
+export type TwoWeekCompleteMessage = z.infer<typeof TwoWeekCompleteMessageSchema>;
+
+/** `releng-o-tron.twoweek.out_of_date`: the stream's released image set is stale, and why nothing fresher went out. */
+export const TwoWeekOutOfDateMessageSchema = z.object({
+  stream: z.string().min(1),
+  workflow_id: z.string().min(1),
+  reason: z.enum(['blocked', 'no-passing-compose', 'too-old']),
+  detail: z.string(),
+  released: z.string().nullable(),
+});
+export type TwoWeekOutOfDateMessage = z.infer<typeof TwoWeekOutOfDateMessageSchema>;
+
 const PROJECT_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
+  [`${PROJECT_TOPIC}.twoweek.begin`]: TwoWeekBeginMessageSchema,
+  [`${PROJECT_TOPIC}.twoweek.complete`]: TwoWeekCompleteMessageSchema,
+  [`${PROJECT_TOPIC}.twoweek.out_of_date`]: TwoWeekOutOfDateMessageSchema,
   [`${PROJECT_TOPIC}.release.branched`]: ReleaseBranchedMessageSchema,
   [`${PROJECT_TOPIC}.release.waiting`]: ReleaseWaitingMessageSchema,
   [`${PROJECT_TOPIC}.release.eol`]: ReleaseEolMessageSchema,

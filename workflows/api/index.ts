@@ -8,4 +8,5 @@ export * from './operator.js';
 export * from './ostree.js';
 export * from './push.js';
 export * from './release.js';
+export * from './two-week.js';
 export * from './waiting.js';
