@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ComposeInfo, ImagesJson, ProductmdImage } from '../common/schemas/productmd.js';
-import { ChecksumMismatchError, ImageCache, ImageNotServedError } from './image-cache.js';
+import { ChecksumMismatchError, ImageCache, ImageNotServedError, type ImageToFetch } from './image-cache.js';
 import type { ImageFile } from './koji.js';
 import type { HttpLimits } from '../common/http-body.js';
 import { checkedName } from '../common/safe-names.js';
@@ -94,6 +94,32 @@ export function diskFull(err: unknown, dir: string): unknown {
   return ApplicationFailure.retryable(`no space left in ${dir} (free some, then retry): ${(err as Error).message}`, PUSH_WORK_DIR_FULL);
 }
 
+/**
+ * A checked file put at `target` in a tree: downloaded into the image cache (resumable, refused
+ * unless its sha256 matches) unless `target` already has it, then hard-linked there (copied
+ * across filesystems). Failures come as the operator needs them: not served (final), a checksum
+ * mismatch (retried), a full disk (named).
+ */
+export async function fetchInto(downloads: ImageCache, file: ImageToFetch, target: string, options: { readonly http: HttpLimits; readonly server: string; readonly notServedType: string; readonly diskDir: string }): Promise<void> {
+  if (existsSync(target) && statSync(target).size === file.sizeBytes) return;
+  const context = Context.current();
+  let got;
+  try {
+    got = await downloads.fetch(file, { timeoutMs: options.http.timeoutMs, signal: context.cancellationSignal, onProgress: (p) => context.heartbeat({ image: file.fileName, ...p }) });
+  } catch (err) {
+    if (err instanceof ImageNotServedError) throw ApplicationFailure.nonRetryable(`${options.server} does not serve ${file.url}: ${err.message}`, options.notServedType);
+    if (err instanceof ChecksumMismatchError) throw ApplicationFailure.retryable(err.message, 'ImageChecksumMismatch');
+    throw diskFull(err, options.diskDir);
+  }
+  mkdirSync(dirname(target), { recursive: true });
+  rmSync(target, { force: true });
+  try {
+    linkSync(got.path, target);
+  } catch {
+    copyFileSync(got.path, target);
+  }
+}
+
 function writeAtomically(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(`${path}.tmp`, text);
@@ -131,26 +157,12 @@ export function createPushComposeActivities(deps: PushComposeDeps): PushComposeA
       const variant = image.dir.split('/')[0]!;
       checkedName('file name', image.file.filename, "Koji's image file name");
       const target = pathInside(composeDir, `${image.dir}/${image.file.filename}`, `the compose directory of ${image.file.filename}`);
-      if (!(existsSync(target) && statSync(target).size === image.file.size)) {
-        let got;
-        try {
-          got = await downloads.fetch(
-            { url: image.file.url, sha256: image.file.sha256, sizeBytes: image.file.size, fileName: image.file.filename },
-            { timeoutMs: deps.http.timeoutMs, signal: context.cancellationSignal, onProgress: (p) => context.heartbeat({ image: image.file.filename, ...p }) },
-          );
-        } catch (err) {
-          if (err instanceof ImageNotServedError) throw ApplicationFailure.nonRetryable(`Koji does not serve ${image.file.url}: ${err.message}`, 'KojiImageNotServed');
-          if (err instanceof ChecksumMismatchError) throw ApplicationFailure.retryable(err.message, 'ImageChecksumMismatch');
-          throw diskFull(err, deps.downloadDir);
-        }
-        mkdirSync(dirname(target), { recursive: true });
-        rmSync(target, { force: true });
-        try {
-          linkSync(got.path, target);
-        } catch {
-          copyFileSync(got.path, target);
-        }
-      }
+      await fetchInto(
+        downloads,
+        { url: image.file.url, sha256: image.file.sha256, sizeBytes: image.file.size, fileName: image.file.filename },
+        target,
+        { http: deps.http, server: 'Koji', notServedType: 'KojiImageNotServed', diskDir: deps.downloadDir },
+      );
       context.heartbeat({ images: ++fetched, of: input.images.length });
       byDir.set(image.dir, [...(byDir.get(image.dir) ?? []), { name: image.file.filename, size: image.file.size, sha256: image.file.sha256 }]);
       const entry: ProductmdImage = {

@@ -4,7 +4,7 @@
  * a local tree (each checked against the compose's sha256) with a CHECKSUM per directory, ready to
  * be signed and rsynced into the stable directory.
  */
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -12,8 +12,8 @@ import type { Pool } from '../common/db.js';
 import type { HttpLimits } from '../common/http-body.js';
 import { checkedName } from '../common/safe-names.js';
 import type { TwoWeekBlock, TwoWeekCandidate, TwoWeekMark, TwoWeekRelease } from '../common/two-week.js';
-import { ChecksumMismatchError, ImageCache, ImageNotServedError } from './image-cache.js';
-import { checksumFileText, diskFull } from './push-compose.js';
+import { ImageCache } from './image-cache.js';
+import { checksumFileText, fetchInto } from './push-compose.js';
 import { pathInside } from './safe-path.js';
 
 export interface TwoWeekState {
@@ -135,25 +135,9 @@ export function createTwoWeekActivities(deps: { readonly pool: Pool; readonly wo
         const target = pathInside(dir, row.path, `the image path ${row.path.slice(0, 200)}`);
         const name = row.path.slice(row.path.lastIndexOf('/') + 1);
         const size = Number(row.size_bytes);
-        try {
-          if (!(existsSync(target) && statSync(target).size === size)) {
-            const got = await downloads.fetch(
-              { url: `${location}/${row.path}`, sha256: row.sha256, sizeBytes: size, fileName: name },
-              { timeoutMs: deps.http.timeoutMs, signal: context.cancellationSignal, onProgress: (p) => context.heartbeat({ image: name, ...p }) },
-            );
-            mkdirSync(dirname(target), { recursive: true });
-            rmSync(target, { force: true });
-            try {
-              linkSync(got.path, target);
-            } catch {
-              copyFileSync(got.path, target);
-            }
-          }
-        } catch (err) {
-          if (err instanceof ImageNotServedError) throw ApplicationFailure.nonRetryable(`the compose server does not serve ${row.path}: ${err.message}`, 'TwoWeekImageNotServed');
-          if (err instanceof ChecksumMismatchError) throw ApplicationFailure.retryable(err.message, 'ImageChecksumMismatch');
-          throw diskFull(err, deps.workDir);
-        }
+        await fetchInto(downloads, { url: `${location}/${row.path}`, sha256: row.sha256, sizeBytes: size, fileName: name }, target, {
+          http: deps.http, server: 'the compose server', notServedType: 'TwoWeekImageNotServed', diskDir: deps.workDir,
+        });
         context.heartbeat({ images: i + 1, of: rows.length });
         images.push({ path: row.path, sha256: row.sha256, size, arch: row.arch, type: row.image_type });
         const imageDir = dirname(row.path);
