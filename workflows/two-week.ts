@@ -20,6 +20,7 @@ import type { RelengActivities } from '../activities/index.js';
 import type { GatheredCompose } from '../activities/two-week.js';
 import { PROJECT_TOPIC, type TwoWeekBeginMessage, type TwoWeekCompleteMessage } from '../common/schemas/outgoing.js';
 import { chooseCompose, outOfDate, type TwoWeekCandidate, type TwoWeekChoice } from '../common/two-week.js';
+import { workflowIds } from '../common/workflow-ids.js';
 import { APPROVAL_REFUSED, approveTwoWeekReleaseUpdate, twoWeekStatusQuery, type TwoWeekApproval, type TwoWeekStatus } from './api/two-week.js';
 import { waitingForQuery, type Waiting } from './api/waiting.js';
 import { publish } from './messages.js';
@@ -217,7 +218,8 @@ async function release(run: TwoWeekRun, chosen: TwoWeekCandidate & { why: string
       if (previous && previous !== next) await ostreeStaticDelta({ from: previous, to: next });
       if (previous !== next) {
         await executeChild(ostreePromote, {
-          workflowId: `${workflowId}/promote/${r.stable}`,
+          // From the stream and the compose, not workflowInfo(): the same child ID however the run is replayed.
+          workflowId: `${workflowIds.twoWeek(stream)}/${chosen.composeId}/promote/${r.stable}`,
           args: [{ ref: r.stable, commit: next, force: previous === null, dryRun: false }],
         });
       }
