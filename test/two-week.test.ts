@@ -47,6 +47,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'relengotron-twoweek-'));
 const configFile = join(dataDir, 'config.json');
 const STREAM = 'Fedora-Cloud-28';
 const APPROVED = 'Fedora-Cloud-28-approved';
+const STALE = 'Fedora-Cloud-28-stale';
 const CANDIDATE_REF = 'fedora/28/x86_64/testing/cloud';
 const STABLE_REF = 'fedora/28/x86_64/stable/cloud';
 
@@ -111,6 +112,8 @@ describe('two-week releases', () => {
         streams: {
           [STREAM]: { composeStream: 'Fedora-28', stableDir: 'alt/cloud/stable', maxAge: '3650d', ostree: { refs: [{ candidate: CANDIDATE_REF, stable: STABLE_REF }] } },
           [APPROVED]: { composeStream: 'Fedora-28', stableDir: 'alt/cloud/approved', maxAge: '3650d', approval: { approvers: 2, window: '4s' } },
+          // Composes dated late November are days old by now: over a one-day limit.
+          [STALE]: { composeStream: 'Fedora-28', stableDir: 'alt/cloud/stale', maxAge: '1d' },
         },
       },
     }));
@@ -127,8 +130,8 @@ describe('two-week releases', () => {
     ostree('init', `--repo=${paths.ostreeRepo}`, '--mode=archive');
     ostree('commit', `--repo=${paths.ostreeRepo}`, `--branch=${CANDIDATE_REF}`, '--add-metadata-string=version=28.20261120.0', `--tree=dir=${tree}`);
     // The Schedules, as `relengotron up` makes them; a second start updates them.
-    assert.deepEqual(await syncTwoWeekSchedules(env.client, config, createLogger('twoweek-test', 'warn')), { [STREAM]: 'created', [APPROVED]: 'created' });
-    assert.deepEqual(await syncTwoWeekSchedules(env.client, config, createLogger('twoweek-test', 'warn')), { [STREAM]: 'updated', [APPROVED]: 'updated' });
+    assert.deepEqual(await syncTwoWeekSchedules(env.client, config, createLogger('twoweek-test', 'warn')), { [STREAM]: 'created', [APPROVED]: 'created', [STALE]: 'created' });
+    assert.deepEqual(await syncTwoWeekSchedules(env.client, config, createLogger('twoweek-test', 'warn')), { [STREAM]: 'updated', [APPROVED]: 'updated', [STALE]: 'updated' });
   });
   after(async () => {
     await stopImageWorkers();
@@ -292,5 +295,18 @@ describe('two-week releases', () => {
     assert.equal(timedOut.result.outcome, 'released', timedOut.result.detail);
     assert.deepEqual(timedOut.result.approvals, []);
     assert.equal(existsSync(join(paths.mirrorRoot, 'alt/cloud/approved', newest)), true);
+  });
+
+  it('the newest passing compose is released but older than the limit: the out-of-date alert says so, on this run and the next', async () => {
+    const first = await triggerAndWait(STALE);
+    assert.equal(first.result.outcome, 'released', first.result.detail);
+    assert.equal(first.result.alert?.reason, 'too-old');
+    assert.match(first.result.alert?.detail ?? '', new RegExp(`the newest passing compose ${first.result.composeId} is \\d+ days old; the limit is 1`));
+    const alert = await spy.waitFor('releng-o-tron.twoweek.out_of_date', (m) => m.envelope.msg['workflow_id'] === first.handle.workflowId);
+    assert.equal(alert.envelope.msg['reason'], 'too-old');
+    // Still true on the next run, which has nothing new: the alert again.
+    const second = await triggerAndWait(STALE);
+    assert.equal(second.result.outcome, 'already-released');
+    await spy.waitFor('releng-o-tron.twoweek.out_of_date', (m) => m.envelope.msg['workflow_id'] === second.handle.workflowId);
   });
 });

@@ -142,7 +142,7 @@ class TwoWeekRun {
     await publish({ topic: `${PROJECT_TOPIC}.twoweek.out_of_date`, body: { stream: this.input.stream, workflow_id: workflowInfo().workflowId, reason: alert.reason, detail: alert.detail, released } });
   }
 
-  /** Step 2: waits for the approvals or the window's end; true when the compose may go out. */
+  /** Step 2: waits for the approvals or the window's end, whichever comes first (the caller then checks the compose still qualifies). */
   async approvalWindow(composeId: string, approval: { approvers: number; windowMs: number }): Promise<void> {
     const since = new Date();
     this.approvalOpen = { composeId, needed: approval.approvers, since: since.toISOString() };
