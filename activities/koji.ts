@@ -447,7 +447,8 @@ export function createKojiActivities(deps: KojiActivityDeps): KojiActivities {
     },
 
     async startDistRepo(input: StartDistRepoInput): Promise<{ readonly taskId: number }> {
-      const options = { ...(input.arches ? { arch: [...input.arches] } : {}), ...(input.inherit ? { inherit: true } : {}) };
+      // The latest build of each package only, as a yum repository and a tree want (Koji's dist-repo --latest).
+      const options = { latest: true, ...(input.arches ? { arch: [...input.arches] } : {}), ...(input.inherit ? { inherit: true } : {}) };
       const taskId = await koji.call('distRepo', [input.tag, [...input.keys]], options);
       if (typeof taskId !== 'number') throw ApplicationFailure.nonRetryable(`Koji distRepo returned ${JSON.stringify(taskId)}, not a task ID`, 'KojiBadResponse');
       return { taskId };

@@ -10,7 +10,7 @@ import { mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { checkedName, nameProblem } from '../common/safe-names.js';
+import { checkedName, nameProblem, UNSAFE_PATH } from '../common/safe-names.js';
 import { pathInside } from './safe-path.js';
 
 export interface SyncTreeInput {
@@ -132,6 +132,7 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
       // The path and name come from Bodhi's release and the push: checked, and resolved inside the mirror root.
       const root = pathInside(deps.mirrorRoot, input.path, 'the mirror path');
       checkedName('file name', input.name, 'the mirror tree name');
+      if (input.name === 'latest') throw ApplicationFailure.nonRetryable('a tree may not be called "latest": that is the link to the published tree', UNSAFE_PATH);
       const timer = setInterval(() => context.heartbeat({ syncing: input.name }), 5000);
       try {
         const synced = await syncTree(
@@ -147,6 +148,7 @@ export function createMirrorActivities(deps: { readonly mirrorRoot: string }): M
 
     async removeUnpublishedTree(input) {
       checkedName('file name', input.name, 'the mirror tree to remove');
+      if (input.name === 'latest') throw ApplicationFailure.nonRetryable('"latest" is the link to the published tree, never removed as a tree', UNSAFE_PATH);
       const root = pathInside(deps.mirrorRoot, input.path, 'the mirror path to remove from');
       if (publishedTree(join(root, 'latest')) === input.name) return { removed: false };
       const tree = join(root, input.name);

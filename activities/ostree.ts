@@ -179,6 +179,9 @@ export async function unpackRpm(rpm: string, tree: string): Promise<void> {
     await run('bsdtar', ['-x', '-f', rpm, '-C', tree, '--no-same-owner', '--no-acls', '--no-xattrs', '--no-fflags'], { maxBuffer: 4 * 1024 * 1024 });
   } catch (err) {
     const said = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n').slice(0, 3).join('; ');
+    // The host's faults are not the RPM's: a missing bsdtar is the setup's, a full disk can be freed.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw ApplicationFailure.nonRetryable('bsdtar is not installed (libarchive-tools): npm run setup', 'ProgramMissing');
+    if (/No space left on device/.test(said)) throw ApplicationFailure.retryable(`no space left in ${tree} (free some, then retry): ${said}`, 'PushWorkDirFull');
     throw ApplicationFailure.nonRetryable(`${rpm.replace(/^.*\//, '')} cannot be unpacked inside the tree, so the tree is not committed: ${said}`, RPM_UNUSABLE);
   }
 }

@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ComposeInfo, ImagesJson, ProductmdImage } from '../common/schemas/productmd.js';
-import { ChecksumMismatchError, ImageCache, ImageNotServedError, type ImageToFetch } from './image-cache.js';
+import { ChecksumMismatchError, ImageCache, ImageNotServedError, ImageUnusableError, type ImageToFetch } from './image-cache.js';
 import type { ImageFile } from './koji.js';
 import type { HttpLimits } from '../common/http-body.js';
 import { checkedName } from '../common/safe-names.js';
@@ -109,6 +109,7 @@ export async function fetchInto(downloads: ImageCache, file: ImageToFetch, targe
   } catch (err) {
     if (err instanceof ImageNotServedError) throw ApplicationFailure.nonRetryable(`${options.server} does not serve ${file.url}: ${err.message}`, options.notServedType);
     if (err instanceof ChecksumMismatchError) throw ApplicationFailure.retryable(err.message, 'ImageChecksumMismatch');
+    if (err instanceof ImageUnusableError) throw ApplicationFailure.nonRetryable(err.message, 'ImageUnusable');
     throw diskFull(err, options.diskDir);
   }
   mkdirSync(dirname(target), { recursive: true });

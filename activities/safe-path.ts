@@ -17,7 +17,9 @@ function resolvedThroughLinks(path: string): string {
     try {
       return join(realpathSync(existing), ...rest.reverse());
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      // A symlink loop or a directory we may not read cannot be shown to stay inside: refused, not retried.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw ApplicationFailure.nonRetryable(`${path} cannot be resolved (${code ?? (err as Error).message}); nothing is written or removed for it`, UNSAFE_PATH);
       const parent = dirname(existing);
       if (parent === existing) return path;
       rest.push(existing.slice(parent.length + (parent.endsWith(sep) ? 0 : 1)));

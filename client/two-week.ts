@@ -115,9 +115,10 @@ export async function triggerTwoWeek(client: Client, stream: string): Promise<st
 
 /** The stream's running release, the one an approval is for. */
 async function runningRelease(client: Client, stream: string): Promise<string | null> {
-  const prefix = scheduleIds.twoWeek(stream);
+  // The Schedule appends the scheduled time: `two-week/<stream>-2026-12-08T12:00:00Z`, and nothing else (not another stream whose name starts with this one's).
+  const ofStream = (id: string) => id.startsWith(`${scheduleIds.twoWeek(stream)}-`) && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(id.slice(scheduleIds.twoWeek(stream).length + 1));
   for await (const w of client.workflow.list({ query: `WorkflowType = 'twoWeekRelease' AND ExecutionStatus = 'Running'` })) {
-    if (w.workflowId === prefix || w.workflowId.startsWith(`${prefix}-`)) return w.workflowId;
+    if (ofStream(w.workflowId)) return w.workflowId;
   }
   return null;
 }

@@ -392,7 +392,7 @@ export const ConfigSchema = z.strictObject({
             /** Under push.mirrorRoot: each release goes to `<stableDir>/<compose id>`, `latest` pointing at it. */
             stableDir: z.string().refine((p) => relativePathProblem(p) === null, 'a relative path of plain names under the mirror root (alt/atomic/stable)'),
             /** A human testing window: the release waits for this many approvals, or until the window ends. */
-            approval: z.strictObject({ approvers: z.number().int().min(1).max(20), window: duration }).optional(),
+            approval: z.strictObject({ approvers: z.number().int().min(1).max(20), window: duration.refine((d) => durationToMs(d) <= 30 * 86_400_000, 'at most 30d') }).optional(),
             /** The trees released with the images: each stable ref moved to its candidate ref's commit. */
             ostree: z
               .strictObject({ refs: z.array(z.strictObject({ candidate: z.string().refine((r) => ostreeRefProblem(r) === null, 'an OSTree ref'), stable: z.string().refine((r) => ostreeRefProblem(r) === null, 'an OSTree ref') })).min(1) })

@@ -9,8 +9,8 @@ import { ApplicationFailure } from '@temporalio/common';
 
 export const UNSAFE_PATH = 'UnsafePath';
 
-/** One path segment: starts with a letter, digit, `_` or `+`; no `..` anywhere, no `/`, no NUL. */
-const SEGMENT = /^[A-Za-z0-9_+][A-Za-z0-9._+~-]*$/;
+/** One path segment: starts with a letter, digit, `_` or `+`; no `..` anywhere, no `/`, no NUL. `^` and `~` are in Fedora's versions (`1.0^20240101git`). */
+const SEGMENT = /^[A-Za-z0-9_+][A-Za-z0-9._+~^-]*$/;
 
 export const NAME_GRAMMARS = {
   /** Bodhi's release.version: `29`, `rawhide`, `eln`, `9.4`. */

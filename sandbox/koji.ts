@@ -800,8 +800,8 @@ export class KojiHub {
         const task = this.newTask('distRepo', [tag.name, keys, { arch: arches, inherit }]);
         const repoId = this.nextId.repo++;
         const eventId = this.nextId.event++;
-        // The tag's latest build of each package (with inherit, from the nearest tag of its inheritance), as of now.
-        const builds = (this.methods['listTagged']!.run({ tag: tag.id, latest: true, inherit }) as Record<string, XmlRpcValue>[]).map((b) => this.requireBuild(b['id']));
+        // The tag's builds (with `latest`, the latest of each package; with inherit, from the nearest tag of its inheritance), as of now.
+        const builds = (this.methods['listTagged']!.run({ tag: tag.id, latest: p['latest'] === true, inherit }) as Record<string, XmlRpcValue>[]).map((b) => this.requireBuild(b['id']));
         this.later(() => {
           if (task.state === TASK_STATES.CANCELED) return;
           task.state = TASK_STATES.OPEN;

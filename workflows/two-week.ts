@@ -105,7 +105,9 @@ class TwoWeekRun {
         : [],
     );
     setHandler(approveTwoWeekReleaseUpdate, (approval) => {
-      this.update({ approvals: [...this.status.approvals, { ...approval, at: new Date().toISOString() }] });
+      // Only the fields an approval has: anything else a client sent is not kept in the run's state.
+      const kept = { approver: approval.approver, composeId: approval.composeId, ...(approval.comment !== undefined ? { comment: approval.comment } : {}), at: new Date().toISOString() };
+      this.update({ approvals: [...this.status.approvals, kept] });
       return { approvals: this.status.approvals.length, needed: this.approvalOpen?.needed ?? 0 };
     }, {
       validator: (approval: TwoWeekApproval) => this.validateApproval(approval),
@@ -258,12 +260,15 @@ export async function twoWeekRelease(input: TwoWeekInput): Promise<TwoWeekResult
   }
   if (settings.approval) {
     await run.approvalWindow(chosen.composeId, settings.approval);
-    // A person may have marked the compose bad or blocked the stream during the window.
+    // A person may have marked the compose bad or blocked the stream during the window; a newer
+    // compose that qualified meanwhile waits for the next run (withdrawing for it would starve the stream).
     const after = await choose(run);
-    if (after.state.block || after.choice.chosen?.composeId !== chosen.composeId) {
-      const why = after.state.block ? `the stream was blocked: ${after.state.block.reason}` : `${chosen.composeId} is no longer the one to release (${after.choice.passedOver.find((p) => p.composeId === chosen.composeId)?.why ?? 'a newer compose qualified'})`;
-      return run.result('withdrawn', chosen.composeId, `not released: ${why}`);
+    if (after.state.block) {
+      await run.alert({ reason: 'blocked', detail: `the stream was blocked during the approval window by ${after.state.block.blockedBy}: ${after.state.block.reason}` }, released);
+      return run.result('withdrawn', chosen.composeId, `not released: the stream was blocked: ${after.state.block.reason}`);
     }
+    const markedBad = after.state.marks.find((m) => m.composeId === chosen.composeId && m.verdict === 'bad');
+    if (markedBad) return run.result('withdrawn', chosen.composeId, `not released: marked bad during the approval window by ${markedBad.markedBy}: ${markedBad.reason}`);
   }
   const result = await release(run, chosen);
   if (alert) await run.alert(alert, chosen.composeId);

@@ -1,6 +1,6 @@
 /** Push steps 1-3: the batch from Bodhi, the builds moved in Koji, the tag's repository written and fetched. */
 import { ApplicationFailure, log, patched } from '@temporalio/workflow';
-import { checkedName } from '../../common/safe-names.js';
+import { checkedName, UNSAFE_PATH } from '../../common/safe-names.js';
 import { PATCHES } from '../patches.js';
 import type { FetchedRepo } from '../../activities/yum-repo.js';
 import { ABORTED_BY_OPERATOR } from '../api/operator.js';
@@ -17,8 +17,10 @@ export async function fetchBatch(run: PushRun): Promise<PushPlan> {
   const batch = fetched.value;
   for (const skipped of batch.skipped) log.warn('update left out of the push', skipped);
   const { release } = batch;
-  // Bodhi's words become mirror paths, compose IDs and refs: refused here, before anything moves.
+  // Bodhi's words and the push's ID become mirror paths, compose IDs and refs: refused here, before anything moves.
   checkedName('release version', release.version, `Bodhi's release ${input.release}`);
+  checkedName('push ID', input.pushId, 'the push');
+  if (input.pushId === 'latest') throw ApplicationFailure.nonRetryable('a push may not be called "latest": that is the mirror\'s link to the published tree', UNSAFE_PATH);
   for (const tag of [release.testing_tag, release.stable_tag, release.candidate_tag, release.pending_testing_tag]) if (tag) checkedName('Koji tag', tag, `Bodhi's release ${input.release}`);
   return {
     batch,
