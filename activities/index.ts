@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { ComposeTestingConfig, PushPaths } from '../common/config.js';
 import type { Pool } from '../common/db.js';
 import type { HttpLimits } from '../common/http-body.js';
-import type { FedmsgPublisher } from '../bus/publisher.js';
+import type { BusOutlets } from '../bus/outlets.js';
 import { createBodhiActivities, type BodhiActivities } from './bodhi.js';
 import { createBusActivities, type BusActivities } from './bus.js';
 import { createComposeServerActivities, type ComposeServerActivities } from './compose-server.js';
@@ -41,8 +41,8 @@ export interface RelengActivityDeps {
   /** Koji's topurl, where image build files are downloaded from. */
   readonly kojiTopUrl: string;
   readonly kojiPollIntervalMs: number;
-  /** The bound PUB socket; only this worker publishes. */
-  readonly publisher: FedmsgPublisher;
+  /** Where messages go out (the fedmsg PUB socket, the AMQP broker); only this worker publishes. */
+  readonly bus: BusOutlets;
   readonly composeTesting: ComposeTestingConfig;
   readonly dashboardUrl: string;
   /** For activities that signal other runs. */

@@ -2,6 +2,14 @@
 import type { Pool } from '../common/db.js';
 import type { FedmsgEnvelope } from '../common/schemas/fedmsg.js';
 import { storableText } from '../common/storable-text.js';
+import { storableProperties, type AmqpMessage, type AmqpProperties } from './fedora-messaging.js';
+
+export type Transport = 'fedmsg' | 'amqp';
+
+/** A message exactly as it came, from either transport: what a dead letter keeps and `bus retry` re-reads. */
+export type RawMessage =
+  | { readonly transport: 'fedmsg'; readonly frames: readonly Buffer[] }
+  | ({ readonly transport: 'amqp' } & AmqpMessage);
 
 export interface InboxRow {
   readonly msgId: string;
@@ -11,11 +19,11 @@ export interface InboxRow {
 }
 
 /** Stores a message; false when its msg_id was already there (a duplicate delivery). */
-export async function addToInbox(pool: Pool, envelope: FedmsgEnvelope): Promise<boolean> {
+export async function addToInbox(pool: Pool, envelope: FedmsgEnvelope, transport: Transport = 'fedmsg'): Promise<boolean> {
   const result = await pool.query(
-    `INSERT INTO bus_inbox (msg_id, topic, sent_at, envelope) VALUES ($1, $2, to_timestamp($3), $4)
+    `INSERT INTO bus_inbox (msg_id, topic, sent_at, envelope, transport) VALUES ($1, $2, to_timestamp($3), $4, $5)
      ON CONFLICT (msg_id) DO NOTHING`,
-    [envelope.msg_id, envelope.topic, envelope.timestamp, JSON.stringify(envelope)],
+    [envelope.msg_id, envelope.topic, envelope.timestamp, JSON.stringify(envelope), transport],
   );
   return result.rowCount === 1;
 }
@@ -79,8 +87,8 @@ export interface DeadLetter {
   readonly topic: string | null;
   readonly msgId: string | null;
   readonly reason: string;
-  /** Every frame as received. */
-  readonly frames: readonly Buffer[];
+  /** The message as received. */
+  readonly raw: RawMessage;
 }
 
 /** Keeps at most this much of a refused message; the cap on a message is the listener's maxMessageBytes. */
@@ -91,13 +99,21 @@ const MAX_DEAD_LETTER_BYTES = 4 * 1024 * 1024;
  * same bytes refused again for the same reason (a backfill) are kept once.
  */
 export async function addDeadLetter(pool: Pool, letter: DeadLetter): Promise<void> {
-  const { raw, topicFrame } = deadLetterBytes(letter.frames);
+  const kept =
+    letter.raw.transport === 'fedmsg'
+      ? { ...deadLetterBytes(letter.raw.frames), frameCount: letter.raw.frames.length, properties: null }
+      : {
+          raw: letter.raw.body.subarray(0, MAX_DEAD_LETTER_BYTES),
+          topicFrame: Buffer.from(letter.raw.routingKey, 'utf8').subarray(0, 64 * 1024),
+          frameCount: null,
+          properties: JSON.stringify(storableProperties(letter.raw.properties)),
+        };
   const msgId = letter.msgId === null ? null : storableText(letter.msgId, 200);
   await pool.query(
-    `INSERT INTO bus_dead_letters (topic, msg_id, reason, raw, topic_frame, frame_count)
-     SELECT $1, $2, $3, $4, $5, $6
+    `INSERT INTO bus_dead_letters (topic, msg_id, reason, raw, topic_frame, frame_count, transport, amqp_properties)
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8::jsonb
      WHERE $2::text IS NULL OR NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = $2 AND reason = $3 AND raw = $4 AND retried_at IS NULL)`,
-    [letter.topic === null ? null : storableText(letter.topic, 512), msgId, storableText(letter.reason), raw, topicFrame, letter.frames.length],
+    [letter.topic === null ? null : storableText(letter.topic, 512), msgId, storableText(letter.reason), kept.raw, kept.topicFrame, kept.frameCount, letter.raw.transport, kept.properties],
   );
 }
 
@@ -211,17 +227,20 @@ export async function inboxState(pool: Pool, msgId: string): Promise<{ state: st
   return rows[0] ? { state: rows[0].state, workflowId: rows[0].workflow_id, lastError: rows[0].last_error } : null;
 }
 
-/** Dead letters with this msg_id not yet retried, with their frames as received. */
-export async function deadLettersOf(pool: Pool, msgIdOrId: string): Promise<{ id: number; frames: Buffer[] }[]> {
-  const { rows } = await pool.query<{ id: string; topic: string | null; topic_frame: Buffer | null; raw: Buffer; frame_count: number | null }>(
-    `SELECT id, topic, topic_frame, raw, frame_count FROM bus_dead_letters
+/** Dead letters with this msg_id not yet retried, with their messages as received. */
+export async function deadLettersOf(pool: Pool, msgIdOrId: string): Promise<{ id: number; message: RawMessage }[]> {
+  const { rows } = await pool.query<{ id: string; topic: string | null; topic_frame: Buffer | null; raw: Buffer; transport: Transport; amqp_properties: AmqpProperties | null }>(
+    `SELECT id, topic, topic_frame, raw, transport, amqp_properties FROM bus_dead_letters
      WHERE retried_at IS NULL AND (msg_id = $1 OR id::text = $1) ORDER BY id`,
     [msgIdOrId],
   );
   return rows.map((r) => ({
     id: Number(r.id),
-    // Rows from before migration 0006 kept no topic frame: the stored topic stands in for it.
-    frames: [r.topic_frame ?? Buffer.from(r.topic ?? ''), r.raw],
+    message:
+      r.transport === 'amqp'
+        ? { transport: 'amqp', routingKey: (r.topic_frame ?? Buffer.from(r.topic ?? '')).toString('utf8'), properties: r.amqp_properties ?? {}, body: r.raw }
+        : // Rows from before migration 0006 kept no topic frame: the stored topic stands in for it.
+          { transport: 'fedmsg', frames: [r.topic_frame ?? Buffer.from(r.topic ?? ''), r.raw] },
   }));
 }
 

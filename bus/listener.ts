@@ -13,7 +13,8 @@ import type { Logger } from '../common/logger.js';
 import { FedmsgEnvelopeSchema, type FedmsgEnvelope } from '../common/schemas/fedmsg.js';
 import { issueLines } from '../common/schemas/issues.js';
 import { classifyStartFailure, describeFailure, isPostgresDataError } from './faults.js';
-import { addDeadLetter, addToInbox, dueInbox, nextRetryInMs, pendingCount, recordOutcomes, type InboxRow, type RowOutcome } from './inbox.js';
+import { decodeAmqpMessage, type AmqpMessage } from './fedora-messaging.js';
+import { addDeadLetter, addToInbox, dueInbox, nextRetryInMs, pendingCount, recordOutcomes, type InboxRow, type RawMessage, type RowOutcome } from './inbox.js';
 import { InvalidBodyError, type Decision, type Router } from './router.js';
 
 export type ReceiveOutcome = 'stored' | 'duplicate' | 'dead-letter' | 'not-routed';
@@ -86,6 +87,16 @@ function nestedDeeperThan(text: string, max: number): boolean {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** JSON from outside, read without letting its nesting exhaust the stack. */
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) return { ok: false, error: `nests deeper than ${MAX_JSON_DEPTH} levels` };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, error: `is not JSON: ${(err as Error).message}` };
+  }
+}
+
 function decodeFrames(frames: readonly Buffer[], maxBytes: number): Decoded {
   const topicFrame = frames[0]?.subarray(0, 1024).toString('utf8') ?? null;
   const size = frames.reduce((n, f) => n + f.length, 0);
@@ -97,13 +108,9 @@ function decodeFrames(frames: readonly Buffer[], maxBytes: number): Decoded {
   } catch {
     return { ok: false, error: 'envelope is not valid UTF-8', topic: topicFrame, msgId: null };
   }
-  if (nestedDeeperThan(json, MAX_JSON_DEPTH)) return { ok: false, error: `envelope nests deeper than ${MAX_JSON_DEPTH} levels`, topic: topicFrame, msgId: null };
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(json);
-  } catch (err) {
-    return { ok: false, error: `envelope is not JSON: ${(err as Error).message}`, topic: topicFrame, msgId: null };
-  }
+  const read = parseJson(json);
+  if (!read.ok) return { ok: false, error: `envelope ${read.error}`, topic: topicFrame, msgId: null };
+  const parsed = read.value;
   const envelope = FedmsgEnvelopeSchema.safeParse(parsed);
   const rawMsgId = (parsed as { msg_id?: unknown } | null)?.msg_id;
   const msgId = typeof rawMsgId === 'string' ? rawMsgId.slice(0, 200) : null;
@@ -163,17 +170,17 @@ export class BusListener {
   }
 
   /** Keeps a refused message with the reason; counts it. */
-  private async refuse(frames: readonly Buffer[], reason: string, topic: string | null, msgId: string | null, kind: 'invalid' | 'forged' = 'invalid'): Promise<ReceiveOutcome> {
+  private async refuse(raw: RawMessage, reason: string, topic: string | null, msgId: string | null, kind: 'invalid' | 'forged' = 'invalid'): Promise<ReceiveOutcome> {
     this.counters[kind]++;
     this.lastRefusal = reason;
     this.options.log.warn({ topic, msgId, reason }, kind === 'forged' ? 'message refused: signature check failed' : 'message dead-lettered');
     try {
-      await addDeadLetter(this.options.pool, { topic, msgId, reason, frames });
+      await addDeadLetter(this.options.pool, { topic, msgId, reason, raw });
     } catch (err) {
       if (!isPostgresDataError(err)) throw err;
       // The texts are made storable and the bytes are bytea, so this should not happen; if it does,
       // the bytes are still kept, under a reason that says so.
-      await addDeadLetter(this.options.pool, { topic: null, msgId: null, reason: `refused; its details could not be stored (${describeFailure(err)})`, frames });
+      await addDeadLetter(this.options.pool, { topic: null, msgId: null, reason: `refused; its details could not be stored (${describeFailure(err)})`, raw });
     }
     return 'dead-letter';
   }
@@ -181,7 +188,32 @@ export class BusListener {
   /** A message that could not even be read (too large for datagrepper's page cap): kept as a dead letter without its bytes. */
   async refuseUnread(topic: string, reason: string): Promise<void> {
     this.counters.received++;
-    await this.refuse([Buffer.from(topic), Buffer.alloc(0)], reason, topic, null);
+    await this.refuse({ transport: 'fedmsg', frames: [Buffer.from(topic), Buffer.alloc(0)] }, reason, topic, null);
+  }
+
+  /** Either transport's message, as a dead letter keeps it (`bus retry`). */
+  receiveRaw(raw: RawMessage): Promise<ReceiveOutcome> {
+    return raw.transport === 'fedmsg' ? this.receive(raw.frames) : this.receiveAmqp(raw);
+  }
+
+  /**
+   * Checks and stores one fedora-messaging delivery, exactly as a fedmsg message: the same size
+   * cap, prefixes, body schemas, handlers and inbox (keyed by message ID, so a twin that came over
+   * ZeroMQ is a duplicate). There is no signature: on AMQP the broker authenticates senders (TLS
+   * client certificates and its topic permissions), so this path trusts whoever the broker let publish.
+   */
+  async receiveAmqp(message: AmqpMessage): Promise<ReceiveOutcome> {
+    this.counters.received++;
+    const raw: RawMessage = { transport: 'amqp', ...message };
+    const topic = message.routingKey.slice(0, 1024);
+    if (message.body.length > this.options.maxMessageBytes) {
+      return this.refuse(raw, `message of ${message.body.length} bytes exceeds the ${this.options.maxMessageBytes}-byte cap`, topic, message.properties.messageId ?? null);
+    }
+    const decoded = decodeAmqpMessage(message, parseJson);
+    if (!decoded.ok) return this.refuse(raw, decoded.error, topic, decoded.msgId);
+    const envelope = FedmsgEnvelopeSchema.safeParse(decoded.envelope);
+    if (!envelope.success) return this.refuse(raw, `invalid message: ${issueLines(envelope.error, '(message)').join('; ')}`, topic, decoded.envelope.msg_id);
+    return this.accept(envelope.data, decoded.json, raw, false);
   }
 
   /**
@@ -190,35 +222,44 @@ export class BusListener {
    * caller retries, so nothing received is lost).
    */
   async receive(frames: readonly Buffer[]): Promise<ReceiveOutcome> {
-    const { pool, log, router } = this.options;
     this.counters.received++;
+    const raw: RawMessage = { transport: 'fedmsg', frames };
     const decoded = decodeFrames(frames, this.options.maxMessageBytes);
-    if (!decoded.ok) return this.refuse(frames, decoded.error, decoded.topic, decoded.msgId);
-    const { envelope } = decoded;
+    if (!decoded.ok) return this.refuse(raw, decoded.error, decoded.topic, decoded.msgId);
+    return this.accept(decoded.envelope, decoded.json, raw, true);
+  }
+
+  /**
+   * The checks every transport shares, then the inbox. `signed`: the transport carries fedmsg
+   * signatures (ZeroMQ), so they are checked when configured.
+   */
+  private async accept(envelope: FedmsgEnvelope, json: string, raw: RawMessage, signed: boolean): Promise<ReceiveOutcome> {
+    const { pool, log, router } = this.options;
+    const refuse = (reason: string, kind: 'invalid' | 'forged' = 'invalid') => this.refuse(raw, reason, envelope.topic, envelope.msg_id, kind);
     const { maxAgeMs } = this.options;
     if (maxAgeMs !== undefined && envelope.timestamp * 1000 < Date.now() - maxAgeMs) {
       // The inbox (and Temporal) forget message IDs after their retention: a replay of an older
       // message could no longer be told from a new one, so it is not taken at all.
       const sent = new Date(envelope.timestamp * 1000).toISOString();
-      return this.refuse(frames, `sent ${sent}, more than ${Math.round(maxAgeMs / 86_400_000)} days ago (bus.maxMessageAge): it may be a replay`, envelope.topic, envelope.msg_id);
+      return refuse(`sent ${sent}, more than ${Math.round(maxAgeMs / 86_400_000)} days ago (bus.maxMessageAge): it may be a replay`);
     }
     const suffix = router.accepted(envelope.topic);
     if (suffix === null) {
-      return this.refuse(frames, `topic ${envelope.topic} is not under an accepted prefix (${router.acceptPrefixes.join(', ')})`, envelope.topic, envelope.msg_id);
+      return refuse(`topic ${envelope.topic} is not under an accepted prefix (${router.acceptPrefixes.join(', ')})`);
     }
     if (!router.handles(suffix)) {
       this.counters.notRouted++;
       return 'not-routed';
     }
-    if (this.options.verify) {
+    if (signed && this.options.verify) {
       let verdict;
       try {
-        verdict = verifyEnvelope(decoded.json, suffix, this.options.verify);
+        verdict = verifyEnvelope(json, suffix, this.options.verify);
       } catch (err) {
         // A certificate node:crypto cannot use for this (an Ed25519 key, say) is no valid signature.
         verdict = { valid: false as const, reason: `cannot check the signature: ${describeFailure(err)}` };
       }
-      if (!verdict.valid) return this.refuse(frames, `signature: ${verdict.reason}`, envelope.topic, envelope.msg_id, 'forged');
+      if (!verdict.valid) return refuse(`signature: ${verdict.reason}`, 'forged');
     }
     try {
       if (router.decide(envelope) === null) {
@@ -227,14 +268,14 @@ export class BusListener {
       }
     } catch (err) {
       const reason = err instanceof InvalidBodyError ? err.message : `cannot route it: ${describeFailure(err)}`;
-      return this.refuse(frames, reason, envelope.topic, envelope.msg_id);
+      return refuse(reason);
     }
     let stored: boolean;
     try {
-      stored = await addToInbox(pool, envelope);
+      stored = await addToInbox(pool, envelope, raw.transport);
     } catch (err) {
       if (!isPostgresDataError(err)) throw err;
-      return this.refuse(frames, `the inbox cannot store it: ${describeFailure(err)}`, envelope.topic, envelope.msg_id);
+      return refuse(`the inbox cannot store it: ${describeFailure(err)}`);
     }
     if (!stored) {
       this.counters.duplicate++;

@@ -1,5 +1,5 @@
 /**
- * releng-o-tron's voice on the bus: a ZeroMQ PUB socket sending fedmsg's two frames (topic,
+ * releng-o-tron's voice on fedmsg: a ZeroMQ PUB socket sending fedmsg's two frames (topic,
  * envelope), with envelopes completed as fedmsg.core.publish does and optionally signed with
  * fedmsg's X.509 scheme. Only activities publish (activities/bus.ts), never workflows.
  */
@@ -27,33 +27,21 @@ export interface OutgoingEnvelope {
   readonly certificate?: string;
 }
 
-export class FedmsgPublisher {
+/**
+ * Completes envelopes the way fedmsg.core.publish does, signed when a signer is configured. Every
+ * transport sends from the envelope: fedmsg as it is, fedora-messaging its `msg` with headers.
+ */
+export class EnvelopeBuilder {
   private sequence = 0;
   private readonly username = userInfo().username;
 
-  private constructor(
-    private readonly socket: Publisher,
-    private readonly options: PublisherOptions,
-  ) {}
-
-  /** Binds the PUB socket; subscribers (the hub, datanommer, other listeners) connect to it. */
-  static async bind(options: PublisherOptions): Promise<FedmsgPublisher> {
-    // linger: what is queued at close still goes out for a moment, as fedmsg's zmq_linger does.
-    const socket = new Publisher({ linger: 1000, sendHighWaterMark: 10_000 });
-    await socket.bind(options.endpoint);
-    return new FedmsgPublisher(socket, options);
-  }
-
-  /** The endpoint actually bound (tcp://127.0.0.1:0 becomes a real port). */
-  get endpoint(): string {
-    return this.socket.lastEndpoint ?? this.options.endpoint;
-  }
+  constructor(private readonly options: Omit<PublisherOptions, 'endpoint'>) {}
 
   fullTopic(topic: string): string {
     return `${this.options.topicPrefix}.${this.options.environment}.${topic}`;
   }
 
-  /** Completes an envelope for a message (not sent yet); signed when a signer is configured. */
+  /** Completes an envelope for a message (not sent yet). */
   envelope(topic: string, msgId: string, msg: Record<string, unknown>, sentAt = new Date()): OutgoingEnvelope {
     const envelope: OutgoingEnvelope = {
       topic: this.fullTopic(topic),
@@ -65,6 +53,29 @@ export class FedmsgPublisher {
       msg,
     };
     return this.options.signer ? signEnvelope({ ...envelope }, this.options.signer) : envelope;
+  }
+}
+
+export class FedmsgPublisher extends EnvelopeBuilder {
+  private constructor(
+    private readonly socket: Publisher,
+    private readonly bound: PublisherOptions,
+  ) {
+    super(bound);
+  }
+
+  /** Binds the PUB socket; subscribers (the hub, datanommer, other listeners) connect to it. */
+  // `override`: a class is a Function, and Function.prototype.bind is what this static shadows.
+  static override async bind(options: PublisherOptions): Promise<FedmsgPublisher> {
+    // linger: what is queued at close still goes out for a moment, as fedmsg's zmq_linger does.
+    const socket = new Publisher({ linger: 1000, sendHighWaterMark: 10_000 });
+    await socket.bind(options.endpoint);
+    return new FedmsgPublisher(socket, options);
+  }
+
+  /** The endpoint actually bound (tcp://127.0.0.1:0 becomes a real port). */
+  get endpoint(): string {
+    return this.socket.lastEndpoint ?? this.bound.endpoint;
   }
 
   /** Sends an envelope given as its exact JSON text. */

@@ -1,8 +1,10 @@
 /**
- * The bus listener process, whole: the SUB socket, a receive loop that never drops a message
- * (a message that cannot be stored yet is retried until Postgres takes it; ZeroMQ queues the rest
- * meanwhile), the dispatcher, a checkpoint of how long the socket has been connected, and a
- * datagrepper backfill at start and after every reconnect, from a little before the checkpoint.
+ * The bus listener process, whole: the transports it hears, a receive path that never drops a
+ * message (a message that cannot be stored yet is retried until Postgres takes it; ZeroMQ queues
+ * the rest meanwhile, AMQP leaves them unacked), and the dispatcher. For fedmsg, a checkpoint of
+ * how long the socket has been connected and a datagrepper backfill at start and after every
+ * reconnect, from a little before the checkpoint; for fedora-messaging, the broker's durable queue
+ * keeps what arrives while the listener is away, so no backfill is needed.
  */
 import type { Client } from '@temporalio/client';
 import type { Subscriber } from 'zeromq';
@@ -11,6 +13,9 @@ import type { VerifyOptions } from '../common/fedmsg-crypto.js';
 import type { Logger } from '../common/logger.js';
 import { backfill, datagrepperPageCap, type BackfillResult, type BackfillWindow } from './backfill.js';
 import { pendingCount, purgeOld, readCheckpoint, troubleCounts, writeCheckpoint } from './inbox.js';
+import { AmqpConsumer } from './amqp-consumer.js';
+import type { AmqpSettings } from './amqp-connection.js';
+import type { RawMessage } from './inbox.js';
 import type { Metric } from './metrics.js';
 import { BusListener, type DispatchOptions, type ReceiveOutcome } from './listener.js';
 import type { Router } from './router.js';
@@ -23,10 +28,16 @@ export interface BusServiceOptions {
   readonly client: Client;
   readonly log: Logger;
   readonly router: Router;
+  /** Hear fedmsg: the SUB socket on these endpoints, with the datagrepper backfill. Default true. */
+  readonly fedmsg?: boolean;
   readonly endpoints: readonly string[];
+  /** Hear fedora-messaging: the durable queue on this broker; null or unset: not at all. */
+  readonly amqp?: AmqpSettings | null;
   readonly datagrepperUrl: string;
   readonly maxMessageBytes: number;
   readonly verify?: VerifyOptions | null;
+  /** Messages sent longer ago are refused (bus.maxMessageAge). */
+  readonly maxAgeMs?: number;
   readonly backfill: { readonly overlapMs: number; readonly checkpointIntervalMs: number };
   readonly retryDelayMs?: number;
   readonly maxRetryDelayMs?: number;
@@ -53,6 +64,8 @@ export class BusService {
   /** Pending rows at the last sample, plus what was stored since: a cheap running estimate. */
   private pendingEstimate = 0;
   private socket: Subscriber | null = null;
+  /** The fedora-messaging consumer, when AMQP is heard. */
+  amqp: AmqpConsumer | null = null;
   private stopping = false;
   private readonly connected = new Set<string>();
   private tasks: Promise<void>[] = [];
@@ -68,7 +81,28 @@ export class BusService {
     this.listener = new BusListener(options);
   }
 
+  private get hearsFedmsg(): boolean {
+    return this.options.fedmsg ?? true;
+  }
+
   start(): void {
+    this.listener.startDispatching();
+    if (this.hearsFedmsg) this.startFedmsg();
+    if (this.options.amqp) {
+      this.amqp = new AmqpConsumer({
+        settings: this.options.amqp,
+        // Exactly the topics some route acts on, under every accepted prefix: the broker keeps nothing else for us.
+        bindings: this.options.router.backfillTopics(),
+        log: this.options.log,
+        receive: (message) => this.receiveDurably({ transport: 'amqp', ...message }),
+      });
+      this.amqp.start();
+    }
+    if (this.options.backpressure) this.tasks.push(this.pressureLoop(this.options.backpressure));
+    if (this.options.retention) this.tasks.push(this.purgeLoop(this.options.retention));
+  }
+
+  private startFedmsg(): void {
     const socket = openSubscriber({
       endpoints: this.options.endpoints,
       topics: this.options.router.subscriptions,
@@ -90,12 +124,9 @@ export class BusService {
       },
     });
     this.socket = socket;
-    this.listener.startDispatching();
     // Whatever happened while this process was not running is caught up at once, publisher or not.
     this.scheduleCatchUp();
-    this.tasks = [this.receiveLoop(socket), this.heartbeatLoop()];
-    if (this.options.backpressure) this.tasks.push(this.pressureLoop(this.options.backpressure));
-    if (this.options.retention) this.tasks.push(this.purgeLoop(this.options.retention));
+    this.tasks.push(this.receiveLoop(socket), this.heartbeatLoop());
   }
 
   /** Keeps the inbox and the dead letters from growing without end; pending and parked rows stay. */
@@ -128,13 +159,13 @@ export class BusService {
    * Stores a message, retrying until the database takes it: nothing received is dropped. Only an
    * unreachable database makes receive() throw; a message Postgres refuses is a dead letter.
    */
-  private async receiveDurably(frames: Buffer[]): Promise<ReceiveOutcome> {
+  private async receiveDurably(raw: RawMessage): Promise<ReceiveOutcome | 'stopped'> {
     await this.resumed;
     for (let delay = this.options.retryDelayMs ?? 500; ; delay = Math.min(delay * 2, 10_000)) {
-      // Stopping with a message not stored: it is recovered from datagrepper at the next start.
-      if (this.stopping) return 'not-routed';
+      // Stopping with a message not stored: datagrepper (fedmsg) or the broker (AMQP, left unacked) has it for the next start.
+      if (this.stopping) return 'stopped';
       try {
-        const outcome = await this.listener.receive(frames);
+        const outcome = await this.listener.receiveRaw(raw);
         if (outcome === 'stored' && this.options.backpressure && ++this.pendingEstimate >= this.options.backpressure.highWater) this.holdBack();
         return outcome;
       } catch (err) {
@@ -147,7 +178,7 @@ export class BusService {
 
   private async receiveLoop(socket: Subscriber): Promise<void> {
     try {
-      for await (const frames of socket) await this.receiveDurably(frames);
+      for await (const frames of socket) await this.receiveDurably({ transport: 'fedmsg', frames });
     } catch (err) {
       if (!this.stopping) throw err;
     }
@@ -157,7 +188,8 @@ export class BusService {
   private holdBack(): void {
     if (this.paused) return;
     this.paused = true;
-    // What the publisher drops while we hold back is recovered from the checkpoint on resuming.
+    // What the fedmsg publisher drops while we hold back is recovered from the checkpoint on
+    // resuming; AMQP deliveries simply wait unacked (the prefetch window stops the broker).
     this.gap = true;
     this.counters.pauses++;
     this.resumed = new Promise((resolve) => (this.resume = resolve));
@@ -172,8 +204,8 @@ export class BusService {
         else if (this.paused && this.pendingEstimate <= limits.lowWater) {
           this.paused = false;
           this.resume();
-          this.options.log.info({ pending: this.pendingEstimate }, 'inbox drained: reading again, backfilling the pause');
-          this.scheduleCatchUp();
+          this.options.log.info({ pending: this.pendingEstimate }, 'inbox drained: reading again');
+          if (this.hearsFedmsg) this.scheduleCatchUp();
         }
       } catch (err) {
         this.options.log.warn({ err: (err as Error).message }, 'cannot read the inbox depth');
@@ -247,7 +279,7 @@ export class BusService {
       topics: this.options.router.backfillTopics(),
       maxResponseBytes: datagrepperPageCap(this.options.maxMessageBytes),
       window,
-      receive: (frames) => this.receiveDurably(frames),
+      receive: (frames) => this.receiveDurably({ transport: 'fedmsg', frames }),
       unreadable: (topic, reason) => this.listener.refuseUnread(topic, reason),
     });
     this.counters.backfills++;
@@ -274,6 +306,13 @@ export class BusService {
       { name: 'relengotron_bus_holding_back', help: '1 while the listener holds back because the inbox is at its high-water mark.', type: 'gauge', samples: [{ value: this.paused ? 1 : 0 }] },
       { name: 'relengotron_bus_hold_backs_total', help: 'Times the listener held back for a full inbox.', type: 'counter', samples: [{ value: this.counters.pauses }] },
       { name: 'relengotron_bus_connected_publishers', help: 'Publishers the SUB socket is connected to.', type: 'gauge', samples: [{ value: this.connected.size }] },
+      ...(this.amqp
+        ? ([
+            { name: 'relengotron_bus_amqp_connected', help: '1 while the AMQP consumer is connected and consuming.', type: 'gauge', samples: [{ value: this.amqp.connected ? 1 : 0 }] },
+            { name: 'relengotron_bus_amqp_connections_total', help: 'AMQP connections made (the first and every reconnect).', type: 'counter', samples: [{ value: this.amqp.counters.connections }] },
+            { name: 'relengotron_bus_amqp_deliveries_total', help: 'AMQP deliveries by what was done with them.', type: 'counter', samples: Object.entries({ acked: this.amqp.counters.acked, rejected: this.amqp.counters.rejected, redelivered: this.amqp.counters.redelivered }).map(([outcome, value]) => ({ labels: { outcome }, value })) },
+          ] satisfies Metric[])
+        : []),
     ];
   }
 
@@ -294,9 +333,9 @@ export class BusService {
     this.markStopped();
     this.resume();
     this.socket?.close();
-    await Promise.allSettled([...this.tasks, this.catchUp]);
+    await Promise.allSettled([...this.tasks, this.catchUp, this.amqp?.stop()]);
     // A clean stop marks exactly where the downtime starts.
-    if (caughtUp) await writeCheckpoint(this.options.pool, CHECKPOINT_SOURCE, now()).catch(() => undefined);
+    if (caughtUp && this.hearsFedmsg) await writeCheckpoint(this.options.pool, CHECKPOINT_SOURCE, now()).catch(() => undefined);
     await this.listener.stop();
   }
 }

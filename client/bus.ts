@@ -142,7 +142,7 @@ export function retryMessage(config: Config, log: Logger, given: string): Promis
       await markDeadLetterRetried(pool, letter.id, 'retrying');
       let outcome: string;
       try {
-        outcome = await listener.receive(letter.frames);
+        outcome = await listener.receiveRaw(letter.message);
       } catch (err) {
         await pool.query('UPDATE bus_dead_letters SET retried_at = NULL, retry_outcome = NULL WHERE id = $1', [letter.id]);
         throw err;

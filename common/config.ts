@@ -29,6 +29,9 @@ const httpUrl = z
 const zmqEndpoint = z
   .string()
   .regex(/^(tcp|ipc|inproc):\/\/\S+$/, 'expected a ZeroMQ endpoint, for example tcp://hub.fedoraproject.org:9940');
+const amqpUrl = z
+  .string()
+  .regex(/^amqps?:\/\/[^\s]+$/, 'expected an AMQP URL, for example amqps://fedora:@rabbitmq.fedoraproject.org/%2Fpublic_pubsub');
 const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 500ms, 30s, 5m, 2h or 14d');
 const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KiB: 1024, M: 1024 ** 2, MiB: 1024 ** 2, G: 1024 ** 3, GiB: 1024 ** 3, T: 1024 ** 4, TiB: 1024 ** 4 };
 /** A size: bytes as a number, or text such as 512MiB or 50G. */
@@ -158,6 +161,44 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   bus: z
     .strictObject({
+      /**
+       * Which bus releng-o-tron hears and speaks: `fedmsg` (ZeroMQ), `amqp` (fedora-messaging on
+       * RabbitMQ, today's Fedora bus) or `both`, during a migration. Both feed the same inbox,
+       * which keeps one row per message ID, so an event that arrives on both starts one run.
+       */
+      transport: z.enum(['fedmsg', 'amqp', 'both']).default('fedmsg'),
+      /** fedora-messaging: the broker, the durable queue the listener consumes, how it publishes. */
+      amqp: z
+        .strictObject({
+          /** amqp:// or amqps://user:password@host:port/vhost (Fedora: amqps://fedora:@rabbitmq.fedoraproject.org/%2Fpublic_pubsub). Never logged with its password. */
+          url: amqpUrl.default('amqp://guest:guest@127.0.0.1:5672/%2F'),
+          /** The topic exchange messages are published to; the routing key is the full topic. */
+          exchange: z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/).default('amq.topic'),
+          /** The listener's durable queue, bound to every routed topic under the accepted prefixes (Fedora's broker wants a UUID). */
+          queue: z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/, 'expected a queue name of letters, digits and . _ : -').default('releng-o-tron'),
+          /** Deliveries the broker hands over before any is acked. */
+          prefetch: z.number().int().min(1).max(65_535).default(25),
+          /**
+           * Refused messages are kept as dead letters in our store and acked; with this set they are
+           * rejected instead, so the broker routes a copy to this exchange (declared on the queue
+           * as x-dead-letter-exchange). Never requeued: a message refused once is refused again.
+           */
+          deadLetterExchange: z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/).optional(),
+          /** AMQP heartbeat: a silent broker is taken for gone after about twice this. */
+          heartbeat: duration.default('30s'),
+          /** Reconnect backoff after the connection or channel is lost: doubles from first to longest. */
+          reconnectFirst: duration.default('500ms'),
+          reconnectLongest: duration.default('30s'),
+          /** A publish the broker has not confirmed in this time counts as failed (the activity retries it, same message ID). */
+          confirmTimeout: duration.default('30s'),
+          /** TLS for amqps://, as Fedora's broker requires: CA, client certificate and key (PEM file paths). */
+          tls: z
+            .strictObject({ ca: z.string().min(1).optional(), certificate: z.string().min(1).optional(), key: z.string().min(1).optional() })
+            .refine((tls) => (tls.certificate === undefined) === (tls.key === undefined), { message: 'certificate and key go together' })
+            .optional(),
+        })
+        .refine((amqp) => !amqp.tls || amqp.url.startsWith('amqps://'), { message: 'TLS settings need an amqps:// URL', path: ['url'] })
+        .prefault({}),
       /** fedmsg publishers the listener's SUB socket connects to. */
       endpoints: z.array(zmqEndpoint).min(1).default(['tcp://127.0.0.1:9940']),
       /** Where releng-o-tron's own publisher binds its PUB socket. */
@@ -514,6 +555,15 @@ export const ENVIRONMENT: Readonly<Record<string, EnvBinding>> = {
   RELENGOTRON_SHUTDOWN_GRACE: { path: ['workers', 'shutdownGraceTime'], kind: 'string' },
   RELENGOTRON_LIBVIRT_SLOTS: { path: ['workers', 'imageLibvirt', 'maxConcurrentActivities'], kind: 'int' },
   RELENGOTRON_VBOX_SLOTS: { path: ['workers', 'imageVbox', 'maxConcurrentActivities'], kind: 'int' },
+  RELENGOTRON_BUS_TRANSPORT: { path: ['bus', 'transport'], kind: 'string' },
+  AMQP_URL: { path: ['bus', 'amqp', 'url'], kind: 'string' },
+  AMQP_EXCHANGE: { path: ['bus', 'amqp', 'exchange'], kind: 'string' },
+  AMQP_QUEUE: { path: ['bus', 'amqp', 'queue'], kind: 'string' },
+  AMQP_PREFETCH: { path: ['bus', 'amqp', 'prefetch'], kind: 'int' },
+  AMQP_DEAD_LETTER_EXCHANGE: { path: ['bus', 'amqp', 'deadLetterExchange'], kind: 'string' },
+  AMQP_CA_CERT: { path: ['bus', 'amqp', 'tls', 'ca'], kind: 'string' },
+  AMQP_CLIENT_CERT: { path: ['bus', 'amqp', 'tls', 'certificate'], kind: 'string' },
+  AMQP_CLIENT_KEY: { path: ['bus', 'amqp', 'tls', 'key'], kind: 'string' },
   FEDMSG_ENDPOINTS: { path: ['bus', 'endpoints'], kind: 'list' },
   FEDMSG_PUBLISH_ENDPOINT: { path: ['bus', 'publishEndpoint'], kind: 'string' },
   FEDMSG_TOPIC_PREFIX: { path: ['bus', 'topicPrefix'], kind: 'string' },

@@ -44,6 +44,8 @@ if $for_tests; then
     "cmd:virsh|libvirt-clients|libvirt-client"
     "cmd:libvirtd|libvirt-daemon-system|libvirt-daemon-kvm"
     "cmd:as|binutils|binutils"
+    "py:pika|python3-pika|python3-pika"
+    "cmd:rabbitmq-server|rabbitmq-server|rabbitmq-server"
   )
 fi
 
@@ -119,5 +121,14 @@ if $for_tests && ! $check_only && command -v libvirtd >/dev/null && [ "$(id -u)"
   pgrep -x libvirtd >/dev/null || libvirtd -d || true
   for _ in $(seq 1 20); do virsh -q -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.5; done
   virsh -q -c qemu:///system version >/dev/null 2>&1 || echo "setup-system: libvirtd does not answer; the libvirt backend's tests will say they were skipped" >&2
+fi
+# RabbitMQ for the fedora-messaging (AMQP) tests, started the same way: detached, without systemd,
+# where nothing answers on 5672 yet. A broker already running (the machine's own) is used as it is.
+if $for_tests && ! $check_only && command -v rabbitmq-server >/dev/null && [ "$(id -u)" = 0 ]; then
+  if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
+    (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null || echo "setup-system: RabbitMQ does not answer on 127.0.0.1:5672; the AMQP tests will fail" >&2
+  fi
 fi
 exit 0

@@ -94,8 +94,8 @@ describe('publishing: fedmsg framing, signing, one message per msg_id', () => {
     signed = await FedmsgPublisher.bind({ endpoint: 'tcp://127.0.0.1:*', topicPrefix: 'org.fedoraproject', environment: 'stg', signer: pki.signer });
     spy = new BusSpy(publisher.endpoint);
     signedSpy = new BusSpy(signed.endpoint);
-    plain = createBusActivities({ pool: db.pool, publisher });
-    signing = createBusActivities({ pool: db.pool, publisher: signed });
+    plain = createBusActivities({ pool: db.pool, bus: { envelopes: publisher, fedmsg: publisher, amqp: null } });
+    signing = createBusActivities({ pool: db.pool, bus: { envelopes: signed, fedmsg: signed, amqp: null } });
     // PUB drops what it sends before a subscriber has joined: let the spies connect.
     await new Promise((r) => setTimeout(r, 500));
   });

@@ -64,7 +64,7 @@ describe('results store migrations (real Postgres)', () => {
 
   it('keep any bytes in a dead letter, and purge handled rows and dead letters after their retention, never pending or parked ones', async () => {
     const frames = [Buffer.from('org.fedoraproject.prod.x\u0000'), Buffer.from([0x7b, 0x00, 0xff, 0xfe, 0x1b, 0x5b, 0x32, 0x4a])];
-    await addDeadLetter(db.pool, { topic: 'org.fedoraproject.prod.x\u0000', msgId: null, reason: 'a NUL \u0000 and an escape \u001b[2J', frames });
+    await addDeadLetter(db.pool, { topic: 'org.fedoraproject.prod.x\u0000', msgId: null, reason: 'a NUL \u0000 and an escape \u001b[2J', raw: { transport: 'fedmsg', frames } });
     const kept = await db.pool.query<{ raw: Buffer; topic_frame: Buffer; reason: string; topic: string }>('SELECT raw, topic_frame, reason, topic FROM bus_dead_letters');
     assert.deepEqual(kept.rows[0]!.raw, frames[1]);
     assert.deepEqual(kept.rows[0]!.topic_frame, frames[0]);

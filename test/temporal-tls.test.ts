@@ -6,10 +6,9 @@
  * (deploy/temporal/temporal-server.yaml shows the same settings on the real server).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -21,37 +20,17 @@ import { freePort, newCompose, startTestSandbox, type TestSandbox } from './help
 import { startTemporal } from './helpers/temporal.js';
 import { deliveryTestEnv } from './helpers/bus.js';
 import { listenLocally, type LocalServer } from './helpers/local-server.js';
+import { makeTlsPki, type TlsPki } from './helpers/pki.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const RELENG = fileURLToPath(new URL('../workers/releng.js', import.meta.url));
 const LISTENER = fileURLToPath(new URL('../workers/bus-listener.js', import.meta.url));
 
-/** A CA, the frontend's certificate (for temporal.releng.test), a client's, and a stranger's from another CA. */
-function makeTlsPki(): { dir: string; ca: string; server: { cert: string; key: string }; client: { cert: string; key: string }; stranger: { cert: string; key: string } } {
-  const dir = mkdtempSync(join(tmpdir(), 'relengotron-tls-'));
-  const sh = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  sh('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30', '-subj', '/CN=releng-o-tron test CA');
-  sh('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rogue-ca.key', '-out', 'rogue-ca.pem', '-days', '30', '-subj', '/CN=rogue CA');
-  const issue = (name: string, ca: string, ext: string) => {
-    writeFileSync(join(dir, `${name}.ext`), ext);
-    sh('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    sh('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '30', '-extfile', `${name}.ext`);
-    return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
-  };
-  return {
-    dir,
-    ca: join(dir, 'ca.pem'),
-    server: issue('temporal.releng.test', 'ca', 'subjectAltName=DNS:temporal.releng.test\nextendedKeyUsage=serverAuth\n'),
-    client: issue('releng-worker', 'ca', 'extendedKeyUsage=clientAuth\n'),
-    stranger: issue('stranger', 'rogue-ca', 'extendedKeyUsage=clientAuth\n'),
-  };
-}
-
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
 let sandbox: TestSandbox;
-let pki: ReturnType<typeof makeTlsPki>;
+let pki: TlsPki;
 let frontend: Server;
 let frontendAddress = '';
 let listening: LocalServer;

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The bus listener: fedmsg in, durable inbox, runs out; backfills from datagrepper after downtime.
+// The bus listener: fedmsg and/or fedora-messaging in, durable inbox, runs out; backfills fedmsg from datagrepper after downtime.
 import { Client, Connection } from '@temporalio/client';
 import { serveMetrics } from '../bus/metrics.js';
 import { BusService } from '../bus/service.js';
+import { amqpSettings, redactedUrl } from '../bus/amqp-connection.js';
+import { usesTransport } from '../bus/outlets.js';
 import { listenerSettings } from '../bus/settings.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
@@ -26,13 +28,21 @@ runMain(log, async () => {
   if (settings.verify && settings.verify.caCertificates.length === 0) {
     log.warn('signatures are checked but no CA is configured (FEDMSG_CA_CERTS): any self-signed sender passes the chain check');
   }
-  if (!settings.verify) log.warn('signatures are not checked (FEDMSG_VERIFY_SIGNATURES): anyone who can publish on the bus can start work');
+  const { transport } = config.bus;
+  const hearsFedmsg = usesTransport(transport, 'fedmsg');
+  const amqp = usesTransport(transport, 'amqp') ? amqpSettings(config) : null;
+  if (hearsFedmsg && !settings.verify) log.warn('fedmsg signatures are not checked (FEDMSG_VERIFY_SIGNATURES): anyone who can publish on the bus can start work');
+  if (amqp && !amqp.tls?.cert) {
+    log.warn({ broker: redactedUrl(amqp.url) }, 'fedora-messaging carries no signatures: the broker decides who may publish; without a client certificate this listener is only as safe as that broker');
+  }
   const service = new BusService({
     pool,
     client,
     log,
     ...settings,
+    fedmsg: hearsFedmsg,
     endpoints: config.bus.endpoints,
+    amqp,
     datagrepperUrl: config.services.datagrepper,
     backfill: {
       overlapMs: durationToMs(config.bus.backfill.overlap),
@@ -47,8 +57,12 @@ runMain(log, async () => {
   });
   service.start();
   const metrics = config.bus.metricsListen ? await serveMetrics(config.bus.metricsListen, () => service.metrics()) : null;
-  log.info({ endpoints: config.bus.endpoints, accept: config.bus.acceptPrefixes, metrics: config.bus.metricsListen || null }, 'listening to the bus');
-  const report = setInterval(() => log.info({ counters: { ...service.listener.counters, ...service.counters } }, 'bus listener counters'), 60_000);
+  log.info(
+    { transport, endpoints: hearsFedmsg ? config.bus.endpoints : [], amqp: amqp ? { broker: redactedUrl(amqp.url), queue: amqp.queue } : null, accept: config.bus.acceptPrefixes, metrics: config.bus.metricsListen || null },
+    'listening to the bus',
+  );
+  const counters = () => ({ ...service.listener.counters, ...service.counters, ...(service.amqp ? { amqp: service.amqp.counters } : {}) });
+  const report = setInterval(() => log.info({ counters: counters() }, 'bus listener counters'), 60_000);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
@@ -60,5 +74,5 @@ runMain(log, async () => {
   await service.stop();
   await connection.close();
   await pool.end();
-  log.info({ counters: { ...service.listener.counters, ...service.counters } }, 'bus listener stopped');
+  log.info({ counters: counters() }, 'bus listener stopped');
 });

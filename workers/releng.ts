@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 // The orchestration worker: every workflow, and the activities that call APIs, the database and the bus.
 import { temporalConnectionOptions } from '../common/temporal-connection.js';
-import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { bindGpgAgent } from '../activities/gpg-agent.js';
 import { createRelengActivities } from '../activities/index.js';
-import { FedmsgPublisher } from '../bus/publisher.js';
+import { openBusOutlets } from '../bus/outlets.js';
 import { createPool, migrate } from '../common/db.js';
 import { durationToMs } from '../common/duration.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
@@ -19,14 +18,7 @@ const { config, log } = context;
 runMain(log, async () => {
   installTemporalRuntime(log);
   const pool = createPool(requireDatabaseUrl(config, 'worker-releng'));
-  const { signing } = config.bus;
-  const publisher = await FedmsgPublisher.bind({
-    endpoint: config.bus.publishEndpoint,
-    topicPrefix: config.bus.topicPrefix,
-    environment: config.bus.environment,
-    signer: signing ? { certificate: readFileSync(signing.certificate, 'utf8'), key: readFileSync(signing.key, 'utf8') } : null,
-  });
-  log.info({ endpoint: publisher.endpoint, signed: Boolean(signing) }, 'publishing on the bus');
+  const bus = await openBusOutlets(config, log);
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const paths = pushPaths(config);
   // The signing homedir's agent lives and dies with this worker.
@@ -38,7 +30,7 @@ runMain(log, async () => {
       withWorkflows: true,
       activities: createRelengActivities({
         pool,
-        publisher,
+        bus,
         http: { timeoutMs: durationToMs(config.services.requestTimeout), maxBytes: config.services.maxResponseBytes },
         kojiHubUrl: config.services.kojiHub,
         kojiLogin: config.services.kojiAuth ?? null,
@@ -58,7 +50,7 @@ runMain(log, async () => {
   } finally {
     await agent?.stop();
     await connection.close();
-    publisher.close();
+    await bus.close();
     await pool.end();
   }
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Signer } from '../../common/fedmsg-crypto.js';
@@ -30,3 +30,33 @@ export function makePki(): TestPki {
   };
 }
 
+
+export interface TlsPki {
+  readonly dir: string;
+  readonly ca: string;
+  readonly server: { readonly cert: string; readonly key: string };
+  readonly client: { readonly cert: string; readonly key: string };
+  /** A client certificate from another CA. */
+  readonly stranger: { readonly cert: string; readonly key: string };
+}
+
+/** A CA, a server's certificate (for `serverName` and 127.0.0.1), a client's, and a stranger's from another CA. */
+export function makeTlsPki(serverName = 'temporal.releng.test'): TlsPki {
+  const dir = mkdtempSync(join(tmpdir(), 'relengotron-tls-'));
+  const sh = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  sh('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30', '-subj', '/CN=releng-o-tron test CA');
+  sh('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rogue-ca.key', '-out', 'rogue-ca.pem', '-days', '30', '-subj', '/CN=rogue CA');
+  const issue = (name: string, ca: string, ext: string) => {
+    writeFileSync(join(dir, `${name}.ext`), ext);
+    sh('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    sh('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '30', '-extfile', `${name}.ext`);
+    return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
+  };
+  return {
+    dir,
+    ca: join(dir, 'ca.pem'),
+    server: issue(serverName, 'ca', `subjectAltName=DNS:${serverName},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`),
+    client: issue('releng-worker', 'ca', 'extendedKeyUsage=clientAuth\n'),
+    stranger: issue('stranger', 'rogue-ca', 'extendedKeyUsage=clientAuth\n'),
+  };
+}

@@ -12,6 +12,9 @@ import { createRelengActivities, type RelengActivityDeps } from '../../activitie
 import type { KojiLogin } from '../../activities/koji.js';
 import type { OidcLogin } from '../../activities/oidc.js';
 import { FedmsgPublisher } from '../../bus/publisher.js';
+import { AmqpPublisher } from '../../bus/amqp-publisher.js';
+import type { AmqpSettings } from '../../bus/amqp-connection.js';
+import { createLogger } from '../../common/logger.js';
 import type { Signer } from '../../common/fedmsg-crypto.js';
 import { loadConfig, pushPaths, type ComposeTestingConfig, type GatingLane } from '../../common/config.js';
 import type { Pool } from '../../common/db.js';
@@ -65,11 +68,14 @@ export interface RelengWorkerOptions {
   readonly gatingLanes?: readonly GatingLane[];
   /** The releng account's logins (the sandbox's, from relengLogins); without them writes are refused. */
   readonly logins?: { readonly koji: KojiLogin; readonly bodhi: OidcLogin };
+  /** Publish on fedora-messaging too (bus.transport both), on this broker. */
+  readonly amqp?: AmqpSettings;
 }
 
 /** The `releng` worker as workers/releng.ts builds it, on the test server and database. */
 export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool, options: RelengWorkerOptions = {}): Promise<RunningWorker> {
   const publisher = await FedmsgPublisher.bind({ endpoint: 'tcp://127.0.0.1:*', topicPrefix: 'org.fedoraproject', environment: 'dev', signer: options.signer ?? null });
+  const amqp = options.amqp ? new AmqpPublisher(options.amqp, createLogger('test', 'silent')) : null;
   const worker = await Worker.create({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
@@ -77,7 +83,7 @@ export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool
     workflowBundle: await workflowBundle(),
     activities: createRelengActivities({
       pool,
-      publisher,
+      bus: { envelopes: publisher, fedmsg: publisher, amqp },
       http: TEST_HTTP,
       kojiHubUrl: options.kojiHubUrl ?? 'http://127.0.0.1:9/kojihub',
       kojiLogin: options.logins?.koji ?? null,
@@ -100,6 +106,7 @@ export async function startRelengWorker(env: TestWorkflowEnvironment, pool: Pool
       worker.shutdown();
       await running;
       publisher.close();
+      await amqp?.close();
     },
   };
 }
