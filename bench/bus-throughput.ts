@@ -1,14 +1,19 @@
 /**
  * npm run bench: how fast bus messages become durable workflow starts, beside how fast the same
  * Temporal dev server accepts starts from a plain client loop at the same concurrency; then the
- * publish → start latency of a paced stream, as live traffic arrives. Prints figures and ratios.
+ * publish → start latency of a paced stream, as live traffic arrives; then the same burst over
+ * fedora-messaging (AMQP, the machine's RabbitMQ) beside the ZeroMQ one. Prints figures and ratios.
  *   BENCH_MESSAGES (default 1000), BENCH_CLIENT_CONCURRENCY (default 16, also the dispatcher's),
  *   BENCH_PACED_RATE (messages/s, default 50), BENCH_PACED_SECONDS (default 10)
  */
 import { join } from 'node:path';
 import { routerFromConfig } from '../bus/router.js';
 import { DISCOVERY_ONLY_ROUTES } from '../common/routing.js';
-import { loadConfig } from '../common/config.js';
+import { loadConfig, type Config } from '../common/config.js';
+import { randomUUID } from 'node:crypto';
+import { amqpSettings, connectAmqp, redactedUrl } from '../bus/amqp-connection.js';
+import { AmqpPublisher } from '../bus/amqp-publisher.js';
+import { amqpMessageFor } from '../bus/fedora-messaging.js';
 import { BusService } from '../bus/service.js';
 import { createLogger } from '../common/logger.js';
 import { startComposeDiscovery } from '../client/start.js';
@@ -51,14 +56,23 @@ async function bareStartRate(stack: BenchStack, concurrency: number, count: numb
   return count / ((performance.now() - started) / 1000);
 }
 
-/** Publishes `count` finished composes (at `perSecond`, or as fast as possible) and waits for their runs. */
-async function throughBus(stack: BenchStack, sandbox: Sandbox, tag: string, count: number, perSecond: number | null): Promise<{ rate: number; latencies: number[] }> {
+/** A finished compose's message body, its location under the sandbox's composes. */
+const finished = (sandbox: Sandbox, composeId: string) => ({ compose_id: composeId, location: `${sandbox.urls.composes}/${composeId}/compose`, status: 'FINISHED' });
+
+/** Publishes `count` finished composes (at `perSecond`, or as fast as the publisher goes) and waits for their runs. */
+async function throughBus(
+  stack: BenchStack,
+  publish: (composeId: string) => Promise<void>,
+  tag: string,
+  count: number,
+  perSecond: number | null,
+): Promise<{ rate: number; latencies: number[] }> {
   const publishedAt = new Map<string, number>();
   const started = Date.now();
   for (let n = 0; n < count; n++) {
     const composeId = `Fedora-${tag}-20261202.n.${n}`;
     publishedAt.set(`compose-discovery/${composeId}`, Date.now());
-    await sandbox.bus!.publish({ topic: TOPIC, msg: { compose_id: composeId, location: `${sandbox.urls.composes}/${composeId}/compose`, status: 'FINISHED' } });
+    await publish(composeId);
     if (perSecond) {
       const due = started + ((n + 1) * 1000) / perSecond;
       if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
@@ -88,19 +102,29 @@ async function main(): Promise<void> {
   const minimalRate = await bareStartRate(stack, CONCURRENCY, MESSAGES, 'Minimal', 'minimal');
   const bareRate = await bareStartRate(stack, CONCURRENCY, MESSAGES, 'Bare', 'typed');
   const config = loadConfig({ RELENGOTRON_BUS_ROUTES: JSON.stringify(DISCOVERY_ONLY_ROUTES), COMPOSE_BASE_URL: sandbox.urls.composes });
-  const service = new BusService({
-    pool: stack.pool, client: stack.client, log: createLogger('bench', 'error'), router: routerFromConfig(config), endpoints: [busEndpoint], datagrepperUrl: sandbox.urls.datagrepper,
-    maxMessageBytes: 1024 * 1024, retryDelayMs: 100,
-    backfill: { overlapMs: 60_000, checkpointIntervalMs: 10_000 },
-    dispatch: { concurrency: CONCURRENCY },
-  });
-  service.start();
-  await sandbox.bus!.waitForSubscribers(1, 30_000);
-  // Let the start-up catch-up from datagrepper finish, so it does not compete with the burst.
-  await new Promise((r) => setTimeout(r, 3000));
-  const burst = await throughBus(stack, sandbox, 'Burst', MESSAGES, null);
-  const paced = await throughBus(stack, sandbox, 'Paced', PACED_RATE * PACED_SECONDS, PACED_RATE);
-  const counters = service.listener.counters;
+  const listening = async (): Promise<BusService> => {
+    const service = new BusService({
+      pool: stack.pool, client: stack.client, log: createLogger('bench', 'error'), router: routerFromConfig(config), endpoints: [busEndpoint], datagrepperUrl: sandbox.urls.datagrepper,
+      maxMessageBytes: 1024 * 1024, retryDelayMs: 100,
+      backfill: { overlapMs: 60_000, checkpointIntervalMs: 10_000 },
+      dispatch: { concurrency: CONCURRENCY },
+    });
+    service.start();
+    await sandbox.bus!.waitForSubscribers(1, 30_000);
+    // Let the start-up catch-up from datagrepper finish, so it does not compete with what is measured.
+    await new Promise((r) => setTimeout(r, 3000));
+    return service;
+  };
+  const overZeroMq = (composeId: string) => sandbox.bus!.publish({ topic: TOPIC, msg: finished(sandbox, composeId) }).then(() => undefined);
+  let service = await listening();
+  const burst = await throughBus(stack, overZeroMq, 'Burst', MESSAGES, null);
+  const counters = { ...service.listener.counters };
+  await service.stop();
+  // The AMQP burst right after the ZeroMQ one, so both meet the Temporal server in the same state.
+  const amqp = await amqpBurst(stack, sandbox, config);
+  service = await listening();
+  const paced = await throughBus(stack, overZeroMq, 'Paced', PACED_RATE * PACED_SECONDS, PACED_RATE);
+  await service.stop();
 
   say('');
   say(`client loop, minimal starts (${CONCURRENCY} in flight):            ${minimalRate.toFixed(1)} starts/s`);
@@ -108,11 +132,61 @@ async function main(): Promise<void> {
   say(`burst: bus → inbox → durable start:      ${burst.rate.toFixed(1)} messages/s  (ratio to the same starts from a client loop: ${(burst.rate / bareRate).toFixed(2)}; to minimal starts: ${(burst.rate / minimalRate).toFixed(2)})`);
   say(`burst: publish → start latency:          p50 ${percentile(burst.latencies, 50)} ms, p99 ${percentile(burst.latencies, 99)} ms (${burst.latencies.length} runs)`);
   say(`paced ${PACED_RATE} msg/s for ${PACED_SECONDS} s: publish → start:  p50 ${percentile(paced.latencies, 50)} ms, p99 ${percentile(paced.latencies, 99)} ms (${paced.latencies.length} runs)`);
-  say(`listener: ${counters.received} received, ${counters.started} started, ${counters.duplicate} duplicates (datagrepper catch-up overlap), ${counters.invalid} refused, ${counters.startFailures} failed starts`);
+  say(`listener (ZeroMQ burst): ${counters.received} received, ${counters.started} started, ${counters.duplicate} duplicates (datagrepper catch-up overlap), ${counters.invalid} refused, ${counters.startFailures} failed starts`);
+  if ('skipped' in amqp) say(`AMQP burst: skipped, ${amqp.skipped}`);
+  else {
+    say(`burst: AMQP → inbox → durable start:     ${amqp.rate.toFixed(1)} messages/s  (ratio to the ZeroMQ burst: ${(amqp.rate / burst.rate).toFixed(2)}; to the client loop: ${(amqp.rate / bareRate).toFixed(2)}; prefetch ${amqp.prefetch}, each acked after its inbox row)`);
+    say(`burst: AMQP publish (confirmed) → start:  p50 ${percentile(amqp.latencies, 50)} ms, p99 ${percentile(amqp.latencies, 99)} ms (${amqp.latencies.length} runs)`);
+  }
 
-  await service.stop();
   await sandbox.stop();
   await stack.stop();
+}
+
+/**
+ * The ZeroMQ burst again over fedora-messaging: a listener hearing only AMQP, a durable queue of its
+ * own on a bench exchange, messages published with confirms (up to 64 unconfirmed) as Fedora's apps do.
+ */
+async function amqpBurst(stack: BenchStack, sandbox: Sandbox, base: Config): Promise<{ rate: number; latencies: number[]; prefetch: number } | { skipped: string }> {
+  const run = randomUUID().slice(0, 8);
+  const config: Config = { ...base, bus: { ...base.bus, amqp: { ...base.bus.amqp, exchange: `releng-o-tron-bench-${run}`, queue: `releng-o-tron-bench-${run}` } } };
+  const settings = amqpSettings(config);
+  let admin;
+  try {
+    admin = await connectAmqp(settings, 'bench');
+  } catch (err) {
+    return { skipped: `no RabbitMQ at ${redactedUrl(settings.url)} (${(err as Error).message})` };
+  }
+  const channel = await admin.createChannel();
+  await channel.assertExchange(settings.exchange, 'topic', { durable: false, autoDelete: true });
+  const service = new BusService({
+    pool: stack.pool, client: stack.client, log: createLogger('bench', 'error'), router: routerFromConfig(config), fedmsg: false, endpoints: [], amqp: settings,
+    datagrepperUrl: sandbox.urls.datagrepper, maxMessageBytes: 1024 * 1024, retryDelayMs: 100,
+    backfill: { overlapMs: 60_000, checkpointIntervalMs: 10_000 },
+    dispatch: { concurrency: CONCURRENCY },
+  });
+  service.start();
+  while (!service.amqp!.connected) await new Promise((r) => setTimeout(r, 50));
+  const publisher = new AmqpPublisher(settings, createLogger('bench', 'error'));
+  const inFlight = new Set<Promise<void>>();
+  const result = await throughBus(
+    stack,
+    async (composeId) => {
+      const sent = publisher.publish(amqpMessageFor({ topic: TOPIC, msg_id: randomUUID(), timestamp: Date.now() / 1000, msg: finished(sandbox, composeId) }));
+      inFlight.add(sent);
+      void sent.finally(() => inFlight.delete(sent));
+      if (inFlight.size >= 64) await Promise.race(inFlight);
+    },
+    'Amqp',
+    MESSAGES,
+    null,
+  );
+  await Promise.all(inFlight);
+  await service.stop();
+  await publisher.close();
+  await channel.deleteQueue(settings.queue).catch(() => undefined);
+  await admin.close();
+  return { ...result, prefetch: settings.prefetch };
 }
 
 runBench(main);

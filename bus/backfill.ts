@@ -7,6 +7,7 @@
 import { request } from 'undici';
 import { undoDatagrepperArtefacts } from '../common/fedmsg-crypto.js';
 import { readCapped, ResponseTooLargeError } from '../common/http-body.js';
+import { archivedAmqpMessage, type AmqpMessage } from './fedora-messaging.js';
 
 export interface BackfillWindow {
   /** Epoch seconds, inclusive. */
@@ -19,6 +20,8 @@ export interface BackfillOptions {
   readonly topics: readonly string[];
   readonly window: BackfillWindow;
   readonly receive: (frames: Buffer[]) => Promise<string>;
+  /** A message datanommer kept from fedora-messaging goes through the AMQP path (same key as live). */
+  readonly receiveAmqp: (message: AmqpMessage) => Promise<string>;
   /** A message too large to read even alone: recorded (dead-lettered), so the catch-up goes on. */
   readonly unreadable: (topic: string, reason: string) => Promise<void>;
   readonly timeoutMs?: number;
@@ -123,7 +126,13 @@ export async function backfill(options: BackfillOptions): Promise<BackfillResult
         } catch {
           envelope = message;
         }
-        const outcome = await options.receive([Buffer.from(topic), Buffer.from(envelope)]);
+        let archived: AmqpMessage | null = null;
+        try {
+          archived = archivedAmqpMessage(JSON.parse(envelope), topic);
+        } catch {
+          // not JSON, or nested past what JSON.parse takes: the fedmsg path refuses it with the reason
+        }
+        const outcome = archived ? await options.receiveAmqp(archived) : await options.receive([Buffer.from(topic), Buffer.from(envelope)]);
         fetched++;
         if (outcome === 'stored') stored++;
       }

@@ -175,3 +175,31 @@ export function amqpMessageFor(envelope: { readonly topic: string; readonly msg_
     },
   };
 }
+
+/**
+ * A datagrepper row that datanommer stored from fedora-messaging (a bare UUID message ID, not
+ * fedmsg's `<year>-<uuid>`), as the delivery it was: so a replay keys it exactly as the live AMQP
+ * consumer did, and checks it the same way. Headers datanommer did not keep are filled from the
+ * row (its timestamp is the message's sent-at). Null for a fedmsg-era row.
+ */
+export function archivedAmqpMessage(row: unknown, topic: string): AmqpMessage | null {
+  if (typeof row !== 'object' || row === null) return null;
+  const { msg_id: id, msg, timestamp, headers } = row as { msg_id?: unknown; msg?: unknown; timestamp?: unknown; headers?: unknown };
+  if (typeof id !== 'string' || !UUID_PATTERN.test(id)) return null;
+  const kept = typeof headers === 'object' && headers !== null && !Array.isArray(headers) ? (headers as Record<string, unknown>) : {};
+  return {
+    routingKey: topic,
+    body: Buffer.from(JSON.stringify(msg ?? null), 'utf8'),
+    properties: {
+      messageId: id,
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      headers: {
+        fedora_messaging_schema: 'base.message',
+        fedora_messaging_severity: INFO_SEVERITY,
+        ...(typeof timestamp === 'number' ? { 'sent-at': sentAtHeader(timestamp) } : {}),
+        ...kept,
+      },
+    },
+  };
+}

@@ -3,7 +3,7 @@
  * or both, as `bus.transport` says. One envelope per message serves every transport.
  */
 import { readFileSync } from 'node:fs';
-import type { Config } from '../common/config.js';
+import { usesTransport, type Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import { amqpSettings } from './amqp-connection.js';
 import { AmqpPublisher } from './amqp-publisher.js';
@@ -11,10 +11,7 @@ import { EnvelopeBuilder, FedmsgPublisher } from './publisher.js';
 
 export type BusTransport = Config['bus']['transport'];
 
-/** True when the configured transport includes this one. */
-export function usesTransport(transport: BusTransport, which: 'fedmsg' | 'amqp'): boolean {
-  return transport === which || transport === 'both';
-}
+export { usesTransport };
 
 export interface BusOutlets {
   readonly envelopes: EnvelopeBuilder;

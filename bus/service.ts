@@ -280,6 +280,7 @@ export class BusService {
       maxResponseBytes: datagrepperPageCap(this.options.maxMessageBytes),
       window,
       receive: (frames) => this.receiveDurably({ transport: 'fedmsg', frames }),
+      receiveAmqp: (message) => this.receiveDurably({ transport: 'amqp', ...message }),
       unreadable: (topic, reason) => this.listener.refuseUnread(topic, reason),
     });
     this.counters.backfills++;

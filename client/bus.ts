@@ -6,6 +6,10 @@ import { oneLine, storableText } from '../common/storable-text.js';
 import { BusListener } from '../bus/listener.js';
 import { listenerSettings } from '../bus/settings.js';
 import { openSubscriber } from '../bus/subscriber.js';
+import { amqpSettings, connectAmqp } from '../bus/amqp-connection.js';
+import { storableHeaders } from '../bus/fedora-messaging.js';
+import { usesTransport, type BusTransport } from '../bus/outlets.js';
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../common/config.js';
 import { createPool, migrate, type Pool } from '../common/db.js';
 import { temporalConnectionOptions } from '../common/temporal-connection.js';
@@ -26,39 +30,119 @@ export interface TailOptions {
   readonly json: boolean;
   /** Stop after this many messages (scripts, tests). */
   readonly count?: number;
+  /** Which bus to watch; default the configured bus.transport (`both`: each line says which). */
+  readonly transport?: BusTransport;
   readonly write: (line: string) => void;
+}
+
+/** One message as `bus tail` shows it, whichever transport it came on. */
+interface Seen {
+  readonly transport: 'fedmsg' | 'amqp';
+  readonly topic: string;
+  readonly id: string;
+  /** ISO time it was sent, as the message says. */
+  readonly sent: string;
+  readonly bytes: number;
+  /** `--json`: the message in its transport's own JSON form (fedmsg: the envelope; AMQP: fedora-messaging's serialized form). */
+  readonly json: string;
+}
+
+/** fedmsg's SUB socket: every message under `topic` (all when unset) until `stopped`. */
+async function watchFedmsg(config: Config, topic: string | undefined, stopped: Promise<void>, see: (seen: Seen) => void): Promise<void> {
+  const socket = openSubscriber({ endpoints: config.bus.endpoints, topics: topic ? [topic] : [], maxMessageBytes: config.bus.maxMessageBytes });
+  void stopped.then(() => socket.close());
+  try {
+    for await (const [topicFrame, body] of socket) {
+      const text = body?.toString('utf8') ?? '';
+      let id = '?';
+      let sent = new Date().toISOString();
+      try {
+        const envelope = JSON.parse(text) as { msg_id?: unknown; timestamp?: unknown };
+        if (typeof envelope.msg_id === 'string') id = envelope.msg_id;
+        if (typeof envelope.timestamp === 'number') sent = new Date(envelope.timestamp * 1000).toISOString();
+      } catch {
+        id = '(not JSON)';
+      }
+      see({ transport: 'fedmsg', topic: topicFrame?.toString('utf8') ?? '', id, sent, bytes: text.length, json: text });
+    }
+  } catch {
+    // closed
+  } finally {
+    socket.close();
+  }
+}
+
+/**
+ * fedora-messaging: a queue of its own (a UUID, as Fedora's broker requires; exclusive, so the
+ * broker drops it when we go), bound to `topic` and everything under it, or to everything.
+ */
+async function watchAmqp(config: Config, topic: string | undefined, stopped: Promise<void>, see: (seen: Seen) => void): Promise<void> {
+  const settings = amqpSettings(config);
+  const model = await connectAmqp(settings, 'bus tail');
+  model.on('error', () => undefined);
+  try {
+    const channel = await model.createChannel();
+    const queue = randomUUID();
+    await channel.assertQueue(queue, { exclusive: true, autoDelete: true, durable: false });
+    for (const key of topic ? [topic, `${topic}.#`] : ['#']) await channel.bindQueue(queue, settings.exchange, key);
+    await channel.consume(
+      queue,
+      (delivery) => {
+        if (!delivery) return;
+        const headers = delivery.properties.headers ?? {};
+        const sentAt = typeof headers['sent-at'] === 'string' ? Date.parse(headers['sent-at']) : NaN;
+        const id = typeof delivery.properties.messageId === 'string' ? delivery.properties.messageId : '?';
+        const body = delivery.content.toString('utf8');
+        let parsed: unknown = body;
+        try {
+          parsed = JSON.parse(body);
+        } catch {
+          // shown as text
+        }
+        see({
+          transport: 'amqp',
+          topic: delivery.fields.routingKey,
+          id,
+          sent: Number.isNaN(sentAt) ? new Date().toISOString() : new Date(sentAt).toISOString(),
+          bytes: delivery.content.length,
+          json: JSON.stringify({ topic: delivery.fields.routingKey, headers: storableHeaders(headers), id, body: parsed, queue, priority: typeof delivery.properties.priority === 'number' ? delivery.properties.priority : 0 }),
+        });
+      },
+      { noAck: true, exclusive: true },
+    );
+    await Promise.race([stopped, new Promise<void>((resolve) => model.once('close', () => resolve()))]);
+  } finally {
+    await model.close().catch(() => undefined);
+  }
 }
 
 /** Prints live traffic until interrupted or `count` messages were shown. */
 export async function tailBus(config: Config, options: TailOptions): Promise<number> {
-  const socket = openSubscriber({ endpoints: config.bus.endpoints, topics: options.topic ? [options.topic] : [], maxMessageBytes: config.bus.maxMessageBytes });
-  const stop = () => socket.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const transport = options.transport ?? config.bus.transport;
+  let markStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+  process.once('SIGINT', markStopped);
+  process.once('SIGTERM', markStopped);
   let shown = 0;
-  try {
-    for await (const [topic, body] of socket) {
-      const text = body?.toString('utf8') ?? '';
-      // Whatever a sender put in a message, no control character reaches the terminal.
-      if (options.json) options.write(storableText(text, Number.MAX_SAFE_INTEGER));
-      else {
-        let id = '?';
-        let when = new Date().toISOString();
-        try {
-          const envelope = JSON.parse(text) as { msg_id?: string; timestamp?: number };
-          id = envelope.msg_id ?? id;
-          if (typeof envelope.timestamp === 'number') when = new Date(envelope.timestamp * 1000).toISOString();
-        } catch {
-          id = '(not JSON)';
-        }
-        options.write(storableText(`${when.slice(0, 19).replace('T', ' ')}  ${topic?.toString('utf8')}  ${id}  ${text.length} bytes`, 2048));
-      }
-      if (options.count !== undefined && ++shown >= options.count) break;
+  const see = (seen: Seen) => {
+    if (options.count !== undefined && shown >= options.count) return;
+    // Whatever a sender put in a message, no control character reaches the terminal.
+    if (options.json) options.write(storableText(seen.json, Number.MAX_SAFE_INTEGER));
+    else {
+      const via = transport === 'both' ? `  (${seen.transport})` : '';
+      options.write(storableText(`${seen.sent.slice(0, 19).replace('T', ' ')}  ${seen.topic}  ${seen.id}  ${seen.bytes} bytes${via}`, 2048));
     }
-  } catch {
-    // closed by a signal
+    if (options.count !== undefined && ++shown >= options.count) markStopped();
+  };
+  const watching: Promise<void>[] = [];
+  if (usesTransport(transport, 'fedmsg')) watching.push(watchFedmsg(config, options.topic, stopped, see));
+  if (usesTransport(transport, 'amqp')) watching.push(watchAmqp(config, options.topic, stopped, see));
+  try {
+    await Promise.all(watching);
   } finally {
-    socket.close();
+    markStopped();
+    process.removeListener('SIGINT', markStopped);
+    process.removeListener('SIGTERM', markStopped);
   }
   return shown;
 }
@@ -95,6 +179,7 @@ export function replayBus(config: Config, log: Logger, window: { start: number; 
       window,
       maxResponseBytes: datagrepperPageCap(config.bus.maxMessageBytes),
       receive: (frames) => listener.receive(frames),
+      receiveAmqp: (message) => listener.receiveAmqp(message),
       unreadable: (topic, reason) => listener.refuseUnread(topic, reason),
     });
   });

@@ -80,10 +80,12 @@ Usage:
                                    no release of the stream (an out-of-date alert says why) until unblocked
   relengotron twoweek approve <stream> <compose id> [--comment "..."]
                                    approve the compose the stream's running release waits on
-  relengotron bus tail [--topic <prefix>] [--json] [--count N]
-                                   print live bus traffic from the configured endpoints
+  relengotron bus tail [--topic <prefix>] [--json] [--count N] [--transport fedmsg|amqp|both]
+                                   print live bus traffic: fedmsg's endpoints, fedora-messaging's
+                                   broker, or both (default: bus.transport)
   relengotron bus replay --since <time> [--until <time>]
-                                   re-drive a window from datagrepper through the inbox (safe twice);
+                                   re-drive a window from datagrepper through the inbox (safe twice;
+                                   messages datanommer kept from fedmsg or fedora-messaging alike);
                                    time: epoch seconds, an ISO date, or a duration ago (2h)
   relengotron bus parked [--json]  inbox rows whose run could not start, and dead letters (refused
                                    messages), each with its reason
@@ -362,12 +364,14 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
     case 'bus': {
       const { values, positionals } = parseArgs({
         args: rest,
-        options: { topic: { type: 'string' }, json: { type: 'boolean' }, count: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' } },
+        options: { topic: { type: 'string' }, json: { type: 'boolean' }, count: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, transport: { type: 'string' } },
         allowPositionals: true,
       });
       if (sub === 'tail') {
         const count = values.count === undefined ? undefined : Number(values.count);
-        await tailBus(config, { topic: values.topic, json: values.json ?? false, count, write: (line) => process.stdout.write(`${line}\n`) });
+        const transport = values.transport;
+        if (transport !== undefined && transport !== 'fedmsg' && transport !== 'amqp' && transport !== 'both') throw new UsageError('bus tail --transport: fedmsg, amqp or both');
+        await tailBus(config, { topic: values.topic, json: values.json ?? false, count, transport, write: (line) => process.stdout.write(`${line}\n`) });
         return 0;
       }
       if (sub === 'replay') {

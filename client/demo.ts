@@ -24,6 +24,7 @@ import type { Envelope } from '../sandbox/bus-gateway.js';
 import { FIXTURE_COMPOSES_DIR } from '../sandbox/seed.js';
 import { formatTable, listRuns } from './runs.js';
 import { OidcTokenSource } from '../activities/oidc.js';
+import { amqpSettings, connectAmqp, redactedUrl } from '../bus/amqp-connection.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -46,8 +47,29 @@ function nextRawhideCompose(root: string): { composeId: string; respin: number }
   }
 }
 
-export async function runDemo(config: Config, log: Logger, options: { keep: boolean }): Promise<number> {
+/**
+ * Where a RabbitMQ answers at bus.amqp.url (and RELENGOTRON_BUS_TRANSPORT does not say otherwise),
+ * the demo hears fedora-messaging too: the sandbox bridges every bus message there, as Fedora's
+ * fedmsg→AMQP bridge did, so each message arrives twice and starts one run.
+ */
+async function withBrokerIfAnswering(config: Config): Promise<Config> {
+  if (process.env['RELENGOTRON_BUS_TRANSPORT'] !== undefined) return config;
+  const broker = redactedUrl(config.bus.amqp.url);
+  try {
+    const probe = await connectAmqp(amqpSettings(config), 'demo probe');
+    await probe.close();
+  } catch (err) {
+    say(`(no RabbitMQ answers at ${broker}: ${(err as Error).message}; the demo hears fedmsg only)`);
+    return config;
+  }
+  process.env['RELENGOTRON_BUS_TRANSPORT'] = 'both';
+  say(`RabbitMQ answers at ${broker}: the sandbox bridges every bus message to fedora-messaging (exchange ${config.bus.amqp.exchange}), and the listener hears both transports`);
+  return { ...config, bus: { ...config.bus, transport: 'both' } };
+}
+
+export async function runDemo(given: Config, log: Logger, options: { keep: boolean }): Promise<number> {
   requirePrograms(DEMO_PROGRAMS, 'The demo');
+  const config = await withBrokerIfAnswering(given);
   say('releng-o-tron demo: starting Temporal (dev server), Postgres (embedded), the sandbox, the workers and the bus listener...');
   say('building (or reusing) the test VM image from Debian packages...');
   const testImage = await ensureTestImageArtifacts();
@@ -146,6 +168,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
 
     const inbox = await pool.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM bus_inbox GROUP BY state ORDER BY state');
     const dead = await pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id DESC LIMIT 2');
+    const heard = await pool.query<{ transport: string; n: string }>('SELECT transport, count(*) AS n FROM bus_inbox GROUP BY transport ORDER BY transport');
     const composes = await pool.query<{ compose_id: string; image_count: number; metadata_version: string }>(
       'SELECT compose_id, image_count, metadata_version FROM composes ORDER BY compose_id',
     );
@@ -163,6 +186,7 @@ export async function runDemo(config: Config, log: Logger, options: { keep: bool
       if (dashboard) say(`      output: ${dashboard.url}/jobs/${job.job_id}/output`);
     }
     say(`  bus inbox: ${inbox.rows.map((r) => `${r.n} ${r.state}`).join(', ')}`);
+    if (config.bus.transport === 'both') say(`  first heard on: ${heard.rows.map((r) => `${r.n} ${r.transport}`).join(', ')} (the copy on the other transport was a duplicate)`);
     for (const row of dead.rows.reverse()) say(`  dead letter: ${row.reason}`);
 
     const pushed = (await client.workflow.getHandle(bodhiPushId).result().catch(() => null)) as BodhiPushResult | null;

@@ -776,20 +776,20 @@ function withSandboxLogins(config: Config): Config {
   return { ...config, services };
 }
 
+/** True when the configured bus transport includes this one (`both` includes either). */
+export function usesTransport(transport: Config['bus']['transport'], which: 'fedmsg' | 'amqp'): boolean {
+  return transport === which || transport === 'both';
+}
+
 /** Route handlers that start or signal runs: their topics need a named signer in production. */
 const WORK_STARTING_HANDLERS = new Set(['test-compose', 'discover-compose', 'gate-build', 'gate-ci-result', 'gate-greenwave-decision', 'push']);
 
 /** What a production deployment lacks, one line per missing setting. */
 function productionGaps(config: Config, tree: Tree): string[] {
   const gaps: string[] = [];
-  if (!config.bus.verifySignatures) gaps.push(`bus.verifySignatures must be true${variableFor(['bus', 'verifySignatures'])}: unsigned or forged messages would start work`);
-  if (config.bus.caCertificates.length === 0) gaps.push(`bus.caCertificates must name the fedmsg CA's PEM file${variableFor(['bus', 'caCertificates'])}: without it any self-signed sender passes`);
-  const unsignedTopics = [...new Set(config.bus.routes.filter((r) => WORK_STARTING_HANDLERS.has(r.handler)).map((r) => r.topic))].filter(
-    (topic) => !(config.bus.routingPolicy[topic]?.length),
-  );
-  for (const topic of unsignedTopics) gaps.push(`bus.routingPolicy names no signer for ${topic}, which starts work (e.g. "${topic}": ["bodhi-bodhi-backend01.iad2.fedoraproject.org"])`);
+  if (usesTransport(config.bus.transport, 'fedmsg')) gaps.push(...fedmsgGaps(config, tree));
+  if (usesTransport(config.bus.transport, 'amqp')) gaps.push(...amqpGaps(config, tree));
   const services: readonly (readonly string[])[] = [
-    ['bus', 'endpoints'],
     ['services', 'kojiHub'],
     ['services', 'kojiFiles'],
     ['services', 'bodhi'],
@@ -810,5 +810,31 @@ function productionGaps(config: Config, tree: Tree): string[] {
   if (config.services.kojiAuth?.loginUrl && !config.services.kojiAuth.loginUrl.startsWith('https://')) gaps.push(`services.kojiAuth.loginUrl must be an https URL${variableFor(['services', 'kojiAuth', 'loginUrl'])}: the client certificate is presented there`);
   if (config.bus.maxMessageAge === 'off') gaps.push(`bus.maxMessageAge must be a duration${variableFor(['bus', 'maxMessageAge'])}: with it off, a replayed old signed message starts work again`);
   if (config.bus.acceptPrefixes.some((p) => p.endsWith('.dev'))) gaps.push(`bus.acceptPrefixes includes a dev environment (${config.bus.acceptPrefixes.join(', ')}): only a sandbox accepts those`);
+  return gaps;
+}
+
+/** The fedmsg side of a production trust boundary: signatures checked, against named signers. */
+function fedmsgGaps(config: Config, tree: Tree): string[] {
+  const gaps: string[] = [];
+  if (!config.bus.verifySignatures) gaps.push(`bus.verifySignatures must be true${variableFor(['bus', 'verifySignatures'])}: unsigned or forged messages would start work`);
+  if (config.bus.caCertificates.length === 0) gaps.push(`bus.caCertificates must name the fedmsg CA's PEM file${variableFor(['bus', 'caCertificates'])}: without it any self-signed sender passes`);
+  const unsignedTopics = [...new Set(config.bus.routes.filter((r) => WORK_STARTING_HANDLERS.has(r.handler)).map((r) => r.topic))].filter(
+    (topic) => !(config.bus.routingPolicy[topic]?.length),
+  );
+  for (const topic of unsignedTopics) gaps.push(`bus.routingPolicy names no signer for ${topic}, which starts work (e.g. "${topic}": ["bodhi-bodhi-backend01.iad2.fedoraproject.org"])`);
+  if (!isSet(tree, ['bus', 'endpoints'])) gaps.push(`bus.endpoints must be set explicitly${variableFor(['bus', 'endpoints'])}: its default is the local sandbox`);
+  return gaps;
+}
+
+/**
+ * fedora-messaging carries no signatures: the broker's authentication is the trust boundary, so
+ * production talks to it only over TLS, with a client certificate, to a broker named on purpose.
+ */
+function amqpGaps(config: Config, tree: Tree): string[] {
+  const gaps: string[] = [];
+  const { url, tls } = config.bus.amqp;
+  if (!isSet(tree, ['bus', 'amqp', 'url'])) gaps.push(`bus.amqp.url must be set explicitly${variableFor(['bus', 'amqp', 'url'])}: its default is a local RabbitMQ`);
+  else if (!url.startsWith('amqps://')) gaps.push('bus.amqp.url must be amqps://: the broker authenticates who publishes, and the messages carry no signature of their own');
+  if (!tls?.ca || !tls.certificate || !tls.key) gaps.push("bus.amqp.tls must name the broker's CA, the client certificate and its key (AMQP_CA_CERT, AMQP_CLIENT_CERT, AMQP_CLIENT_KEY), as Fedora's broker requires");
   return gaps;
 }

@@ -15,6 +15,8 @@ import { durationToMs } from '../common/duration.js';
 import type { Logger } from '../common/logger.js';
 import { sandboxCredentialsDir } from '../common/sandbox-credentials.js';
 import { defaultComposeDir, startSandbox, type Sandbox } from '../sandbox/server.js';
+import { amqpSettings } from '../bus/amqp-connection.js';
+import { usesTransport } from '../bus/outlets.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { prepareNamespace } from './temporal-namespace.js';
 import { syncOstreePruneSchedule } from '../client/ostree.js';
@@ -144,6 +146,8 @@ export async function startStack(config: Config, log: Logger, options: StackOpti
         credentialsDir: sandboxCredentialsDir(config.dataDir),
         composeDir: defaultComposeDir(config.dataDir),
         busEndpoint: config.sandbox.busEndpoint,
+        // Heard on fedora-messaging too: the sandbox's bus bridges every message to the broker.
+        amqp: usesTransport(config.bus.transport, 'amqp') ? amqpSettings(config) : null,
         ...(options.imageFile ? { imageFile: options.imageFile } : {}),
         log,
       });

@@ -1,10 +1,13 @@
 /**
  * The sandbox's bus: what hub.fedoraproject.org:9940 is for Fedora. An XPUB socket (so it knows
  * when a subscriber has joined) sending fedmsg's two frames, and datanommer's job of keeping
- * every envelope for datagrepper.
+ * every envelope for datagrepper. With a broker, it is also Fedora's fedmsg→AMQP bridge (every
+ * message published on both, the same message ID), and a fedora-messaging publisher of its own.
  */
 import { randomUUID } from 'node:crypto';
 import { XPublisher } from 'zeromq';
+import type { AmqpPublisher } from '../bus/amqp-publisher.js';
+import { amqpMessageFor, sentAtHeader } from '../bus/fedora-messaging.js';
 import type { Datagrepper } from './datagrepper.js';
 
 export type Envelope = Record<string, unknown> & { topic: string; msg_id: string; timestamp: number; msg: unknown };
@@ -18,13 +21,15 @@ export class BusGateway {
   private constructor(
     readonly endpoint: string,
     private readonly datagrepper: Datagrepper,
+    /** The broker every published message is bridged to; null: fedmsg only. */
+    private readonly amqp: AmqpPublisher | null,
   ) {
     this.socket = new XPublisher({ sendHighWaterMark: 0 });
     this.watching = this.watchSubscriptions();
   }
 
-  static async open(endpoint: string, datagrepper: Datagrepper): Promise<BusGateway> {
-    const gateway = new BusGateway(endpoint, datagrepper);
+  static async open(endpoint: string, datagrepper: Datagrepper, amqp: AmqpPublisher | null = null): Promise<BusGateway> {
+    const gateway = new BusGateway(endpoint, datagrepper, amqp);
     await gateway.socket.bind(endpoint);
     return gateway;
   }
@@ -64,7 +69,28 @@ export class BusGateway {
       ...input,
     };
     await this.sendRaw([envelope.topic, JSON.stringify(envelope)], envelope);
+    // The bridge keeps fedmsg's <year>-<uuid> as the AMQP message ID: a listener on both transports sees one message.
+    await this.amqp?.publish(amqpMessageFor(envelope));
     return envelope;
+  }
+
+  /** True when messages also go out on fedora-messaging. */
+  get bridged(): boolean {
+    return this.amqp !== null;
+  }
+
+  /**
+   * Publishes a message only on fedora-messaging, as an AMQP-native app (Bodhi today) does: a bare
+   * UUID4 ID, no fedmsg envelope. datanommer keeps it with that ID and its headers.
+   */
+  async publishFedoraMessaging(input: { topic: string; body: Record<string, unknown>; id?: string; sentAt?: number }): Promise<{ id: string; sentAt: number }> {
+    if (!this.amqp) throw new Error('the sandbox bus has no AMQP broker');
+    const id = input.id ?? randomUUID();
+    const sentAt = input.sentAt ?? Math.floor(Date.now() / 1000);
+    const message = amqpMessageFor({ topic: input.topic, msg_id: id, timestamp: sentAt, msg: input.body });
+    await this.amqp.publish(message);
+    this.datagrepper.add({ topic: input.topic, msg_id: id, timestamp: sentAt, i: 0, username: 'fedora-messaging', msg: input.body, headers: { ...message.options.headers, 'sent-at': sentAtHeader(sentAt) } });
+    return { id, sentAt };
   }
 
   /** Sends frames exactly as given (tests use it for malformed input); records parseable envelopes. */

@@ -9,9 +9,11 @@ import { createServer as createTlsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Logger } from '../common/logger.js';
 import { BodhiServer } from './bodhi.js';
 import { BusGateway } from './bus-gateway.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { AmqpPublisher } from '../bus/amqp-publisher.js';
+import type { AmqpSettings } from '../bus/amqp-connection.js';
 import { StaticTree } from '../common/static-tree.js';
 import { Datagrepper } from './datagrepper.js';
 import { HttpError, readBody, readJson, sendJson, type ClientTls, type Request, type Service } from './http.js';
@@ -30,6 +32,8 @@ export interface SandboxOptions {
   readonly composeDir: string;
   /** A ZeroMQ endpoint for the bus gateway; null runs without a bus. */
   readonly busEndpoint: string | null;
+  /** A broker the bus gateway bridges every message to (fedora-messaging); unset: fedmsg only. */
+  readonly amqp?: AmqpSettings | null;
   readonly kojiTaskDelayMs?: number;
   /** Koji's top directory, where image builds land; default beside composeDir. */
   readonly kojiFilesDir?: string;
@@ -105,7 +109,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   for (const message of seed.datagrepper) datagrepper.add(message);
   const composes = new StaticTree([options.composeDir, FIXTURE_COMPOSES_DIR]);
   const kojiFiles = new StaticTree([kojiFilesDir]);
-  const bus = options.busEndpoint ? await BusGateway.open(options.busEndpoint, datagrepper) : null;
+  const amqp = options.busEndpoint && options.amqp ? new AmqpPublisher(options.amqp, options.log ?? createLogger('sandbox', 'silent')) : null;
+  const bus = options.busEndpoint ? await BusGateway.open(options.busEndpoint, datagrepper, amqp) : null;
   // Koji announces tag changes on the bus, as its fedmsg plugin does.
   koji.onEvent((event) => {
     void bus?.publish({ topic: `org.fedoraproject.prod.${event.topic}`, msg: event.body, username: 'apache' });
@@ -200,7 +205,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     kojiLogin: `${tlsOrigin}/kojihub/ssllogin`,
     oidcToken: `${origin}/oidc/token`,
   };
-  options.log?.info({ ...urls, bus: bus?.endpoint ?? null }, 'sandbox listening');
+  options.log?.info({ ...urls, bus: bus?.endpoint ?? null, bridgedToAmqp: Boolean(amqp) }, 'sandbox listening');
   return {
     url: origin,
     urls,
@@ -215,6 +220,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     oidc,
     async stop() {
       await bus?.close();
+      await amqp?.close();
       server.closeAllConnections();
       tlsServer.closeAllConnections();
       await Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), new Promise<void>((resolve) => tlsServer.close(() => resolve()))]);

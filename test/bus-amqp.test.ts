@@ -24,7 +24,7 @@ import { AmqpPublisher } from '../bus/amqp-publisher.js';
 import type { AmqpSettings } from '../bus/amqp-connection.js';
 import { createBusActivities } from '../activities/bus.js';
 import { EnvelopeBuilder } from '../bus/publisher.js';
-import { retryMessage } from '../client/bus.js';
+import { replayBus, retryMessage } from '../client/bus.js';
 import { loadConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import type { Pool } from '../common/db.js';
@@ -38,6 +38,7 @@ import type { BusService } from '../bus/service.js';
 
 const FM_CLIENT = fileURLToPath(new URL('../../test/fixtures/fedora_messaging_client.py', import.meta.url));
 const LISTENER = fileURLToPath(new URL('../workers/bus-listener.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const BROKER = process.env['TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672/%2F';
 const TOPIC = 'org.fedoraproject.prod.pungi.compose.status.change';
 const RUN = randomUUID().slice(0, 8);
@@ -98,7 +99,7 @@ interface Drained {
 }
 const drainWithPika = async (queue: string, waitSeconds = 1.5): Promise<Drained[]> => (await pika(['drain', BROKER, queue, String(waitSeconds)])).map((l) => JSON.parse(l) as Drained);
 
-const finished = (composeId: string) => ({ compose_id: composeId, location: `${sandbox.urls.composes}/${composeId}/compose`, status: 'FINISHED' });
+const finished = (composeId: string, at: TestSandbox = sandbox) => ({ compose_id: composeId, location: `${at.urls.composes}/${composeId}/compose`, status: 'FINISHED' });
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000, explain?: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -500,6 +501,42 @@ describe('fedora-messaging (AMQP) on the machine\'s RabbitMQ', () => {
     } finally {
       await Promise.all([withCert.stop(), withoutCert.stop(), stranger.stop()]);
       await new Promise((resolve) => terminator.close(resolve));
+    }
+  });
+
+  it('`bus tail` and `bus replay` work with either transport', async () => {
+    // A sandbox whose bus bridges every fedmsg message to this run's exchange, as Fedora's bridge did.
+    const bridged = await startTestSandbox({ amqp: settings('unused') });
+    const tail = spawn(process.execPath, [CLI, 'bus', 'tail', '--transport', 'both', '--count', '2'], {
+      env: { ...process.env, FEDMSG_ENDPOINTS: bridged.busEndpoint, AMQP_URL: BROKER, AMQP_EXCHANGE: EXCHANGE, LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    tail.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => tail.once('exit', resolve));
+    try {
+      assert.ok(await bridged.bus!.waitForSubscribers(1, 30_000));
+      // The tail's AMQP queue is declared and bound once it has connected: a message published before that would be missed.
+      await new Promise((r) => setTimeout(r, 1500));
+      const shown = await bridged.bus!.publish({ topic: TOPIC, msg: finished('Fedora-Tail-20261202.n.0', bridged) });
+      assert.equal(await exited, 0);
+      const lines = output.trim().split('\n');
+      assert.equal(lines.length, 2, output);
+      assert.deepEqual(lines.map((l) => /\((fedmsg|amqp)\)$/.exec(l)?.[1]).sort(), ['amqp', 'fedmsg'], output);
+      for (const line of lines) assert.ok(line.includes(`${TOPIC}  ${shown.msg_id}  `), line);
+
+      // datagrepper keeps what was sent either way; a replay keys a fedora-messaging message as the live consumer does.
+      const native = await bridged.bus!.publishFedoraMessaging({ topic: TOPIC, body: finished('Fedora-Replay-20261202.n.0', bridged) });
+      const config = loadConfig({ ...deliveryTestEnv(bridged), DATABASE_URL: db.url, DATAGREPPER_URL: bridged.urls.datagrepper, LOG_LEVEL: 'silent' });
+      const result = await replayBus(config, log, { start: native.sentAt - 5, end: native.sentAt + 5 });
+      assert.ok(result.stored >= 2, JSON.stringify(result));
+      const year = new Date(native.sentAt * 1000).getUTCFullYear();
+      const rows = await db.pool.query<{ msg_id: string; transport: string }>('SELECT msg_id, transport FROM bus_inbox WHERE msg_id IN ($1, $2) ORDER BY transport', [shown.msg_id, `${year}-${native.id}`]);
+      assert.deepEqual(rows.rows, [{ msg_id: `${year}-${native.id}`, transport: 'amqp' }, { msg_id: shown.msg_id, transport: 'fedmsg' }]);
+      assert.equal((await replayBus(config, log, { start: native.sentAt - 5, end: native.sentAt + 5 })).stored, 0, 'safe twice');
+    } finally {
+      tail.kill('SIGKILL');
+      await bridged.stop();
     }
   });
 });

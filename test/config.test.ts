@@ -151,6 +151,22 @@ describe('configuration', () => {
     assert.match(refusal({ ...complete, FEDMSG_ACCEPT_PREFIXES: 'org.fedoraproject.prod,org.fedoraproject.dev' }), /bus\.acceptPrefixes includes a dev environment/);
     assert.match(refusal({ ...complete, COMPOSE_BASE_URL: 'http://kojipkgs.fedoraproject.org/compose' }), /services\.composes must be an https URL \(COMPOSE_BASE_URL\)/);
     assert.match(refusal({ ...complete, RELENGOTRON_MAX_MESSAGE_AGE: 'off' }), /bus\.maxMessageAge must be a duration \(RELENGOTRON_MAX_MESSAGE_AGE\)/);
+    // fedora-messaging only: no fedmsg signature settings asked for; the broker over TLS with a client certificate instead.
+    const fedmsgSettings = ['FEDMSG_VERIFY_SIGNATURES', 'FEDMSG_CA_CERTS', 'FEDMSG_ENDPOINTS', 'RELENGOTRON_CONFIG'];
+    const amqpOnly = { ...Object.fromEntries(Object.entries(complete).filter(([k]) => !fedmsgSettings.includes(k))), RELENGOTRON_BUS_TRANSPORT: 'amqp' };
+    const amqpTls = { AMQP_URL: 'amqps://fedora:@rabbitmq.fedoraproject.org/%2Fpublic_pubsub', AMQP_CA_CERT: '/etc/fedora-messaging/cacert.pem', AMQP_CLIENT_CERT: '/etc/fedora-messaging/fedora-cert.pem', AMQP_CLIENT_KEY: '/etc/fedora-messaging/fedora-key.pem' };
+    assert.equal(loadConfig({ ...amqpOnly, ...amqpTls }).bus.transport, 'amqp');
+    assert.deepEqual(refusal(amqpOnly).split('\n').slice(1), [
+      '  bus.amqp.url must be set explicitly (AMQP_URL): its default is a local RabbitMQ',
+      "  bus.amqp.tls must name the broker's CA, the client certificate and its key (AMQP_CA_CERT, AMQP_CLIENT_CERT, AMQP_CLIENT_KEY), as Fedora's broker requires",
+    ]);
+    assert.match(refusal({ ...amqpOnly, AMQP_URL: 'amqp://rabbitmq.fedoraproject.org/%2F' }), /bus\.amqp\.url must be amqps:\/\//);
+    // Both transports: both boundaries.
+    assert.match(refusal({ ...complete, RELENGOTRON_BUS_TRANSPORT: 'both' }), /bus\.amqp\.url must be set explicitly/);
+    assert.equal(loadConfig({ ...complete, ...amqpTls, RELENGOTRON_BUS_TRANSPORT: 'both' }).bus.transport, 'both');
+    assert.throws(() => loadConfig({ RELENGOTRON_BUS_TRANSPORT: 'stomp' }), /bus\.transport \(from RELENGOTRON_BUS_TRANSPORT\)/);
+    assert.throws(() => loadConfig({ AMQP_CLIENT_CERT: '/c.pem', AMQP_URL: 'amqps://h/%2F' }), /certificate and key go together/);
+    assert.throws(() => loadConfig({ AMQP_CA_CERT: '/ca.pem' }), /TLS settings need an amqps:\/\/ URL/);
     // Past the inbox's memory an old message could not be told from a replay.
     assert.throws(() => loadConfig({ RELENGOTRON_MAX_MESSAGE_AGE: '120d' }), /bus\.maxMessageAge \(from RELENGOTRON_MAX_MESSAGE_AGE\): must not exceed bus\.inboxRetention/);
     // Development (the default) asks for none of it, and logs in to the sandbox as its releng account.

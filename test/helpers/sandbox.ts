@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AmqpSettings } from '../../bus/amqp-connection.js';
 import { materializeCompose, type ComposeSpec } from '../../sandbox/compose-factory.js';
 import { FIXTURE_COMPOSES_DIR } from '../../sandbox/seed.js';
 import { startSandbox, type Sandbox } from '../../sandbox/server.js';
@@ -20,7 +21,9 @@ export interface TestSandbox extends Sandbox {
   readonly busEndpoint: string;
 }
 
-export async function startTestSandbox(options: { withBus?: boolean; kojiTaskDelayMs?: number; imageFile?: (format: string) => string | undefined } = {}): Promise<TestSandbox> {
+export async function startTestSandbox(
+  options: { withBus?: boolean; kojiTaskDelayMs?: number; imageFile?: (format: string) => string | undefined; amqp?: AmqpSettings } = {},
+): Promise<TestSandbox> {
   const composeDir = mkdtempSync(join(tmpdir(), 'relengotron-composes-'));
   const kojiFilesDir = mkdtempSync(join(tmpdir(), 'relengotron-kojifiles-'));
   const busEndpoint = `tcp://127.0.0.1:${await freePort()}`;
@@ -34,6 +37,7 @@ export async function startTestSandbox(options: { withBus?: boolean; kojiTaskDel
     kojiTaskDelayMs: options.kojiTaskDelayMs ?? 0,
     kojiFilesDir,
     ...(options.imageFile ? { imageFile: options.imageFile } : {}),
+    ...(options.amqp ? { amqp: options.amqp } : {}),
   });
   return {
     ...sandbox,
