@@ -51,9 +51,15 @@ export function amqpSettings(config: Pick<Config, 'bus'>): AmqpSettings {
   };
 }
 
-/** The URL as it may be shown: the password replaced. */
+/** The URL as it may be shown: the password replaced (parsed as the connection parses it, so an @ in the password cannot leak part of it). */
 export function redactedUrl(url: string): string {
-  return url.replace(/^(amqps?:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
+  try {
+    const parsed = new URL(url);
+    const user = parsed.username ? `${parsed.username}${parsed.password ? ':***' : ''}@` : '';
+    return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname}`;
+  } catch {
+    return '(an AMQP URL that does not parse)';
+  }
 }
 
 /** Opens a connection; `role` names it in the broker's connection list (rabbitmqctl list_connections client_properties). */

@@ -84,13 +84,19 @@ export class AmqpConsumer {
 
   /**
    * One connection's life: declare, bind, consume, until the connection or the channel closes.
-   * True when it got as far as consuming (the next reconnect starts from the first delay).
+   * True when it acked or rejected something, or lasted a minute (the next reconnect starts from the first delay).
    */
   private async session(): Promise<boolean> {
     const { settings, log, bindings } = this.options;
     const model = await connectAmqp(settings, 'bus listener');
     this.model = model;
-    let consuming = false;
+    // stop() came while connecting: it had nothing to close yet.
+    if (this.stopping) {
+      await model.close().catch(() => undefined);
+      return false;
+    }
+    const ackedBefore = this.counters.acked + this.counters.rejected;
+    const startedAt = Date.now();
     try {
       const closed = new Promise<void>((resolve) => {
         model.on('close', () => resolve());
@@ -124,7 +130,6 @@ export class AmqpConsumer {
         },
         { noAck: false },
       );
-      consuming = true;
       this.connected = true;
       this.counters.connections++;
       log.info({ broker: redactedUrl(settings.url), queue: settings.queue, bindings: bindings.length, consumerTag }, 'AMQP: consuming');
@@ -136,7 +141,9 @@ export class AmqpConsumer {
       this.model = null;
       await model.close().catch(() => undefined);
     }
-    return consuming;
+    // A session counts as working only if it settled a delivery: one that dies on the same
+    // delivery every time (a frame the client cannot parse) backs off instead of hammering.
+    return this.counters.acked + this.counters.rejected > ackedBefore || Date.now() - startedAt > 60_000;
   }
 
   private async handle(channel: Channel, delivery: ConsumeMessage, isOpen: () => boolean): Promise<void> {

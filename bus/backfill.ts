@@ -20,8 +20,12 @@ export interface BackfillOptions {
   readonly topics: readonly string[];
   readonly window: BackfillWindow;
   readonly receive: (frames: Buffer[]) => Promise<string>;
-  /** A message datanommer kept from fedora-messaging goes through the AMQP path (same key as live). */
-  readonly receiveAmqp: (message: AmqpMessage) => Promise<string>;
+  /**
+   * A message datanommer kept from fedora-messaging goes through the AMQP path (same key as live,
+   * trusted as the broker is). Unset where AMQP is not heard: such a row then goes through the
+   * fedmsg path, signatures and all, and is refused there.
+   */
+  readonly receiveAmqp?: (message: AmqpMessage) => Promise<string>;
   /** A message too large to read even alone: recorded (dead-lettered), so the catch-up goes on. */
   readonly unreadable: (topic: string, reason: string) => Promise<void>;
   readonly timeoutMs?: number;
@@ -127,12 +131,14 @@ export async function backfill(options: BackfillOptions): Promise<BackfillResult
           envelope = message;
         }
         let archived: AmqpMessage | null = null;
-        try {
-          archived = archivedAmqpMessage(JSON.parse(envelope), topic);
-        } catch {
-          // not JSON, or nested past what JSON.parse takes: the fedmsg path refuses it with the reason
+        if (options.receiveAmqp) {
+          try {
+            archived = archivedAmqpMessage(JSON.parse(envelope), topic);
+          } catch {
+            // not JSON, or nested past what JSON.parse takes: the fedmsg path refuses it with the reason
+          }
         }
-        const outcome = archived ? await options.receiveAmqp(archived) : await options.receive([Buffer.from(topic), Buffer.from(envelope)]);
+        const outcome = archived && options.receiveAmqp ? await options.receiveAmqp(archived) : await options.receive([Buffer.from(topic), Buffer.from(envelope)]);
         fetched++;
         if (outcome === 'stored') stored++;
       }

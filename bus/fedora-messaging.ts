@@ -53,6 +53,13 @@ export function inboxMessageId(messageId: string, sentAtSeconds: number): string
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** A header value as a refusal quotes it: short, escaped, and never a walk through a nested table. */
+function quoted(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(storableText(value, 100));
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value ?? null);
+  return `(${Array.isArray(value) ? 'an array' : Buffer.isBuffer(value) ? 'bytes' : `a ${typeof value}`})`;
+}
+
 /**
  * Reads a delivery into an envelope, or says exactly why it cannot be read. The body's JSON limits
  * (size, depth) are the caller's; this checks the AMQP side: properties, headers, encoding.
@@ -63,20 +70,20 @@ export function decodeAmqpMessage(message: AmqpMessage, parseBody: (text: string
   const fail = (error: string, msgId: string | null = rawId): AmqpDecoded => ({ ok: false, error, msgId });
   if (rawId === null) return fail('no message_id property: it cannot be told from a redelivery');
   const contentType = properties.contentType?.toLowerCase();
-  if (contentType !== undefined && contentType !== 'application/json') return fail(`content_type ${JSON.stringify(storableText(contentType, 100))} is not application/json`);
+  if (contentType !== undefined && contentType !== 'application/json') return fail(`content_type ${quoted(contentType)} is not application/json`);
   const encoding = properties.contentEncoding?.toLowerCase();
-  if (encoding !== undefined && encoding !== 'utf-8' && encoding !== 'utf8') return fail(`content_encoding ${JSON.stringify(storableText(encoding, 100))} is not utf-8`);
+  if (encoding !== undefined && encoding !== 'utf-8' && encoding !== 'utf8') return fail(`content_encoding ${quoted(encoding)} is not utf-8`);
   const headers = properties.headers ?? {};
   const schema = headers['fedora_messaging_schema'];
   if (typeof schema !== 'string' || schema.length === 0 || schema.length > 255) return fail('header fedora_messaging_schema is missing or not a schema name');
   const severity = headers['fedora_messaging_severity'];
-  if (typeof severity !== 'number' || !SEVERITIES.has(severity)) return fail(`header fedora_messaging_severity ${JSON.stringify(severity ?? null)} is not 10, 20, 30 or 40`);
+  if (typeof severity !== 'number' || !SEVERITIES.has(severity)) return fail(`header fedora_messaging_severity ${quoted(severity)} is not 10, 20, 30 or 40`);
   const sentAtText = headers['sent-at'];
   const sentAtMs = typeof sentAtText === 'string' && SENT_AT_PATTERN.test(sentAtText) ? Date.parse(sentAtText) : NaN;
-  if (Number.isNaN(sentAtMs)) return fail(`header sent-at ${JSON.stringify(typeof sentAtText === 'string' ? storableText(sentAtText, 100) : (sentAtText ?? null))} is not an ISO 8601 time with a UTC offset`);
+  if (Number.isNaN(sentAtMs)) return fail(`header sent-at ${quoted(sentAtText)} is not an ISO 8601 time with a UTC offset`);
   const timestamp = Math.trunc(sentAtMs / 1000);
   const msgId = inboxMessageId(rawId, timestamp);
-  if (msgId === null) return fail(`message_id ${JSON.stringify(storableText(rawId, 200))} is neither a UUID nor <year>-<uuid>`);
+  if (msgId === null) return fail(`message_id ${quoted(rawId)} is neither a UUID nor <year>-<uuid>`);
   let text: string;
   try {
     text = strictUtf8.decode(message.body);

@@ -179,8 +179,9 @@ export class BusListener {
     } catch (err) {
       if (!isPostgresDataError(err)) throw err;
       // The texts are made storable and the bytes are bytea, so this should not happen; if it does,
-      // the bytes are still kept, under a reason that says so.
-      await addDeadLetter(this.options.pool, { topic: null, msgId: null, reason: `refused; its details could not be stored (${describeFailure(err)})`, raw });
+      // the bytes are still kept (an AMQP message's without its properties), under a reason that says so.
+      const bare: RawMessage = raw.transport === 'amqp' ? { ...raw, properties: {} } : raw;
+      await addDeadLetter(this.options.pool, { topic: null, msgId: null, reason: `refused; its details could not be stored (${describeFailure(err)})`, raw: bare });
     }
     return 'dead-letter';
   }
@@ -209,7 +210,13 @@ export class BusListener {
     if (message.body.length > this.options.maxMessageBytes) {
       return this.refuse(raw, `message of ${message.body.length} bytes exceeds the ${this.options.maxMessageBytes}-byte cap`, topic, message.properties.messageId ?? null);
     }
-    const decoded = decodeAmqpMessage(message, parseJson);
+    let decoded;
+    try {
+      decoded = decodeAmqpMessage(message, parseJson);
+    } catch (err) {
+      // Reading the message is pure: whatever throws there is about the message (a header table nested past the stack, say).
+      return this.refuse(raw, `cannot read it: ${describeFailure(err)}`, topic, null);
+    }
     if (!decoded.ok) return this.refuse(raw, decoded.error, topic, decoded.msgId);
     const envelope = FedmsgEnvelopeSchema.safeParse(decoded.envelope);
     if (!envelope.success) return this.refuse(raw, `invalid message: ${issueLines(envelope.error, '(message)').join('; ')}`, topic, decoded.envelope.msg_id);

@@ -16,6 +16,7 @@ import { pendingCount, purgeOld, readCheckpoint, troubleCounts, writeCheckpoint 
 import { AmqpConsumer } from './amqp-consumer.js';
 import type { AmqpSettings } from './amqp-connection.js';
 import type { RawMessage } from './inbox.js';
+import type { AmqpMessage } from './fedora-messaging.js';
 import type { Metric } from './metrics.js';
 import { BusListener, type DispatchOptions, type ReceiveOutcome } from './listener.js';
 import type { Router } from './router.js';
@@ -280,7 +281,7 @@ export class BusService {
       maxResponseBytes: datagrepperPageCap(this.options.maxMessageBytes),
       window,
       receive: (frames) => this.receiveDurably({ transport: 'fedmsg', frames }),
-      receiveAmqp: (message) => this.receiveDurably({ transport: 'amqp', ...message }),
+      ...(this.options.amqp ? { receiveAmqp: (message: AmqpMessage) => this.receiveDurably({ transport: 'amqp', ...message }) } : {}),
       unreadable: (topic, reason) => this.listener.refuseUnread(topic, reason),
     });
     this.counters.backfills++;

@@ -2,12 +2,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { backfill, datagrepperPageCap, type BackfillResult } from '../bus/backfill.js';
 import { deadLettersOf, inboxState, listTrouble, markDeadLetterRetried, unpark } from '../bus/inbox.js';
-import { oneLine, storableText } from '../common/storable-text.js';
+import { oneLine } from '../common/storable-text.js';
 import { BusListener } from '../bus/listener.js';
 import { listenerSettings } from '../bus/settings.js';
 import { openSubscriber } from '../bus/subscriber.js';
 import { amqpSettings, connectAmqp } from '../bus/amqp-connection.js';
-import { storableHeaders } from '../bus/fedora-messaging.js';
+import { storableHeaders, type AmqpMessage } from '../bus/fedora-messaging.js';
 import { usesTransport, type BusTransport } from '../bus/outlets.js';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../common/config.js';
@@ -47,6 +47,12 @@ interface Seen {
   readonly json: string;
 }
 
+/** A sent time as ISO text; a time no Date can hold (a sender's 1e20) shows as now. */
+function timeText(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? new Date().toISOString() : date.toISOString();
+}
+
 /** fedmsg's SUB socket: every message under `topic` (all when unset) until `stopped`. */
 async function watchFedmsg(config: Config, topic: string | undefined, stopped: Promise<void>, see: (seen: Seen) => void): Promise<void> {
   const socket = openSubscriber({ endpoints: config.bus.endpoints, topics: topic ? [topic] : [], maxMessageBytes: config.bus.maxMessageBytes });
@@ -56,14 +62,17 @@ async function watchFedmsg(config: Config, topic: string | undefined, stopped: P
       const text = body?.toString('utf8') ?? '';
       let id = '?';
       let sent = new Date().toISOString();
+      let json = text;
       try {
         const envelope = JSON.parse(text) as { msg_id?: unknown; timestamp?: unknown };
         if (typeof envelope.msg_id === 'string') id = envelope.msg_id;
-        if (typeof envelope.timestamp === 'number') sent = new Date(envelope.timestamp * 1000).toISOString();
+        if (typeof envelope.timestamp === 'number') sent = timeText(envelope.timestamp * 1000);
+        // One line per message, whatever whitespace the sender put between tokens.
+        json = JSON.stringify(envelope);
       } catch {
         id = '(not JSON)';
       }
-      see({ transport: 'fedmsg', topic: topicFrame?.toString('utf8') ?? '', id, sent, bytes: text.length, json: text });
+      see({ transport: 'fedmsg', topic: topicFrame?.toString('utf8') ?? '', id, sent, bytes: text.length, json });
     }
   } catch {
     // closed
@@ -90,7 +99,7 @@ async function watchAmqp(config: Config, topic: string | undefined, stopped: Pro
       (delivery) => {
         if (!delivery) return;
         const headers = delivery.properties.headers ?? {};
-        const sentAt = typeof headers['sent-at'] === 'string' ? Date.parse(headers['sent-at']) : NaN;
+        const sentAt = typeof headers['sent-at'] === 'string' ? Date.parse(headers['sent-at']) : Date.now();
         const id = typeof delivery.properties.messageId === 'string' ? delivery.properties.messageId : '?';
         const body = delivery.content.toString('utf8');
         let parsed: unknown = body;
@@ -103,7 +112,7 @@ async function watchAmqp(config: Config, topic: string | undefined, stopped: Pro
           transport: 'amqp',
           topic: delivery.fields.routingKey,
           id,
-          sent: Number.isNaN(sentAt) ? new Date().toISOString() : new Date(sentAt).toISOString(),
+          sent: timeText(sentAt),
           bytes: delivery.content.length,
           json: JSON.stringify({ topic: delivery.fields.routingKey, headers: storableHeaders(headers), id, body: parsed, queue, priority: typeof delivery.properties.priority === 'number' ? delivery.properties.priority : 0 }),
         });
@@ -127,10 +136,11 @@ export async function tailBus(config: Config, options: TailOptions): Promise<num
   const see = (seen: Seen) => {
     if (options.count !== undefined && shown >= options.count) return;
     // Whatever a sender put in a message, no control character reaches the terminal.
-    if (options.json) options.write(storableText(seen.json, Number.MAX_SAFE_INTEGER));
+    // Each field on one line: a newline in a topic or an ID cannot forge a line of its own.
+    if (options.json) options.write(oneLine(seen.json, Number.MAX_SAFE_INTEGER));
     else {
       const via = transport === 'both' ? `  (${seen.transport})` : '';
-      options.write(storableText(`${seen.sent.slice(0, 19).replace('T', ' ')}  ${seen.topic}  ${seen.id}  ${seen.bytes} bytes${via}`, 2048));
+      options.write(`${seen.sent.slice(0, 19).replace('T', ' ')}  ${oneLine(seen.topic, 512)}  ${oneLine(seen.id, 200)}  ${seen.bytes} bytes${via}`);
     }
     if (options.count !== undefined && ++shown >= options.count) markStopped();
   };
@@ -179,7 +189,8 @@ export function replayBus(config: Config, log: Logger, window: { start: number; 
       window,
       maxResponseBytes: datagrepperPageCap(config.bus.maxMessageBytes),
       receive: (frames) => listener.receive(frames),
-      receiveAmqp: (message) => listener.receiveAmqp(message),
+      // Rows datanommer kept from fedora-messaging are trusted as the broker is, only where AMQP is heard.
+      ...(usesTransport(config.bus.transport, 'amqp') ? { receiveAmqp: (message: AmqpMessage) => listener.receiveAmqp(message) } : {}),
       unreadable: (topic, reason) => listener.refuseUnread(topic, reason),
     });
   });

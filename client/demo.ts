@@ -67,6 +67,18 @@ async function withBrokerIfAnswering(config: Config): Promise<Config> {
   return { ...config, bus: { ...config.bus, transport: 'both' } };
 }
 
+/** What the listener's metrics endpoint says it acked on AMQP; null when it cannot be read. */
+async function amqpDeliveriesAcked(config: Config): Promise<number | null> {
+  if (!config.bus.metricsListen) return null;
+  try {
+    const text = await (await fetch(`http://${config.bus.metricsListen}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const found = /^relengotron_bus_amqp_deliveries_total\{outcome="acked"\} (\d+)$/m.exec(text);
+    return found ? Number(found[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function runDemo(given: Config, log: Logger, options: { keep: boolean }): Promise<number> {
   requirePrograms(DEMO_PROGRAMS, 'The demo');
   const config = await withBrokerIfAnswering(given);
@@ -167,7 +179,7 @@ export async function runDemo(given: Config, log: Logger, options: { keep: boole
     outcome = await followRuns(client, [...expected, bodhiPushId]);
 
     const inbox = await pool.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM bus_inbox GROUP BY state ORDER BY state');
-    const dead = await pool.query<{ reason: string }>('SELECT reason FROM bus_dead_letters ORDER BY id DESC LIMIT 2');
+    const dead = await pool.query<{ reason: string; transport: string }>('SELECT reason, transport FROM bus_dead_letters ORDER BY id DESC LIMIT 2');
     const heard = await pool.query<{ transport: string; n: string }>('SELECT transport, count(*) AS n FROM bus_inbox GROUP BY transport ORDER BY transport');
     const composes = await pool.query<{ compose_id: string; image_count: number; metadata_version: string }>(
       'SELECT compose_id, image_count, metadata_version FROM composes ORDER BY compose_id',
@@ -186,8 +198,11 @@ export async function runDemo(given: Config, log: Logger, options: { keep: boole
       if (dashboard) say(`      output: ${dashboard.url}/jobs/${job.job_id}/output`);
     }
     say(`  bus inbox: ${inbox.rows.map((r) => `${r.n} ${r.state}`).join(', ')}`);
-    if (config.bus.transport === 'both') say(`  first heard on: ${heard.rows.map((r) => `${r.n} ${r.transport}`).join(', ')} (the copy on the other transport was a duplicate)`);
-    for (const row of dead.rows.reverse()) say(`  dead letter: ${row.reason}`);
+    if (config.bus.transport === 'both') {
+      const acked = await amqpDeliveriesAcked(config);
+      say(`  first heard on: ${heard.rows.map((r) => `${r.n} ${r.transport}`).join(', ')}; ${acked ?? 'an unknown number of'} fedora-messaging deliveries acked, each its fedmsg twin's duplicate or dead letter`);
+    }
+    for (const row of dead.rows.reverse()) say(`  dead letter (${row.transport}): ${row.reason}`);
 
     const pushed = (await client.workflow.getHandle(bodhiPushId).result().catch(() => null)) as BodhiPushResult | null;
     if (pushed) {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../common/config.js';
+import { redactedUrl } from '../bus/amqp-connection.js';
 import { durationToMs } from '../common/duration.js';
 
 describe('configuration', () => {
@@ -184,6 +185,13 @@ describe('configuration', () => {
     const config = loadConfig({ TEMPORAL_TLS_CA_PATH: '/etc/pki/temporal/ca.pem', TEMPORAL_TLS_CERT_PATH: '/c.pem', TEMPORAL_TLS_KEY_PATH: '/k.pem', TEMPORAL_TLS_SERVER_NAME: 'temporal' });
     assert.deepEqual(config.temporal.tls, { ca: '/etc/pki/temporal/ca.pem', cert: '/c.pem', key: '/k.pem', serverName: 'temporal' });
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CA_PATH: '/ca.pem', TEMPORAL_TLS_CERT_PATH: '/c.pem' }), /a client certificate and its key go together/);
+  });
+
+  it('never shows an AMQP password, whatever it holds', () => {
+    assert.equal(redactedUrl('amqps://fedora:@rabbitmq.fedoraproject.org/%2Fpublic_pubsub'), 'amqps://fedora@rabbitmq.fedoraproject.org/%2Fpublic_pubsub');
+    assert.equal(redactedUrl('amqp://guest:guest@127.0.0.1:5672/%2F'), 'amqp://guest:***@127.0.0.1:5672/%2F');
+    assert.equal(redactedUrl('amqps://u:p@ss@host/%2F'), 'amqps://u:***@host/%2F');
+    assert.equal(redactedUrl('amqp://h'), 'amqp://h');
   });
 
   it('converts durations', () => {

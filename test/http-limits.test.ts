@@ -113,7 +113,6 @@ describe('HTTP bodies from outside are capped', () => {
     const result = await backfill({
       datagrepperUrl: `${base}/datagrepper`, topics: ['org.fedoraproject.prod.x'], window: { start: 0, end: 1 }, maxResponseBytes: CAP,
       receive: (frames) => (received.push((JSON.parse(frames[1]!.toString()) as { msg_id: string }).msg_id), Promise.resolve('stored')),
-      receiveAmqp: () => Promise.reject(new Error('no fedora-messaging row here')),
       unreadable: (_topic, reason) => (unreadable.push(reason), Promise.resolve()),
     });
     // Three messages, the second 2 MiB: pages of 100, 50, 25, 5 are all over the cap; pages of one get past it.
