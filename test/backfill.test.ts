@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { newCompose, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
 import { startRelengWorker, startTemporal, type RunningWorker } from './helpers/temporal.js';
 import { testBusService } from './helpers/bus.js';
+import { waitUntil } from './helpers/until.js';
 
 let env: TestWorkflowEnvironment;
 let db: TestDatabase;
@@ -38,13 +39,7 @@ async function runsFor(composeIds: string[]): Promise<number> {
   return count;
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) => waitUntil(what, check, timeoutMs);
 
 describe('nothing lost while the listener is away', () => {
   before(async () => {

@@ -32,7 +32,8 @@ import { prepareNamespace } from '../devstack/temporal-namespace.js';
 import { resolveTemporalCli, startTemporalDevServer, type TemporalDevServer } from '../devstack/temporal-dev-server.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { freePort, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
-import { deliveryTestEnv, testBusService } from './helpers/bus.js';
+import { deliveryTestEnv, metricSample, stopProcess, testBusService } from './helpers/bus.js';
+import { waitUntil } from './helpers/until.js';
 import { makeTlsPki } from './helpers/pki.js';
 import type { BusService } from '../bus/service.js';
 
@@ -101,13 +102,7 @@ const drainWithPika = async (queue: string, waitSeconds = 1.5): Promise<Drained[
 
 const finished = (composeId: string, at: TestSandbox = sandbox) => ({ compose_id: composeId, location: `${at.urls.composes}/${composeId}/compose`, status: 'FINISHED' });
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000, explain?: () => Promise<string>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(check).catch(() => false))) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${explain ? `: ${await explain().catch((e: Error) => e.message)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = waitUntil;
 
 const scalar = async (pool: Pool, sql: string, params: unknown[] = []): Promise<number> => (await pool.query<{ n: number }>(sql, params)).rows[0]!.n;
 
@@ -338,17 +333,11 @@ describe('fedora-messaging (AMQP) on the machine\'s RabbitMQ', () => {
         stdio: ['ignore', process.env['TEST_LISTENER_LOG_LEVEL'] ? 'inherit' : 'ignore', 'inherit'],
       });
     };
-    const metric = async (name: string): Promise<number> => {
-      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      return Number(new RegExp(`^${name.replace(/[{}".]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-    };
+    const metric = async (name: string): Promise<number> => metricSample(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), name);
     const stop = async (signal: NodeJS.Signals) => {
       const child = listener;
       listener = null;
-      if (!child || child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill(signal);
-      await gone;
+      await stopProcess(child, signal);
     };
     const composes = (batch: string, count: number) => Array.from({ length: count }, (_, i) => `Fedora-Amqp-2026120${batch}.n.${i}`);
     const lines = (ids: readonly string[]) => ids.map((id) => ({ topic: TOPIC, body: finished(id) }));

@@ -16,7 +16,8 @@ import { prepareNamespace } from '../devstack/temporal-namespace.js';
 import { resolveTemporalCli, startTemporalDevServer, type TemporalDevServer } from '../devstack/temporal-dev-server.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { freePort, startTestSandbox, type TestSandbox } from './helpers/sandbox.js';
-import { deliveryTestEnv } from './helpers/bus.js';
+import { deliveryTestEnv, metricSample, stopProcess } from './helpers/bus.js';
+import { waitUntil } from './helpers/until.js';
 
 const LISTENER = fileURLToPath(new URL('../workers/bus-listener.js', import.meta.url));
 const TOPIC = 'org.fedoraproject.prod.pungi.compose.status.change';
@@ -55,19 +56,10 @@ function startListener(): ChildProcess {
 async function stopListener(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const child = listener;
   listener = null;
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  await gone;
+  await stopProcess(child, signal);
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, explain?: () => Promise<string>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${explain ? `: ${await explain().catch((e: Error) => e.message)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = waitUntil;
 
 const scalar = async (pool: Pool, sql: string, params: unknown[] = []): Promise<number> =>
   (await pool.query<{ n: number }>(sql, params)).rows[0]!.n;
@@ -159,7 +151,7 @@ describe('bus listener process under failure', () => {
     for (const envelope of shuffled) await sandbox.bus!.sendRaw([envelope.topic, JSON.stringify(envelope)]);
     await expectExactlyOneRunEach(ids);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}".]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    const value = (line: string) => metricSample(metrics, line);
     assert.ok(value('relengotron_bus_messages_total{outcome="duplicate"}') >= 40, metrics);
     assert.equal(value('relengotron_bus_inbox_pending'), 0);
     assert.equal(value('relengotron_bus_connected_publishers'), 1);

@@ -19,7 +19,8 @@ import { deadLetterBytes } from '../bus/inbox.js';
 import { signEnvelope } from '../common/fedmsg-crypto.js';
 import { prepareNamespace } from '../devstack/temporal-namespace.js';
 import { resolveTemporalCli, startTemporalDevServer, type TemporalDevServer } from '../devstack/temporal-dev-server.js';
-import { deliveryTestEnv } from './helpers/bus.js';
+import { deliveryTestEnv, metricSample } from './helpers/bus.js';
+import { waitUntil } from './helpers/until.js';
 import { createTestDatabase, type TestDatabase } from './helpers/database.js';
 import { envelopeOf, framesOf, mutate, publisherLine, referenceEnvelopes, seededRandom, type Envelope } from './helpers/fuzz.js';
 import { makePki, type TestPki } from './helpers/pki.js';
@@ -66,18 +67,10 @@ function valid(tag: string): { readonly composeId: string; readonly frames: Buff
 }
 
 async function metric(line: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return Number(new RegExp(`^${line.replace(/[{}".]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return metricSample(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), line);
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<number> {
-  const started = Date.now();
-  while (!(await check().catch(() => false))) {
-    if (Date.now() - started > timeoutMs) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return Date.now() - started;
-}
+const until = waitUntil;
 
 const runsOf = async (workflowId: string) => (await client.workflow.count(`WorkflowId = '${workflowId}'`)).count;
 

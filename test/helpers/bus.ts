@@ -1,4 +1,5 @@
 /** The bus pieces tests share: the router the default configuration builds, and a bus spy. */
+import type { ChildProcess } from 'node:child_process';
 import { Subscriber } from 'zeromq';
 import type { Client } from '@temporalio/client';
 import { routerFromConfig, type Router } from '../../bus/router.js';
@@ -82,4 +83,17 @@ export class BusSpy {
     this.socket.close();
     await this.loop;
   }
+}
+
+/** One sample of a Prometheus text page (`name{labels}` as printed), NaN when absent. */
+export function metricSample(page: string, sample: string): number {
+  return Number(new RegExp(`^${sample.replace(/[{}".]/g, '\\$&')} (\\d+)$`, 'm').exec(page)?.[1] ?? NaN);
+}
+
+/** Signals a child process and waits for it to exit; nothing when it has already. */
+export async function stopProcess(child: ChildProcess | null, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill(signal);
+  await gone;
 }
