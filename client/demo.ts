@@ -200,7 +200,8 @@ export async function runDemo(given: Config, log: Logger, options: { keep: boole
     say(`  bus inbox: ${inbox.rows.map((r) => `${r.n} ${r.state}`).join(', ')}`);
     if (config.bus.transport === 'both') {
       const acked = await amqpDeliveriesAcked(config);
-      say(`  first heard on: ${heard.rows.map((r) => `${r.n} ${r.transport}`).join(', ')}; ${acked ?? 'an unknown number of'} fedora-messaging deliveries acked, each its fedmsg twin's duplicate or dead letter`);
+      // Each message came on both transports, in whichever order they delivered it; the inbox kept one row per message ID.
+      say(`  inbox rows by the transport that brought them first: ${heard.rows.map((r) => `${r.n} ${r.transport}`).join(', ')}; this run's listener acked ${acked ?? 'an unknown number of'} fedora-messaging deliveries`);
     }
     for (const row of dead.rows.reverse()) say(`  dead letter (${row.transport}): ${row.reason}`);
 
