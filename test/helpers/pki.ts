@@ -38,10 +38,15 @@ export interface TlsPki {
   readonly client: { readonly cert: string; readonly key: string };
   /** A client certificate from another CA. */
   readonly stranger: { readonly cert: string; readonly key: string };
+  /** More server certificates from the same CA, by name (`alsoServing`); each serves and is a client too. */
+  readonly servers: Readonly<Record<string, { readonly cert: string; readonly key: string }>>;
 }
 
-/** A CA, a server's certificate (for `serverName` and 127.0.0.1), a client's, and a stranger's from another CA. */
-export function makeTlsPki(serverName = 'temporal.releng.test'): TlsPki {
+/**
+ * A CA, a server's certificate (for `serverName` and 127.0.0.1), a client's, and a stranger's from
+ * another CA; `alsoServing` adds server certificates for more names (a cluster's internode name).
+ */
+export function makeTlsPki(serverName = 'temporal.releng.test', alsoServing: readonly string[] = []): TlsPki {
   const dir = mkdtempSync(join(tmpdir(), 'relengotron-tls-'));
   const sh = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   sh('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30', '-subj', '/CN=releng-o-tron test CA');
@@ -58,5 +63,6 @@ export function makeTlsPki(serverName = 'temporal.releng.test'): TlsPki {
     server: issue(serverName, 'ca', `subjectAltName=DNS:${serverName},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`),
     client: issue('releng-worker', 'ca', 'extendedKeyUsage=clientAuth\n'),
     stranger: issue('stranger', 'rogue-ca', 'extendedKeyUsage=clientAuth\n'),
+    servers: Object.fromEntries(alsoServing.map((name) => [name, issue(name, 'ca', `subjectAltName=DNS:${name},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n`)])),
   };
 }
