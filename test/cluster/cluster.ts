@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import pg from 'pg';
 import { makeTlsPki, type TlsPki } from '../helpers/pki.js';
+import { MACHINE_IP, type Host } from './network.js';
 import { stopProcess } from '../helpers/bus.js';
 import { waitUntil } from '../helpers/until.js';
 
@@ -58,7 +59,8 @@ export interface Cluster {
  * A fresh Temporal cluster: databases `<prefix>_temporal` and `<prefix>_visibility` (dropped first),
  * made and migrated by setup-postgres.sh, the server from deploy/temporal/, the namespace `releng`.
  */
-export async function startCluster(options: { readonly prefix: string; readonly log?: (line: string) => void }): Promise<Cluster> {
+export async function startCluster(options: { readonly prefix: string; readonly log?: (line: string) => void; readonly host?: Host }): Promise<Cluster> {
+  const { host } = options;
   const { bin, schema } = serverBinaries();
   const work = mkdtempSync(join(tmpdir(), 'relengotron-cluster-'));
   // The certificates, under the names temporal-server.yaml reads from TEMPORAL_TLS_DIR.
@@ -84,7 +86,11 @@ export async function startCluster(options: { readonly prefix: string; readonly 
   const serverEnv = {
     ...process.env,
     // /etc/temporal/temporal.env's contents, for this machine.
-    TEMPORAL_DB_HOST: '127.0.0.1',
+    // On a host of its own, the server reaches Postgres through the machine's address on the bridge.
+    TEMPORAL_DB_HOST: host ? MACHINE_IP : '127.0.0.1',
+    ...(host
+      ? { TEMPORAL_BIND_IP: host.ip, TEMPORAL_BROADCAST_ADDRESS: host.ip, TEMPORAL_FRONTEND_ADDRESS: `${host.ip}:7233`, TEMPORAL_FRONTEND_HTTP_ADDRESS: `${host.ip}:7243` }
+      : {}),
     TEMPORAL_DB_PASSWORD: '',
     TEMPORAL_DB_NAME: databases.main,
     TEMPORAL_VISIBILITY_DB_NAME: databases.visibility,
@@ -92,7 +98,7 @@ export async function startCluster(options: { readonly prefix: string; readonly 
     TEMPORAL_DYNAMIC_CONFIG: join(DEPLOY, 'temporal', 'dynamicconfig.yaml'),
   };
   execFileSync('bash', [join(DEPLOY, 'temporal', 'setup-postgres.sh')], {
-    env: { ...serverEnv, SQL_TOOL: join(bin, 'temporal-sql-tool'), SCHEMA_DIR: schema },
+    env: { ...serverEnv, TEMPORAL_DB_HOST: '127.0.0.1', SQL_TOOL: join(bin, 'temporal-sql-tool'), SCHEMA_DIR: schema },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
 
@@ -101,14 +107,13 @@ export async function startCluster(options: { readonly prefix: string; readonly 
   const startServer = () => {
     // ExecStart of deploy/systemd/temporal-server.service, with the repository's deploy/temporal as /etc/temporal.
     const out = openSync(logFile, 'a');
-    server = spawn(join(bin, 'temporal-server'), ['--root', join(DEPLOY, 'temporal'), '--config', '.', '--env', 'temporal-server', 'start'], {
-      env: serverEnv,
-      stdio: ['ignore', out, out],
-    });
+    const args = ['--root', join(DEPLOY, 'temporal'), '--config', '.', '--env', 'temporal-server', 'start'];
+    const spawnOptions = { env: serverEnv, stdio: ['ignore', out, out] as ['ignore', number, number] };
+    server = host ? host.spawn(join(bin, 'temporal-server'), args, spawnOptions) : spawn(join(bin, 'temporal-server'), args, spawnOptions);
     closeSync(out);
     options.log?.(`temporal-server started (pid ${server.pid}) on ${databases.main} and ${databases.visibility}; its log: ${logFile}`);
   };
-  const address = '127.0.0.1:7233';
+  const address = `${host?.ip ?? '127.0.0.1'}:7233`;
   const clientTls = {
     TEMPORAL_TLS_CA_PATH: pki.ca,
     TEMPORAL_TLS_CERT_PATH: pki.client.cert,
@@ -164,12 +169,14 @@ export async function startCluster(options: { readonly prefix: string; readonly 
  * A releng-o-tron process as relengotron@<name>.service runs it: `node dist/workers/<name>.js`
  * with the environment file's settings (deploy/relengotron.env), the test's values laid over.
  */
-export function startUnit(name: string, environment: Record<string, string>, log?: (line: string) => void): ChildProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'workers', `${name}.js`)], {
+export function startUnit(name: string, environment: Record<string, string>, options: { readonly host?: Host; readonly log?: (line: string) => void } = {}): ChildProcess {
+  const spawnOptions = {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root', ...environment },
-    stdio: ['ignore', 'ignore', process.env['TEST_CLUSTER_LOGS'] ? 'inherit' : 'ignore'],
-  });
-  log?.(`relengotron@${name} started (pid ${child.pid})`);
+    stdio: ['ignore', 'ignore', process.env['TEST_CLUSTER_LOGS'] ? 'inherit' : 'ignore'] as ['ignore', 'ignore', 'inherit' | 'ignore'],
+  };
+  const args = [join(ROOT, 'dist', 'workers', `${name}.js`)];
+  const child = options.host ? options.host.spawn(process.execPath, args, spawnOptions) : spawn(process.execPath, args, spawnOptions);
+  options.log?.(`relengotron@${name} started${options.host ? ` on ${options.host.name} (${options.host.ip})` : ''} (pid ${child.pid})`);
   return child;
 }

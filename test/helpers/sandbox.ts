@@ -22,12 +22,13 @@ export interface TestSandbox extends Sandbox {
 }
 
 export async function startTestSandbox(
-  options: { withBus?: boolean; kojiTaskDelayMs?: number; imageFile?: (format: string) => string | undefined; amqp?: AmqpSettings } = {},
+  options: { withBus?: boolean; kojiTaskDelayMs?: number; imageFile?: (format: string) => string | undefined; amqp?: AmqpSettings; host?: string } = {},
 ): Promise<TestSandbox> {
   const composeDir = mkdtempSync(join(tmpdir(), 'relengotron-composes-'));
   const kojiFilesDir = mkdtempSync(join(tmpdir(), 'relengotron-kojifiles-'));
-  const busEndpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const busEndpoint = `tcp://${options.host ?? '127.0.0.1'}:${await freePort()}`;
   const sandbox = await startSandbox({
+    ...(options.host ? { host: options.host } : {}),
     port: 0,
     tlsPort: 0,
     // One set of credentials for every test file: openssl runs once per machine, not per file.
