@@ -126,7 +126,9 @@ export class AmqpConsumer {
             void model.close().catch(() => undefined);
             return;
           }
-          work = work.then(() => this.handle(channel, delivery, () => open));
+          // A handler that threw would break the chain for every delivery after it: say so, and go on
+          // (the delivery stays unacked and comes again after the next reconnect).
+          work = work.then(() => this.handle(channel, delivery, () => open)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'AMQP: a delivery could not be handled'));
         },
         { noAck: false },
       );
