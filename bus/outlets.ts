@@ -9,9 +9,6 @@ import { amqpSettings } from './amqp-connection.js';
 import { AmqpPublisher } from './amqp-publisher.js';
 import { EnvelopeBuilder, FedmsgPublisher } from './publisher.js';
 
-export type BusTransport = Config['bus']['transport'];
-
-export { usesTransport };
 
 export interface BusOutlets {
   readonly envelopes: EnvelopeBuilder;

@@ -8,9 +8,8 @@ import { listenerSettings } from '../bus/settings.js';
 import { openSubscriber } from '../bus/subscriber.js';
 import { amqpSettings, connectAmqp } from '../bus/amqp-connection.js';
 import { storableHeaders, type AmqpMessage } from '../bus/fedora-messaging.js';
-import { usesTransport, type BusTransport } from '../bus/outlets.js';
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../common/config.js';
+import { usesTransport, type Config } from '../common/config.js';
 import { createPool, migrate, type Pool } from '../common/db.js';
 import { temporalConnectionOptions } from '../common/temporal-connection.js';
 import { DURATION_PATTERN, durationToMs } from '../common/duration.js';
@@ -31,7 +30,7 @@ export interface TailOptions {
   /** Stop after this many messages (scripts, tests). */
   readonly count?: number;
   /** Which bus to watch; default the configured bus.transport (`both`: each line says which). */
-  readonly transport?: BusTransport;
+  readonly transport?: Config['bus']['transport'];
   readonly write: (line: string) => void;
 }
 

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { XPublisher } from 'zeromq';
 import type { AmqpPublisher } from '../bus/amqp-publisher.js';
-import { amqpMessageFor, sentAtHeader } from '../bus/fedora-messaging.js';
+import { amqpMessageFor } from '../bus/fedora-messaging.js';
 import type { Datagrepper } from './datagrepper.js';
 
 export type Envelope = Record<string, unknown> & { topic: string; msg_id: string; timestamp: number; msg: unknown };
@@ -89,7 +89,7 @@ export class BusGateway {
     const sentAt = input.sentAt ?? Math.floor(Date.now() / 1000);
     const message = amqpMessageFor({ topic: input.topic, msg_id: id, timestamp: sentAt, msg: input.body });
     await this.amqp.publish(message);
-    this.datagrepper.add({ topic: input.topic, msg_id: id, timestamp: sentAt, i: 0, username: 'fedora-messaging', msg: input.body, headers: { ...message.options.headers, 'sent-at': sentAtHeader(sentAt) } });
+    this.datagrepper.add({ topic: input.topic, msg_id: id, timestamp: sentAt, i: 0, username: 'fedora-messaging', msg: input.body, headers: message.options.headers });
     return { id, sentAt };
   }
 
