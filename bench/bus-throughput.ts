@@ -16,10 +16,9 @@ import { AmqpPublisher } from '../bus/amqp-publisher.js';
 import { amqpMessageFor } from '../bus/fedora-messaging.js';
 import { BusService } from '../bus/service.js';
 import { createLogger } from '../common/logger.js';
-import { startComposeDiscovery } from '../client/start.js';
-import { TASK_QUEUES } from '../common/task-queues.js';
 import { startSandbox, type Sandbox } from '../sandbox/server.js';
 import { runBench, startBenchStack, type BenchStack } from './stack.js';
+import { startRate } from './start-rate.js';
 import { freePort } from '../common/ports.js';
 
 const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 1000);
@@ -31,29 +30,6 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/**
- * Starts per second of a plain client loop with `concurrency` starts in flight, through the same
- * typed start function the listener uses (same ID policy, search attributes, summary): what is
- * left between the two figures is the bus path itself.
- */
-async function bareStartRate(stack: BenchStack, concurrency: number, count: number, tag: string, how: 'typed' | 'minimal'): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        const n = next++;
-        const composeId = `Fedora-${tag}-20261202.n.${n}`;
-        const input = { composeId, location: `http://x/${composeId}/compose`, pungiStatus: 'FINISHED' };
-        if (how === 'typed') await startComposeDiscovery(stack.client, input, { msgId: `2026-bench-${tag}-${n}`, topic: 'bench' });
-        // The barest start the server takes: no search attributes, summary or ID policies.
-        else await stack.client.workflow.start('discoverCompose', { taskQueue: TASK_QUEUES.releng, workflowId: `bench-${tag}/${n}`, args: [input] });
-      }
-    }),
-  );
-  return count / ((performance.now() - started) / 1000);
 }
 
 /** A finished compose's message body, its location under the sandbox's composes. */
@@ -98,9 +74,9 @@ async function main(): Promise<void> {
   say(`releng-o-tron bus benchmark: ${MESSAGES} messages, ${CONCURRENCY} starts in flight; Temporal dev server (SQLite file, WAL); Postgres: ${stack.database}`);
 
   // A fresh server is slower for its first few hundred starts: warm it up before measuring either path.
-  await bareStartRate(stack, CONCURRENCY, 300, 'WarmUp', 'typed');
-  const minimalRate = await bareStartRate(stack, CONCURRENCY, MESSAGES, 'Minimal', 'minimal');
-  const bareRate = await bareStartRate(stack, CONCURRENCY, MESSAGES, 'Bare', 'typed');
+  await startRate(stack.client, CONCURRENCY, 300, 'WarmUp', 'typed');
+  const minimalRate = await startRate(stack.client, CONCURRENCY, MESSAGES, 'Minimal', 'minimal');
+  const bareRate = await startRate(stack.client, CONCURRENCY, MESSAGES, 'Bare', 'typed');
   const config = loadConfig({ RELENGOTRON_BUS_ROUTES: JSON.stringify(DISCOVERY_ONLY_ROUTES), COMPOSE_BASE_URL: sandbox.urls.composes });
   const listening = async (): Promise<BusService> => {
     const service = new BusService({

@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { basename, join } from 'node:path';
 import { sandboxCredentialFiles } from '../common/sandbox-credentials.js';
 
@@ -27,7 +28,7 @@ export interface SandboxCredentials {
   readonly dir: string;
   /** PEM path of the CA that signed everything here. */
   readonly ca: string;
-  /** The HTTPS listener's certificate and key (for 127.0.0.1 and localhost). */
+  /** The HTTPS listener's certificate and key (for 127.0.0.1, localhost and the address it listens on). */
   readonly server: ClientCertificate;
   /** Per user: the Koji client certificate and key paths. */
   readonly koji: Readonly<Record<SandboxUser, ClientCertificate>>;
@@ -35,8 +36,12 @@ export interface SandboxCredentials {
   readonly bodhiSecretFiles: Readonly<Record<SandboxUser, string>>;
 }
 
-/** The credentials under `dir`, made on first use (a few openssl calls) and reused after. */
-export function sandboxCredentials(dir: string): SandboxCredentials {
+/**
+ * The credentials under `dir`, made on first use (a few openssl calls) and reused after. `host` is
+ * the address the sandbox listens on: its HTTPS certificate names it too, so that clients on other
+ * hosts (test/cluster's network namespaces) can check it.
+ */
+export function sandboxCredentials(dir: string, host = '127.0.0.1'): SandboxCredentials {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -63,7 +68,9 @@ export function sandboxCredentials(dir: string): SandboxCredentials {
     return `${name}.ext`;
   };
   const files = sandboxCredentialFiles(dir);
-  const server = issue('server', '/O=releng-o-tron sandbox/CN=127.0.0.1', ['subjectAltName=IP:127.0.0.1,DNS:localhost', 'extendedKeyUsage=serverAuth']);
+  const elsewhere = !['127.0.0.1', 'localhost', '0.0.0.0', '::'].includes(host);
+  const altNames = ['IP:127.0.0.1', 'DNS:localhost', ...(elsewhere ? [`${isIP(host) ? 'IP' : 'DNS'}:${host}`] : [])];
+  const server = issue(elsewhere ? `server-${host}` : 'server', `/O=releng-o-tron sandbox/CN=${elsewhere ? host : '127.0.0.1'}`, [`subjectAltName=${altNames.join(',')}`, 'extendedKeyUsage=serverAuth']);
   const users = Object.keys(SANDBOX_USERS) as SandboxUser[];
   const koji = Object.fromEntries(users.map((user) => [user, issue(basename(files.koji(user).cert, '.crt'), `/O=Fedora Project/OU=Koji/CN=${user}`, ['extendedKeyUsage=clientAuth'])])) as Record<SandboxUser, ClientCertificate>;
   const bodhiSecretFiles = Object.fromEntries(

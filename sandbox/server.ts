@@ -100,7 +100,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const pdc = new PdcServer();
   pdc.seed(seed.pdc);
   // Koji and Bodhi take writes only from who they know, as Fedora's do.
-  const credentials = sandboxCredentials(options.credentialsDir ?? join(options.composeDir, '..', 'auth'));
+  const credentials = sandboxCredentials(options.credentialsDir ?? join(options.composeDir, '..', 'auth'), options.host);
   koji.enableAuth({ users: Object.fromEntries(Object.entries(SANDBOX_USERS).map(([user, u]) => [user, u.kojiPerms])) });
   const oidc = new OidcProvider();
   for (const [user, u] of Object.entries(SANDBOX_USERS)) oidc.register(user, { secret: readSecret(credentials.bodhiSecretFiles[user as keyof typeof SANDBOX_USERS]), groups: u.bodhiGroups });

@@ -166,17 +166,25 @@ export async function startCluster(options: { readonly prefix: string; readonly 
 }
 
 /**
- * A releng-o-tron process as relengotron@<name>.service runs it: `node dist/workers/<name>.js`
- * with the environment file's settings (deploy/relengotron.env), the test's values laid over.
+ * A releng-o-tron process as its unit runs it, from the environment file's settings
+ * (deploy/relengotron.env) with the test's values laid over: relengotron@<name>.service runs
+ * `node dist/workers/<name>.js`, relengotron-dashboard.service `node dist/client/cli.js dashboard`.
+ * `root` is the deployed tree (/opt/releng-o-tron): the checkout, or a new build (upgrade.ts).
  */
-export function startUnit(name: string, environment: Record<string, string>, options: { readonly host?: Host; readonly log?: (line: string) => void } = {}): ChildProcess {
+export function startUnit(
+  name: string,
+  environment: Record<string, string>,
+  options: { readonly host?: Host; readonly log?: (line: string) => void; readonly root?: string } = {},
+): ChildProcess {
+  const root = options.root ?? ROOT;
   const spawnOptions = {
-    cwd: ROOT,
+    cwd: root,
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root', ...environment },
     stdio: ['ignore', 'ignore', process.env['TEST_CLUSTER_LOGS'] ? 'inherit' : 'ignore'] as ['ignore', 'ignore', 'inherit' | 'ignore'],
   };
-  const args = [join(ROOT, 'dist', 'workers', `${name}.js`)];
+  const args = name === 'dashboard' ? [join(root, 'dist', 'client', 'cli.js'), 'dashboard'] : [join(root, 'dist', 'workers', `${name}.js`)];
   const child = options.host ? options.host.spawn(process.execPath, args, spawnOptions) : spawn(process.execPath, args, spawnOptions);
-  options.log?.(`relengotron@${name} started${options.host ? ` on ${options.host.name} (${options.host.ip})` : ''} (pid ${child.pid})`);
+  const unit = name === 'dashboard' ? 'relengotron-dashboard' : `relengotron@${name}`;
+  options.log?.(`${unit} started${options.host ? ` on ${options.host.name} (${options.host.ip})` : ''}${root === ROOT ? '' : ` from ${root}`} (pid ${child.pid})`);
   return child;
 }

@@ -17,8 +17,13 @@ const imageWorkers: ChildProcess[] = [];
 
 /** The default plans (with a reboot and POLL) in small VMs, and timeouts a test can wait for. */
 export function testingConfig(overrides: Record<string, unknown> = {}): ComposeTestingConfig {
+  return loadConfig(testingConfigEnv(overrides)).composeTesting;
+}
+
+/** testingConfig() as a process's environment says it (RELENGOTRON_COMPOSE_TESTING). */
+export function testingConfigEnv(overrides: Record<string, unknown> = {}): { RELENGOTRON_COMPOSE_TESTING: string } {
   const plans = Object.fromEntries(Object.entries(DEFAULT_TEST_PLANS).map(([type, plan]) => [type, { ...plan, memoryMb: 256 }]));
-  return loadConfig({
+  return {
     RELENGOTRON_COMPOSE_TESTING: JSON.stringify({
       plans,
       commandTimeout: '30s',
@@ -29,7 +34,7 @@ export function testingConfig(overrides: Record<string, unknown> = {}): ComposeT
       attempts: 2,
       ...overrides,
     }),
-  }).composeTesting;
+  };
 }
 
 export interface ImageWorker {
