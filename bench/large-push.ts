@@ -6,6 +6,7 @@
  * those steps are measured by the tests, not by the benchmarks.
  */
 import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
@@ -47,8 +48,12 @@ export async function measureLargePush(target: PushBenchTarget): Promise<LargePu
   const { client, dataDir } = target;
   const sandbox = await startSandbox({ port: 0, composeDir: join(dataDir, 'sandbox/composes'), busEndpoint: null, kojiTaskDelayMs: 50 });
   const seeded = seedLargePush(sandbox, { updates: UPDATES, artifacts: ARTIFACTS, trees: TREES });
+  // What the seeded trees are made of, beside the sandbox's own: a push refuses to compose a tree it has no definition of.
+  mkdirSync(dataDir, { recursive: true });
+  const configFile = join(dataDir, 'relengotron.json');
+  writeFileSync(configFile, JSON.stringify({ push: { ostreeTrees: { ...loadConfig({}).push.ostreeTrees, ...seeded.ostreeTrees } } }));
   const env = {
-    ...process.env, ...target.temporalEnv, DATABASE_URL: target.databaseUrl, RELENGOTRON_DATA_DIR: join(dataDir, 'releng'),
+    ...process.env, ...target.temporalEnv, RELENGOTRON_CONFIG: configFile, DATABASE_URL: target.databaseUrl, RELENGOTRON_DATA_DIR: join(dataDir, 'releng'),
     KOJI_HUB_URL: sandbox.urls.kojiHub, KOJI_TOP_URL: sandbox.urls.kojiFiles, BODHI_URL: sandbox.urls.bodhi, PDC_URL: sandbox.urls.pdc,
     ...sandboxLoginEnv(sandbox.credentials, sandbox.urls),
     FEDMSG_PUBLISH_ENDPOINT: `tcp://127.0.0.1:${await freePort()}`, RELENGOTRON_PUSH_TEST_POLICY: JSON.stringify({ required: [] }), LOG_LEVEL: 'warn',

@@ -24,26 +24,47 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
+export interface BenchDatabase {
+  readonly url: string;
+  /** 'embedded PGlite' or 'DATABASE_URL'. */
+  readonly kind: string;
+  readonly pool: Pool;
+  stop(): Promise<void>;
+}
+
+/** releng-o-tron's database for a benchmark, migrated: DATABASE_URL, or an embedded PGlite of its own. */
+export async function startBenchDatabase(poolSize: number): Promise<BenchDatabase> {
+  const embedded = process.env['DATABASE_URL'] ? null : await startEmbeddedPostgres({ port: 0 });
+  const url = process.env['DATABASE_URL'] ?? embedded!.url;
+  const pool = createPool(url, poolSize);
+  await migrate(pool);
+  return {
+    url,
+    kind: embedded ? 'embedded PGlite' : 'DATABASE_URL',
+    pool,
+    async stop() {
+      await pool.end();
+      await embedded?.stop();
+    },
+  };
+}
+
 export async function startBenchStack(name: string, poolSize: number): Promise<BenchStack> {
   const dataDir = mkdtempSync(join(tmpdir(), `relengotron-bench-${name}-`));
   const temporal = await startTemporalDevServer({ cliPath: resolveTemporalCli(process.env['TEMPORAL_CLI']), dataDir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
-  const embedded = process.env['DATABASE_URL'] ? null : await startEmbeddedPostgres({ port: 0 });
-  const databaseUrl = process.env['DATABASE_URL'] ?? embedded!.url;
-  const pool = createPool(databaseUrl, poolSize);
-  await migrate(pool);
+  const database = await startBenchDatabase(poolSize);
   const connection = await Connection.connect({ address: temporal.address });
   await prepareNamespace(connection, { namespace: 'default', retentionMs: 86_400_000 });
   return {
     dataDir,
     temporalAddress: temporal.address,
     client: new Client({ connection }),
-    databaseUrl,
-    database: embedded ? 'embedded PGlite' : 'DATABASE_URL',
-    pool,
+    databaseUrl: database.url,
+    database: database.kind,
+    pool: database.pool,
     async stop() {
       await connection.close();
-      await pool.end();
-      await embedded?.stop();
+      await database.stop();
       await temporal.stop();
     },
   };

@@ -68,6 +68,9 @@ export function sandboxCredentials(dir: string, host = '127.0.0.1'): SandboxCred
     return `${name}.ext`;
   };
   const files = sandboxCredentialFiles(dir);
+  // The host becomes a file name, a certificate subject and an extension line: an address or a plain host name only.
+  if (!isIP(host) && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(host)) throw new Error(`the sandbox's host must be an IP address or a host name: ${JSON.stringify(host)}`);
+  // A wildcard address (0.0.0.0, ::) gets the loopback names only: a client elsewhere checks the name it dials, which is not known here.
   const elsewhere = !['127.0.0.1', 'localhost', '0.0.0.0', '::'].includes(host);
   const altNames = ['IP:127.0.0.1', 'DNS:localhost', ...(elsewhere ? [`${isIP(host) ? 'IP' : 'DNS'}:${host}`] : [])];
   const server = issue(elsewhere ? `server-${host}` : 'server', `/O=releng-o-tron sandbox/CN=${elsewhere ? host : '127.0.0.1'}`, [`subjectAltName=${altNames.join(',')}`, 'extendedKeyUsage=serverAuth']);

@@ -23,6 +23,8 @@ export interface LargePush {
   readonly builds: number;
   readonly imageArtifacts: number;
   readonly trees: number;
+  /** push.ostreeTrees for the seeded trees: what each is made of (the builds PDC says it includes). */
+  readonly ostreeTrees: Record<string, { refName: string; packages: string[] }>;
 }
 
 export function seedLargePush(sandbox: Sandbox, options: { updates: number; artifacts: number; trees: number }): LargePush {
@@ -61,5 +63,9 @@ export function seedLargePush(sandbox: Sandbox, options: { updates: number; arti
     return tree >= 0 ? [{ id: 10_000 + n, type: 'OSTreeIncludesRPM', from_component: { release: 'fedora-29', name: `fedora-bench-tree${tree}` }, to_component: { release: 'fedora-29', name: componentOf(n) } }] : [];
   });
   sandbox.pdc.seed({ releases: [], components: [], buildImages, composes: [], srpmOf: {}, relationships });
-  return { updates: updates.length, builds: builds.length, imageArtifacts: images, trees: options.trees };
+  const ostreeTrees: LargePush['ostreeTrees'] = {};
+  for (const { from_component: tree, to_component: component } of relationships) {
+    (ostreeTrees[tree.name] ??= { refName: tree.name.replace(/^fedora-/, ''), packages: [] }).packages.push(component.name);
+  }
+  return { updates: updates.length, builds: builds.length, imageArtifacts: images, trees: options.trees, ostreeTrees };
 }

@@ -137,16 +137,21 @@ export async function startCluster(options: { readonly prefix: string; readonly 
     }, 120_000);
   };
   startServer();
-  await ready();
-
-  // deploy/README step 1: the namespace, with the Temporal CLI and the releng CA's client certificate.
-  const cli = execFileSync(process.execPath, [join(ROOT, 'scripts/ensure-temporal.mjs')], { encoding: 'utf8' }).trim();
-  const tlsFlags = ['--address', address, '--tls-ca-path', pki.ca, '--tls-cert-path', pki.client.cert, '--tls-key-path', pki.client.key, '--tls-server-name', FRONTEND_NAME];
-  // The frontend takes a moment after it first answers before the namespace API works.
-  await waitUntil('the namespace created', () => {
-    execFileSync(cli, ['operator', 'namespace', 'create', '-n', 'releng', '--retention', '90d', ...tlsFlags], { stdio: ['ignore', 'ignore', 'pipe'] });
-    return true;
-  }, 60_000);
+  try {
+    await ready();
+    // deploy/README step 1: the namespace, with the Temporal CLI and the releng CA's client certificate.
+    const cli = execFileSync(process.execPath, [join(ROOT, 'scripts/ensure-temporal.mjs')], { encoding: 'utf8' }).trim();
+    const tlsFlags = ['--address', address, '--tls-ca-path', pki.ca, '--tls-cert-path', pki.client.cert, '--tls-key-path', pki.client.key, '--tls-server-name', FRONTEND_NAME];
+    // The frontend takes a moment after it first answers before the namespace API works.
+    await waitUntil('the namespace created', () => {
+      execFileSync(cli, ['operator', 'namespace', 'create', '-n', 'releng', '--retention', '90d', ...tlsFlags], { stdio: ['ignore', 'ignore', 'pipe'] });
+      return true;
+    }, 60_000);
+  } catch (err) {
+    // Nobody gets a handle to stop a cluster that did not come up: stop its server here.
+    await stopProcess(server, 'SIGKILL');
+    throw err;
+  }
 
   return {
     address,
