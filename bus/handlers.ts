@@ -13,7 +13,7 @@ import { NVR_PATTERN } from '../common/schemas/identifiers.js';
 import { nvrOf, type BuildTagChange } from '../common/schemas/koji.js';
 import type { ComposeStatusChange } from '../common/schemas/pungi.js';
 import type { GreenwaveDecision } from '../common/schemas/results.js';
-import { workflowIds } from '../common/workflow-ids.js';
+import { compactTimestamp, workflowIds } from '../common/workflow-ids.js';
 import { recordComposeStatusEvent } from '../activities/results-store.js';
 import { signalGate, startBodhiPush, startComposeDiscovery, startComposeTest, type StartResult, type Trigger } from '../client/start.js';
 import type { ComposerStart } from '../common/schemas/bodhi.js';
@@ -170,8 +170,7 @@ export const HANDLERS: Readonly<Record<RouteHandlerName, Handler>> = {
     accepts: (topic) => topic === 'bodhi.composer.start',
     decide(body, envelope, _topic, { push }) {
       const b = body as ComposerStart;
-      // The push is named by when Bodhi started it: a replayed message names the same push.
-      const pushId = new Date(envelope.timestamp * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const pushId = compactTimestamp(new Date(envelope.timestamp * 1000));
       const input = { pushId, composes: b.composes, ...push };
       return { kind: 'start', workflowId: workflowIds.bodhiPush(pushId), start: (client, trigger) => startBodhiPush(client, input, trigger) };
     },

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../common/logger.js';
 import { PROCESSES, startStack, type ProcessName } from '../devstack/stack.js';
 import { startEmbeddedPostgres } from '../devstack/embedded-postgres.js';
 import { sandboxCredentialsDir } from '../common/sandbox-credentials.js';
+import { compactTimestamp } from '../common/workflow-ids.js';
 import { defaultComposeDir, startSandbox } from '../sandbox/server.js';
 import { startDashboard } from '../dashboard/server.js';
 import { busTrouble, describeTrouble, parseSince, replayBus, retryMessage, tailBus } from './bus.js';
@@ -352,7 +353,7 @@ async function main(argv: string[], config: Config, log: Logger): Promise<number
       if (sub !== 'start' || !values.release || (values.request !== 'testing' && values.request !== 'stable')) {
         throw new UsageError('push start --release F43 --request stable|testing [--id <push id>] [--wait]');
       }
-      const pushId = values.id ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const pushId = values.id ?? compactTimestamp(new Date());
       const input = { release: values.release, request: values.request, pushId, ...pushSettings(config) } as const;
       return withClient(config, async (client) => {
         const { handle, started } = await startPush(client, input, manualTrigger('push.start'));

@@ -6,7 +6,7 @@ import type { Client, WorkflowHandle, WorkflowStartOptions } from '@temporalio/c
 import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair, type Workflow } from '@temporalio/common';
 import { MANUAL_TRIGGER, SEARCH_ATTRIBUTES } from '../common/search-attributes.js';
 import { TASK_QUEUES } from '../common/task-queues.js';
-import { scheduleIds, workflowIds } from '../common/workflow-ids.js';
+import { compactTimestamp, scheduleIds, workflowIds } from '../common/workflow-ids.js';
 import type { SignalDefinition } from '@temporalio/common';
 import type { Config } from '../common/config.js';
 import { durationToMs } from '../common/duration.js';
@@ -309,7 +309,7 @@ function pruneDetails(input: OstreePruneInput): string {
 /** Pruning now, by hand (`ostree/prune/20261206T030000Z`). */
 export function startOstreePrune(client: Client, input: OstreePruneInput, trigger: Trigger, startedAt: Date = new Date()): Promise<StartResult<WorkflowHandle<typeof ostreePrune>>> {
   return startForEvent(client, ostreePrune, {
-    workflowId: workflowIds.ostreePrune(startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z'), input.dryRun ?? false),
+    workflowId: workflowIds.ostreePrune(compactTimestamp(startedAt), input.dryRun ?? false),
     args: [input],
     trigger,
     attributes: [],

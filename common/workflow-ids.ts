@@ -11,6 +11,14 @@ function part(value: string): string {
   return cleaned;
 }
 
+/**
+ * A moment as push and prune IDs carry it: `20190627T000005Z` (UTC, to the second). A push from
+ * Bodhi's message is named by when Bodhi started it, so a replayed message names the same push.
+ */
+export function compactTimestamp(at: Date): string {
+  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
 /** A ref keeps its segments: `fedora/29/x86_64/iot`. */
 const refPath = (ref: string): string => ref.split('/').map(part).join('/');
 

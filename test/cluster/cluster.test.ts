@@ -29,7 +29,7 @@ import { testingConfigEnv } from '../helpers/image-workers.js';
 import { bodhiPost, newCompose, startTestSandbox, type TestSandbox } from '../helpers/sandbox.js';
 import { deliveryTestEnv, stopProcess } from '../helpers/bus.js';
 import { until, waitUntil } from '../helpers/until.js';
-import { workflowIds } from '../../common/workflow-ids.js';
+import { compactTimestamp, workflowIds } from '../../common/workflow-ids.js';
 import { readEnvironmentFile, startCluster, startUnit, type Cluster } from './cluster.js';
 import { createLab, MACHINE_IP, type Lab } from './network.js';
 import { buildRelease, type BuildChange } from './upgrade.js';
@@ -483,8 +483,8 @@ describe('the production layout on a real Temporal cluster', () => {
     const real = JSON.parse(readFileSync(BODHI_PUSH_MESSAGE, 'utf8')) as { topic: string; msg: Record<string, unknown> };
     // Bodhi's real message, sent now: the listener refuses one older than bus.maxMessageAge as a possible replay.
     const sent = await sandbox.bus!.publish({ topic: real.topic, msg: real.msg });
-    // The push is named after the message's time, as Bodhi's composer names its run.
-    const pushId = new Date(sent.timestamp * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    // The push is named after the message's time.
+    const pushId = compactTimestamp(new Date(sent.timestamp * 1000));
     const ids = [`bodhi-push/${pushId}`, `push/F29-stable/${pushId}`, `push/F29-testing/${pushId}`];
     await completedOnce(ids, 900_000);
     const stable = (await client.workflow.getHandle(ids[1]!).result()) as {
