@@ -122,8 +122,9 @@ function unitEnvironment(): Record<string, string> {
     // Not in the shipped file: the sandbox's CA and login URL stand in for Fedora's, which the defaults name.
     KOJI_SERVER_CA: KOJI_SERVER_CA!,
     KOJI_LOGIN_URL: KOJI_LOGIN_URL!,
-    // Small VMs and short waits (test/helpers/image-workers.ts), for the image hosts and the releng hosts that plan their jobs.
-    ...testingConfigEnv(),
+    // Small VMs (test/helpers/image-workers.ts), for the image hosts and the releng hosts that plan their jobs, with
+    // room for TCG on a busy machine: each image host boots one VM at a time, and a lost test waits for a free one.
+    ...testingConfigEnv({ bootTimeout: '5m', commandTimeout: '2m', hostHeartbeatTimeout: '30s', waitForHost: '20m' }),
     ...deliveryTestEnv(sandbox),
     LOG_LEVEL: process.env['TEST_CLUSTER_LOGS'] ? 'info' : 'warn',
     RELENGOTRON_BUS_METRICS: '',
@@ -226,6 +227,7 @@ function upgradeChange(guarded: boolean): BuildChange {
 
 interface JobRow {
   job_id: string;
+  reason: string | null;
   compose_id: string;
   workflow_id: string;
   status: string;
@@ -235,7 +237,7 @@ interface JobRow {
 
 /** The image-test jobs of composes, from the results store. */
 async function jobsOf(composeIds: readonly string[]): Promise<JobRow[]> {
-  const { rows } = await db.pool.query<JobRow>('SELECT job_id, compose_id, workflow_id, status, host, attempts FROM test_jobs WHERE compose_id = ANY($1) ORDER BY compose_id, job_id', [composeIds]);
+  const { rows } = await db.pool.query<JobRow>('SELECT job_id, compose_id, workflow_id, status, host, attempts, reason FROM test_jobs WHERE compose_id = ANY($1) ORDER BY compose_id, job_id', [composeIds]);
   return rows;
 }
 
@@ -441,7 +443,8 @@ describe('the production layout on a real Temporal cluster', () => {
 
     for (const composeId of composeIds) {
       const result = (await client.workflow.getHandle(workflowIds.composeTest(composeId)).result()) as ComposeTestResult;
-      assert.deepEqual({ status: result.status, passed: result.passed, failed: result.failed, errored: result.errored }, { status: 'complete', passed: 1, failed: 0, errored: 0 }, composeId);
+      const why = (await jobsOf([composeId])).map((job) => `${job.status} on ${job.host} after ${job.attempts} attempt(s): ${job.reason ?? ''}`).join('; ');
+      assert.deepEqual({ status: result.status, passed: result.passed, failed: result.failed, errored: result.errored }, { status: 'complete', passed: 1, failed: 0, errored: 0 }, `${composeId}: ${why}`);
     }
     const jobs = await jobsOf(composeIds);
     const killedJob = jobs.find((job) => job.job_id === lost.job_id)!;
