@@ -30,7 +30,7 @@ interface Figures {
  * would otherwise be worked on, and fail against their made-up compose servers, during the push).
  */
 async function measure(client: Client, temporalEnv: Record<string, string>, databaseUrl: string, dataDir: string, tag: string): Promise<Figures> {
-  const push = await measureLargePush({ client, temporalEnv, databaseUrl, dataDir, pushId: tag === 'dev' ? '20261123T180000Z' : '20261123T190000Z' });
+  const push = await measureLargePush({ client, temporalEnv, databaseUrl, dataDir, pushId: '20261123T180000Z' });
   say(`${tag}: the push took ${push.seconds.toFixed(1)} s; the starts run...`);
   await startRate(client, CONCURRENCY, Math.min(300, STARTS), `${tag}WarmUp`, 'typed');
   const startsPerSecond = await startRate(client, CONCURRENCY, STARTS, `${tag}Starts`, 'typed');

@@ -5,8 +5,8 @@ import { TASK_QUEUES } from '../common/task-queues.js';
 
 /**
  * Starts per second of a plain client loop with `concurrency` starts in flight, through the same
- * typed start function the listener uses (same ID policy, search attributes, summary): what is
- * left between the two figures is the bus path itself.
+ * typed start function the listener uses (same ID policy, search attributes, summary), or the
+ * barest start (`minimal`): set beside the bus's rate, what is left between them is the bus path.
  */
 export async function startRate(client: Client, concurrency: number, count: number, tag: string, how: 'typed' | 'minimal'): Promise<number> {
   let next = 0;
